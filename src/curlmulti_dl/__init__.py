@@ -1,0 +1,57 @@
+"""curlmulti_dl: segmented multi-connection downloads on one pycurl CurlMulti.
+
+Example::
+
+    import curlmulti_dl
+    result = await curlmulti_dl.fetch("https://example.org/big.nc", parts=8)
+    result = curlmulti_dl.download("ftp://example.org/pub/big.nc")   # from a script
+"""
+
+from ._api import download, fetch
+from ._config import DownloadOptions
+from ._downloader import Downloader
+from ._exceptions import (
+    ConnectError,
+    DestinationLockedError,
+    DiskFullError,
+    DownloadError,
+    DownloadTimeout,
+    FTPError,
+    HTTPStatusError,
+    InvalidURLError,
+    RangeError,
+    RangeNotSupportedError,
+    RemoteFileChangedError,
+    ServerError,
+    StorageError,
+    TLSError,
+    TransportError,
+)
+from ._progress import DownloadResult, ProgressSnapshot
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConnectError",
+    "DestinationLockedError",
+    "DiskFullError",
+    "DownloadError",
+    "DownloadOptions",
+    "DownloadResult",
+    "DownloadTimeout",
+    "Downloader",
+    "FTPError",
+    "HTTPStatusError",
+    "InvalidURLError",
+    "ProgressSnapshot",
+    "RangeError",
+    "RangeNotSupportedError",
+    "RemoteFileChangedError",
+    "ServerError",
+    "StorageError",
+    "TLSError",
+    "TransportError",
+    "__version__",
+    "download",
+    "fetch",
+]

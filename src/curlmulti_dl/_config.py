@@ -1,0 +1,63 @@
+"""Frozen option objects: what one download may do, validated once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["KiB", "MiB", "DownloadOptions"]
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+@dataclass(frozen=True)
+class DownloadOptions:
+    """Options of one download. Every field has a serious default.
+
+    parts: connections (byte ranges) for one file.
+    min_part_size: an HTTP file is split only into parts of at least this size;
+        smaller files finish in the first request.
+    ftp_min_part_size: the same for FTP, larger because every FTP part costs a
+        fresh login (libcurl closes the control connection after ABOR).
+    min_split_size: rebalancing leaves both halves at least this large.
+    verify_tls: check certificates and host names (HTTPS, FTPS).
+    cacert: a PEM bundle of trusted CAs instead of the system's.
+    connect_timeout: seconds to connect (and log in, for FTP).
+    stall_timeout: a connection slower than ``stall_bytes_per_second`` for this
+        many seconds is a timeout.
+    multiplex: allow HTTP/2 multiplexing. Off by default: it would put every
+        range on one TCP connection, which defeats splitting.
+    buffer_size: libcurl's receive buffer (CURLOPT_BUFFERSIZE).
+    write_buffer_size: each range collects chunks in a buffer of this size
+        before one ``pwrite``.
+    fsync: fsync the file before renaming it to the final name.
+    user_agent: the User-Agent header.
+    """
+
+    parts: int = 8
+    min_part_size: int = 1 * MiB
+    ftp_min_part_size: int = 8 * MiB
+    min_split_size: int = 256 * KiB
+    verify_tls: bool = True
+    cacert: str | None = None
+    connect_timeout: float = 30.0
+    stall_timeout: float = 60.0
+    stall_bytes_per_second: int = 1
+    multiplex: bool = False
+    buffer_size: int = 512 * KiB
+    write_buffer_size: int = 1 * MiB
+    fsync: bool = False
+    user_agent: str = "curlmulti_dl/0.1"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.parts, int) or self.parts < 1:
+            raise ValueError(f"parts must be an integer >= 1, not {self.parts!r}")
+        for name in ("min_part_size", "ftp_min_part_size", "min_split_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if not 1024 <= self.buffer_size <= 10 * MiB:
+            raise ValueError("buffer_size must be between 1 KiB and 10 MiB")
+        if self.write_buffer_size < 16 * KiB:
+            raise ValueError("write_buffer_size must be at least 16 KiB")
+        if self.connect_timeout <= 0 or self.stall_timeout <= 0:
+            raise ValueError("timeouts must be positive")

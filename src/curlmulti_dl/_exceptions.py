@@ -1,0 +1,137 @@
+"""The exception tree of curlmulti_dl.
+
+Every failure the library reports is a ``DownloadError``; no ``pycurl.error``
+escapes the public API. The tree::
+
+    DownloadError                    (url, message, curl_code, curl_message)
+    ├── InvalidURLError              bad URL or unsupported scheme
+    ├── TransportError               the connection failed
+    │   ├── ConnectError             could not resolve or connect
+    │   ├── TLSError                 certificate or handshake failure
+    │   └── DownloadTimeout          connect timeout or stalled transfer
+    ├── ServerError                  the server answered, but not with the file
+    │   ├── HTTPStatusError          an HTTP error status (.status)
+    │   └── FTPError                 an FTP failure (missing file, login denied, ...)
+    ├── RangeError                   a range answer did not match what was asked
+    │   └── RangeNotSupportedError   the server stopped honouring ranges mid-download
+    ├── RemoteFileChangedError       size or validator changed during the download
+    └── StorageError                 the local file could not be written
+        ├── DiskFullError            no space left for the reservation or a write
+        └── DestinationLockedError   another download holds NAME.part
+
+Example::
+
+    try:
+        await curlmulti_dl.fetch(url)
+    except curlmulti_dl.HTTPStatusError as exc:
+        print(exc.status, exc.url)
+    except curlmulti_dl.DownloadError as exc:
+        print(exc)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConnectError",
+    "DestinationLockedError",
+    "DiskFullError",
+    "DownloadError",
+    "DownloadTimeout",
+    "FTPError",
+    "HTTPStatusError",
+    "InvalidURLError",
+    "RangeError",
+    "RangeNotSupportedError",
+    "RemoteFileChangedError",
+    "ServerError",
+    "StorageError",
+    "TLSError",
+    "TransportError",
+]
+
+
+class DownloadError(Exception):
+    """Base class: a download of ``url`` failed.
+
+    ``curl_code`` and ``curl_message`` are set when libcurl reported the failure.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str = "",
+        curl_code: int | None = None,
+        curl_message: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = url
+        self.curl_code = curl_code
+        self.curl_message = curl_message
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.curl_code is not None and self.curl_message:
+            text = f"{text} (curl {self.curl_code}: {self.curl_message})"
+        return f"{self.url}: {text}" if self.url else text
+
+
+class InvalidURLError(DownloadError):
+    """The URL cannot be downloaded: malformed, or a scheme we do not speak."""
+
+
+class TransportError(DownloadError):
+    """The network connection failed or broke."""
+
+
+class ConnectError(TransportError):
+    """The host could not be resolved or connected to."""
+
+
+class TLSError(TransportError):
+    """TLS failed: untrusted certificate, wrong host name or handshake error."""
+
+
+class DownloadTimeout(TransportError):
+    """Connecting took too long, or the transfer stalled."""
+
+
+class ServerError(DownloadError):
+    """The server answered but did not deliver the file."""
+
+
+class HTTPStatusError(ServerError):
+    """The HTTP server answered with an error ``status``."""
+
+    def __init__(self, message: str, *, url: str = "", status: int) -> None:
+        super().__init__(message, url=url)
+        self.status = status
+
+
+class FTPError(ServerError):
+    """The FTP server refused: missing file, login denied, no data connection."""
+
+
+class RangeError(DownloadError):
+    """A ranged answer did not cover the bytes that were asked for."""
+
+
+class RangeNotSupportedError(RangeError):
+    """The server ignored ``Range`` for a part after honouring it for the first."""
+
+
+class RemoteFileChangedError(DownloadError):
+    """The remote file's size, ETag or Last-Modified changed while downloading."""
+
+
+class StorageError(DownloadError):
+    """The destination could not be created, reserved or written."""
+
+
+class DiskFullError(StorageError):
+    """The file system ran out of space."""
+
+
+class DestinationLockedError(StorageError):
+    """Another download is writing the same ``NAME.part``."""

@@ -1,0 +1,110 @@
+"""Pure HTTP header parsing for the header callback. No I/O.
+
+libcurl hands every header line of every response (redirects, 100-continue)
+to HEADERFUNCTION; ``ResponseHead`` keeps only the last response's lines by
+starting over at each status line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
+__all__ = ["ContentRange", "ResponseHead", "parse_content_range", "parse_status_line"]
+
+_STATUS_RE = re.compile(rb"^HTTP/(\d(?:\.\d)?)\s+(\d{3})(?:\s+(.*))?$")
+_RANGE_RE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)\s*/\s*(\d+|\*)\s*$", re.IGNORECASE)
+
+
+def parse_status_line(line: bytes) -> int | None:
+    """The status code of an ``HTTP/x y reason`` line, or None for other lines.
+
+    >>> parse_status_line(b"HTTP/1.1 206 Partial Content\\r\\n")
+    206
+    """
+    match = _STATUS_RE.match(line.strip())
+    return int(match.group(2)) if match else None
+
+
+@dataclass(frozen=True)
+class ContentRange:
+    """A parsed ``Content-Range``: ``first``..``last`` inclusive of ``total``.
+
+    ``first``/``last`` are None for an unsatisfied range (``bytes */N``);
+    ``total`` is None when the server wrote ``*``.
+    """
+
+    first: int | None
+    last: int | None
+    total: int | None
+
+
+def parse_content_range(value: str) -> ContentRange | None:
+    """Parse a ``Content-Range`` value; None when it is malformed.
+
+    >>> parse_content_range("bytes 0-99/1000")
+    ContentRange(first=0, last=99, total=1000)
+    """
+    match = _RANGE_RE.match(value)
+    if not match:
+        return None
+    first_s, last_s, total_s = match.groups()
+    total = None if total_s == "*" else int(total_s)
+    if first_s is None:
+        return ContentRange(None, None, total) if total is not None else None
+    first, last = int(first_s), int(last_s)
+    if last < first or (total is not None and last >= total):
+        return None
+    return ContentRange(first, last, total)
+
+
+@dataclass
+class ResponseHead:
+    """Header lines of the last HTTP response seen on a transfer.
+
+    ``url`` follows ``Location`` headers so that it ends as the effective URL.
+    """
+
+    url: str
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    complete: bool = False
+
+    def feed(self, line: bytes) -> None:
+        """Take one header line as libcurl passes it (with its CRLF)."""
+        status = parse_status_line(line)
+        if status is not None:
+            if self.status is not None and 300 <= self.status < 400:
+                location = self.headers.get("location")
+                if location:
+                    self.url = urljoin(self.url, location)
+            self.status = status
+            self.headers = {}
+            self.complete = False
+            return
+        text = line.decode("latin-1").rstrip("\r\n")
+        if not text:
+            self.complete = True
+            return
+        name, sep, value = text.partition(":")
+        if sep:
+            self.headers[name.strip().lower()] = value.strip()
+
+    @property
+    def content_range(self) -> ContentRange | None:
+        value = self.headers.get("content-range")
+        return parse_content_range(value) if value is not None else None
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get("content-length", "")
+        return int(value) if value.isdigit() else None
+
+    @property
+    def etag(self) -> str | None:
+        return self.headers.get("etag")
+
+    @property
+    def last_modified(self) -> str | None:
+        return self.headers.get("last-modified")

@@ -1,0 +1,83 @@
+"""Progress snapshots and the result of a download.
+
+The write callbacks only add to integer counters; a sampler reads them at a
+bounded rate and hands immutable snapshots to whoever displays them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["DownloadResult", "ProgressCallback", "ProgressSnapshot", "SpeedMeter"]
+
+
+@dataclass(frozen=True)
+class ProgressSnapshot:
+    """The state of one download at one moment.
+
+    ``total`` is None while the size is unknown; ``speed`` is bytes per second
+    over the last few seconds.
+    """
+
+    url: str
+    bytes_done: int
+    total: int | None
+    speed: float
+    connections: int
+    elapsed: float
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current speed, if that can be told."""
+        if self.total is None or self.speed <= 0:
+            return None
+        return max(0.0, (self.total - self.bytes_done) / self.speed)
+
+
+ProgressCallback = Callable[[ProgressSnapshot], None]
+
+
+class SpeedMeter:
+    """Bytes per second over a sliding window of samples."""
+
+    def __init__(self, window: float = 3.0) -> None:
+        self._window = window
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def add(self, now: float, total_bytes: int) -> float:
+        samples = self._samples
+        samples.append((now, total_bytes))
+        while len(samples) > 2 and now - samples[0][0] > self._window:
+            samples.popleft()
+        first_time, first_bytes = samples[0]
+        span = now - first_time
+        return (total_bytes - first_bytes) / span if span > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """What a finished download produced.
+
+    ``connections`` is the most connections that ran at once for this file;
+    ``ranges`` counts every range transfer, so ``ranges - parts planned`` is how
+    often rebalancing split a running range.
+    """
+
+    url: str
+    effective_url: str
+    path: Path
+    size: int
+    elapsed: float
+    connections: int
+    ranges: int
+    splits: int
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def speed(self) -> float:
+        """Average bytes per second over the whole download."""
+        return self.size / self.elapsed if self.elapsed > 0 else 0.0

@@ -1,0 +1,262 @@
+"""A range-capable HTTP/1.1 test server with fault modes, bound to 127.0.0.1.
+
+Run it as a script; it prints ``PORT <n>`` once it listens, serves the files
+under ``--root``, and exits by itself when its parent dies or after
+``--lifetime`` seconds. Faults are chosen per request by query parameters:
+
+    ignore_range=1      answer 200 with the whole body, whatever Range says
+    no_length=1         no Content-Length, no ranges: the body ends at close
+    rate=N              pace every connection at N bytes/s
+    slow_every=K        every K-th connection (server-wide count) is slow ...
+    slow_rate=N         ... at N bytes/s
+    drop_after=N        close the connection after N body bytes
+    status=NNN          answer that status with a short body
+    redirect=N          redirect N times (302) before serving
+    change=1            the ETag changes on every request (a file that changes)
+    no_validators=1     send neither ETag nor Last-Modified
+
+``GET /_stats`` returns JSON counters (connections, requests, most at once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.utils
+import json
+import os
+import socket
+import ssl
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+CHUNK = 64 * 1024
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.requests = 0
+        self.active = 0
+        self.max_active = 0
+
+    def as_dict(self) -> dict[str, int]:
+        with self.lock:
+            return {
+                "connections": self.connections,
+                "requests": self.requests,
+                "active": self.active,
+                "max_active": self.max_active,
+            }
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], root: Path) -> None:
+        super().__init__(address, Handler)
+        self.root = root
+        self.stats = Stats()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # Clients abort ranges on purpose (a range cut short by rebalancing).
+        error = sys.exc_info()[1]
+        if not isinstance(error, (ConnectionError, ssl.SSLError, TimeoutError)):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Server
+
+    def setup(self) -> None:
+        super().setup()
+        stats = self.server.stats
+        with stats.lock:
+            stats.connections += 1
+            self.connection_number = stats.connections
+            stats.active += 1
+            stats.max_active = max(stats.max_active, stats.active)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.server.stats.lock:
+                self.server.stats.active -= 1
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_HEAD(self) -> None:
+        self.serve(send_body=False)
+
+    def do_GET(self) -> None:
+        self.serve(send_body=True)
+
+    # -------------------------------------------------------------------------
+
+    def serve(self, send_body: bool) -> None:
+        with self.server.stats.lock:
+            self.server.stats.requests += 1
+            request_number = self.server.stats.requests
+        parts = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if parts.path == "/_stats":
+            self.send_small(200, json.dumps(self.server.stats.as_dict()).encode(), "application/json")
+            return
+        redirects = int(query.get("redirect", "0"))
+        if redirects > 0:
+            query["redirect"] = str(redirects - 1)
+            if query["redirect"] == "0":
+                del query["redirect"]
+            target = parts.path + ("?" + urlencode(query) if query else "")
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if "status" in query:
+            self.send_small(int(query["status"]), b"error requested\n", "text/plain")
+            return
+        path = (self.server.root / parts.path.lstrip("/")).resolve()
+        if self.server.root not in path.parents or not path.is_file():
+            self.send_small(404, b"not found\n", "text/plain")
+            return
+        size = path.stat().st_size
+        mtime = path.stat().st_mtime
+        etag = f'"{size:x}-{int(mtime * 1000):x}"'
+        if query.get("change") == "1":
+            etag = f'"{size:x}-{request_number}"'
+        last_modified = email.utils.formatdate(mtime, usegmt=True)
+        validators = query.get("no_validators") != "1"
+
+        rate = float(query["rate"]) if "rate" in query else None
+        slow_every = int(query.get("slow_every", "0"))
+        if slow_every and self.connection_number % slow_every == 0:
+            rate = float(query["slow_rate"])
+        drop_after = int(query["drop_after"]) if "drop_after" in query else None
+
+        start, end, status = 0, size, 200
+        range_header = self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
+        if if_range and if_range not in (etag, last_modified):
+            range_header = None
+        if query.get("ignore_range") == "1" or query.get("no_length") == "1":
+            range_header = None
+        if range_header:
+            parsed = parse_range(range_header, size)
+            if parsed is None:
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{size}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            start, end = parsed
+            status = 206
+        self.send_response(status)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Accept-Ranges", "bytes")
+        if validators:
+            self.send_header("ETag", etag)
+            self.send_header("Last-Modified", last_modified)
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+        if query.get("no_length") == "1":
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(end - start))
+        self.end_headers()
+        if send_body:
+            self.send_body(path, start, end, rate, drop_after)
+
+    def send_small(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def send_body(
+        self, path: Path, start: int, end: int, rate: float | None, drop_after: int | None
+    ) -> None:
+        self.wfile.flush()
+        limit = end - start if drop_after is None else min(end - start, drop_after)
+        with open(path, "rb") as f:
+            if rate is None and not isinstance(self.connection, ssl.SSLSocket):
+                self.connection.sendfile(f, start, limit)
+            else:
+                f.seek(start)
+                began = time.monotonic()
+                sent = 0
+                piece = CHUNK if rate is None else max(4096, min(CHUNK, int(rate / 50)))
+                while sent < limit:
+                    data = f.read(min(piece, limit - sent))
+                    if not data:
+                        break
+                    self.connection.sendall(data)
+                    sent += len(data)
+                    if rate is not None:
+                        delay = began + sent / rate - time.monotonic()
+                        if delay > 0:
+                            time.sleep(delay)
+        if drop_after is not None and drop_after < end - start:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """``bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` → [start, end), None if unsatisfiable."""
+    unit, _, spec = header.partition("=")
+    if unit.strip() != "bytes" or "," in spec:
+        return None
+    first, _, last = spec.strip().partition("-")
+    if not first:
+        n = int(last)
+        return (max(0, size - n), size) if n > 0 and size > 0 else None
+    start = int(first)
+    end = min(int(last) + 1, size) if last else size
+    if start >= size or end <= start:
+        return None
+    return start, end
+
+
+def watch_parent(parent: int, lifetime: float) -> None:
+    deadline = time.monotonic() + lifetime
+    while time.monotonic() < deadline:
+        if os.getppid() != parent:
+            break
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", required=True, type=Path)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--certfile")
+    parser.add_argument("--keyfile")
+    parser.add_argument("--lifetime", type=float, default=1800.0)
+    args = parser.parse_args()
+    server = Server(("127.0.0.1", args.port), args.root.resolve())
+    if args.certfile:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.certfile, args.keyfile)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=watch_parent, args=(os.getppid(), args.lifetime), daemon=True).start()
+    print(f"PORT {server.server_address[1]}", flush=True)
+    sys.stdout.close()
+    server.serve_forever(poll_interval=0.5)
+
+
+if __name__ == "__main__":
+    main()
