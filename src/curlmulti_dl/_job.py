@@ -38,6 +38,10 @@ __all__ = ["FileDownload", "Scheduler"]
 _PROGRESS_INTERVAL = 0.1
 
 
+def _discard(data: bytes) -> None:
+    return None
+
+
 class Scheduler(Protocol):
     """What a download needs from the Downloader that runs it."""
 
@@ -132,8 +136,11 @@ class FileDownload:
             hold=hold,
         )
         if self.origin.is_ftp and probe:
+            # A NOBODY probe on FTP writes "Content-Length: ..." pseudo-headers
+            # through the write callback (to stdout without one): swallow them.
             transfer.curl.setopt(pycurl.NOBODY, 1)
             transfer.curl.setopt(pycurl.OPT_FILETIME, 1)
+            transfer.curl.setopt(pycurl.WRITEFUNCTION, _discard)
         if to_eof and self.size is not None:
             transfer.natural_end = self.size
         self.transfers.append(transfer)
@@ -383,8 +390,12 @@ class FileDownload:
         self.future.set_exception(exc)
 
     def abort(self) -> None:
-        """Cancelled by the caller: like ``fail``, with nobody left to tell."""
-        if self.future.done():
+        """Cancelled by the caller: like ``fail``, with nobody left to tell.
+
+        The awaiting task's cancellation has usually cancelled ``future``
+        already, so the state, not the future, says whether work is left.
+        """
+        if self.state in ("finished", "failed"):
             return
         self.state = "failed"
         self.scheduler.stop_transfers(self)

@@ -102,14 +102,14 @@ class Handler(BaseHTTPRequestHandler):
     # -------------------------------------------------------------------------
 
     def serve(self, send_body: bool) -> None:
-        with self.server.stats.lock:
-            self.server.stats.requests += 1
-            request_number = self.server.stats.requests
         parts = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         if parts.path == "/_stats":
             self.send_small(200, json.dumps(self.server.stats.as_dict()).encode(), "application/json")
             return
+        with self.server.stats.lock:
+            self.server.stats.requests += 1
+            request_number = self.server.stats.requests
         redirects = int(query.get("redirect", "0"))
         if redirects > 0:
             query["redirect"] = str(redirects - 1)

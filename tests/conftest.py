@@ -1,0 +1,137 @@
+"""Shared fixtures: generated data files and real servers on 127.0.0.1.
+
+Servers run as subprocesses (so that they do not share our GIL or event loop)
+and exit on their own when this process dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+SERVERS = Path(__file__).parent / "servers"
+T = TypeVar("T")
+
+# name -> size; sizes chosen to hit edge cases: empty, one byte, not a multiple
+# of the part count, smaller than the part count, several MiB.
+FILES = {
+    "empty.bin": 0,
+    "one.bin": 1,
+    "seven.bin": 7,
+    "odd.bin": 1_000_003,
+    "big.bin": 8 * 1024 * 1024 + 13,
+    "huge.bin": 48 * 1024 * 1024 + 5,
+}
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class DataFiles:
+    root: Path
+    digests: dict[str, str]
+
+    def assert_same(self, name: str, downloaded: Path) -> None:
+        assert downloaded.exists(), f"{downloaded} missing"
+        assert sha256_file(downloaded) == self.digests[name], f"{downloaded} differs from {name}"
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory: pytest.TempPathFactory) -> DataFiles:
+    root = tmp_path_factory.mktemp("served")
+    digests = {}
+    for name, size in FILES.items():
+        path = root / name
+        with open(path, "wb") as f:
+            remaining = size
+            while remaining:
+                block = os.urandom(min(remaining, 1 << 20))
+                f.write(block)
+                remaining -= len(block)
+        digests[name] = sha256_file(path)
+    return DataFiles(root, digests)
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base: str
+
+    def url(self, name: str, **query: Any) -> str:
+        q = "&".join(f"{k}={v}" for k, v in query.items())
+        return f"{self.base}/{name}" + (f"?{q}" if q else "")
+
+
+def start_server(script: str, *args: str, scheme: str) -> Server:
+    process = subprocess.Popen(
+        [sys.executable, str(SERVERS / script), *args, "--lifetime", "1200"],
+        stdout=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().decode()
+    if not line.startswith("PORT "):
+        process.kill()
+        raise RuntimeError(f"{script} did not start: {line!r}")
+    return Server(process, f"{scheme}://127.0.0.1:{int(line.split()[1])}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()  # by its own PID, which we started
+    try:
+        server.process.wait(5)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def http_server(data: DataFiles) -> Iterator[Server]:
+    server = start_server("httpd.py", "--root", str(data.root), scheme="http")
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def ftp_server(data: DataFiles) -> Iterator[Server]:
+    server = start_server("ftpd.py", "--root", str(data.root), scheme="ftp")
+    yield server
+    stop_server(server)
+
+
+def _runner(kind: str) -> Callable[[Awaitable[T]], T]:
+    def run(coro: Awaitable[T]) -> T:
+        if kind == "uvloop":
+            import uvloop
+
+            return uvloop.run(coro)  # type: ignore[no-any-return]
+        return asyncio.run(coro)  # type: ignore[arg-type]
+
+    return run
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Tests marked "core" run under asyncio and uvloop.
+    if "loop_kind" in metafunc.fixturenames:
+        kinds = ["asyncio"]
+        if metafunc.definition.get_closest_marker("core"):
+            kinds.append("uvloop")
+        metafunc.parametrize("loop_kind", kinds)
+
+
+@pytest.fixture
+def arun(loop_kind: str) -> Callable[[Awaitable[T]], T]:
+    return _runner(loop_kind)

@@ -1,0 +1,62 @@
+"""pyftpdlib on 127.0.0.1 serving ``--root`` read-only to anonymous users.
+
+Prints ``PORT <n>`` once it listens; exits when its parent dies or after
+``--lifetime`` seconds. ``--max-cons-per-ip`` makes it answer 421 beyond that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+
+
+def watch_parent(parent: int, lifetime: float) -> None:
+    deadline = time.monotonic() + lifetime
+    while time.monotonic() < deadline and os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--max-cons-per-ip", type=int, default=0)
+    parser.add_argument("--certfile")
+    parser.add_argument("--keyfile")
+    parser.add_argument("--lifetime", type=float, default=1800.0)
+    args = parser.parse_args()
+    authorizer = DummyAuthorizer()
+    authorizer.add_anonymous(args.root, perm="elr")
+    authorizer.add_user("user", "secret", args.root, perm="elr")
+    handler: type[FTPHandler] = FTPHandler
+    if args.certfile:
+        from pyftpdlib.handlers import TLS_FTPHandler  # needs pyOpenSSL
+
+        handler = TLS_FTPHandler
+        handler.certfile = args.certfile
+        handler.keyfile = args.keyfile
+    handler.authorizer = authorizer
+    handler.banner = "curlmulti_dl test server"
+    handler.permit_foreign_addresses = False
+    server = FTPServer(("127.0.0.1", args.port), handler)
+    server.max_cons = 512
+    server.max_cons_per_ip = args.max_cons_per_ip
+    import logging
+
+    logging.getLogger("pyftpdlib").setLevel(logging.ERROR)
+    threading.Thread(target=watch_parent, args=(os.getppid(), args.lifetime), daemon=True).start()
+    print(f"PORT {server.address[1]}", flush=True)
+    sys.stdout.close()
+    server.serve_forever(timeout=0.05, handle_exit=False)
+
+
+if __name__ == "__main__":
+    main()
