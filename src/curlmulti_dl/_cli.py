@@ -190,7 +190,8 @@ class _Display:
 
         def on_progress(snapshot: ProgressSnapshot) -> None:
             now = time.monotonic()
-            if now - self._last.get(url, now - self.interval) >= self.interval:
+            last = self._last.get(url)
+            if last is None or now - last >= self.interval:
                 self._last[url] = now
                 self.line(url, snapshot)
 

@@ -177,8 +177,12 @@ class FileDownload:
         old = candidates[victim.key]
         old_end = old.end
         assert old_end is not None
-        to_eof = self.origin.is_ftp and old.requested_end is None
+        to_eof = self.origin.is_ftp and old_end == self.size
         old.end = cut  # the old connection stops exactly here
+        if self.origin.is_ftp:
+            # A control connection whose transfer we abort can be left with an
+            # unread reply; reusing it makes the next REST fail (curl 31).
+            old.curl.setopt(pycurl.FORBID_REUSE, 1)
         self.splits += 1
         return self._new_transfer(cut, old_end, to_eof=to_eof)
 

@@ -7,6 +7,7 @@ Prints ``PORT <n>`` once it listens; exits when its parent dies or after
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import threading
@@ -14,6 +15,7 @@ import time
 
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.log import config_logging
 from pyftpdlib.servers import FTPServer
 
 
@@ -49,9 +51,7 @@ def main() -> None:
     server = FTPServer(("127.0.0.1", args.port), handler)
     server.max_cons = 512
     server.max_cons_per_ip = args.max_cons_per_ip
-    import logging
-
-    logging.getLogger("pyftpdlib").setLevel(logging.ERROR)
+    config_logging(level=logging.ERROR)
     threading.Thread(target=watch_parent, args=(os.getppid(), args.lifetime), daemon=True).start()
     print(f"PORT {server.address[1]}", flush=True)
     sys.stdout.close()

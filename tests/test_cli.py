@@ -1,0 +1,125 @@
+"""The command line: exit codes, one-line errors, progress output."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import DataFiles, Server
+
+
+def cli(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "curlmulti_dl", *args],
+        capture_output=True, text=True, timeout=timeout, cwd=cwd,
+    )
+
+
+def assert_one_line_error(stderr: str, *words: str) -> None:
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if "error" in line]
+    assert len(errors) == 1, stderr
+    for word in words:
+        assert word in errors[0], stderr
+
+
+def test_download_ok(http_server: Server, data: DataFiles, tmp_path: Path) -> None:
+    done = cli("-n", "4", "-d", str(tmp_path), http_server.url("big.bin"))
+    assert done.returncode == 0, done.stderr
+    data.assert_same("big.bin", tmp_path / "big.bin")
+    assert "saved" in done.stderr and done.stdout == ""
+
+
+def test_output_file_and_default_directory(http_server: Server, data: DataFiles, tmp_path: Path) -> None:
+    done = cli("-q", "-o", "renamed.bin", http_server.url("odd.bin"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    data.assert_same("odd.bin", tmp_path / "renamed.bin")
+    done = cli("-q", http_server.url("one.bin"), cwd=tmp_path)
+    assert done.returncode == 0
+    data.assert_same("one.bin", tmp_path / "one.bin")
+
+
+def test_several_urls_one_failing(http_server: Server, data: DataFiles, tmp_path: Path) -> None:
+    done = cli("-d", str(tmp_path), http_server.url("odd.bin"), http_server.url("missing.bin"))
+    assert done.returncode == 1
+    assert_one_line_error(done.stderr, "404", "missing.bin")
+    data.assert_same("odd.bin", tmp_path / "odd.bin")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["odd.bin"]
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["-n", "0", "http://127.0.0.1/x"], ["--parts"]),
+        (["gopher://127.0.0.1/x"], ["unsupported scheme"]),
+        (["not-a-url"], ["no scheme"]),
+        (["-d", "/nonexistent/dir", "http://127.0.0.1/x"], ["does not exist"]),
+        (["-o", "a", "http://127.0.0.1/x", "http://127.0.0.1/y"], ["one URL"]),
+        (["--cacert", "/nonexistent.pem", "https://127.0.0.1/x"], ["cacert"]),
+    ],
+)
+def test_usage_errors(args: list[str], words: list[str], tmp_path: Path) -> None:
+    done = cli(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert_one_line_error(done.stderr, *words)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_directory(http_server: Server) -> None:
+    # /proc refuses new files even to root: a clean error either way.
+    done = cli("-d", "/proc", http_server.url("one.bin"))
+    assert done.returncode in (1, 2)
+    assert_one_line_error(done.stderr, "/proc")
+
+
+def test_missing_arguments_and_help() -> None:
+    done = cli()
+    assert done.returncode == 2 and "usage:" in done.stderr and "Traceback" not in done.stderr
+    helped = cli("--help")
+    assert helped.returncode == 0
+    for word in ("--parts", "--output", "--dir", "--quiet", "examples", "Exit status"):
+        assert word in helped.stdout
+
+
+def test_plain_progress_lines_when_not_a_terminal(
+    http_server: Server, data: DataFiles, tmp_path: Path
+) -> None:
+    url = http_server.url("huge.bin", rate=8_000_000)
+    done = cli("-n", "4", "--progress-interval", "0.2", "-d", str(tmp_path), url)
+    assert done.returncode == 0, done.stderr
+    data.assert_same("huge.bin", tmp_path / "huge.bin")
+    lines = [line for line in done.stderr.splitlines() if "%" in line]
+    assert len(lines) >= 2, done.stderr
+    assert "MiB/s" in lines[-1] and "connections" in lines[-1]
+    assert "\x1b[" not in done.stderr  # no terminal escapes in logs
+
+
+def test_rich_display_on_a_terminal(http_server: Server, data: DataFiles, tmp_path: Path) -> None:
+    url = http_server.url("huge.bin", rate=40_000_000)
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "curlmulti_dl", "-n", "4", "-d", str(tmp_path), url],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower,
+        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+    )
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert process.wait(60) == 0
+    os.close(leader)
+    text = output.decode(errors="replace")
+    assert "conn" in text and "saved" in text and "MiB" in text
+    data.assert_same("huge.bin", tmp_path / "huge.bin")
