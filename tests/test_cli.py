@@ -13,10 +13,15 @@ import pytest
 from .conftest import DataFiles, Server
 
 
-def cli(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "curlmulti_dl", *args],
-        capture_output=True, text=True, timeout=timeout, cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
     )
 
 
@@ -35,7 +40,9 @@ def test_download_ok(http_server: Server, data: DataFiles, tmp_path: Path) -> No
     assert "saved" in done.stderr and done.stdout == ""
 
 
-def test_output_file_and_default_directory(http_server: Server, data: DataFiles, tmp_path: Path) -> None:
+def test_output_file_and_default_directory(
+    http_server: Server, data: DataFiles, tmp_path: Path
+) -> None:
     done = cli("-q", "-o", "renamed.bin", http_server.url("odd.bin"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
@@ -105,7 +112,9 @@ def test_rich_display_on_a_terminal(http_server: Server, data: DataFiles, tmp_pa
     leader, follower = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "curlmulti_dl", "-n", "4", "-d", str(tmp_path), url],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
         env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
     )
     os.close(follower)

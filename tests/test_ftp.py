@@ -30,7 +30,9 @@ def test_parts_and_sizes(
     assert result.last_modified  # MDTM from the probe
 
 
-def test_small_ftp_file_is_not_split(ftp_server: Server, data: DataFiles, tmp_path: Path, arun) -> None:
+def test_small_ftp_file_is_not_split(
+    ftp_server: Server, data: DataFiles, tmp_path: Path, arun
+) -> None:
     # Each FTP part costs a login: below ftp_min_part_size one connection is used.
     result = arun(curlmulti_dl.fetch(ftp_server.url("big.bin"), tmp_path, parts=8))
     data.assert_same("big.bin", result.path)
@@ -72,7 +74,9 @@ def test_ftp_probe_prints_nothing(ftp_server: Server, data: DataFiles, tmp_path:
     data.assert_same("odd.bin", tmp_path / "odd.bin")
 
 
-def test_ftp_budget_shared_with_slots(ftp_server: Server, data: DataFiles, tmp_path: Path, arun) -> None:
+def test_ftp_budget_shared_with_slots(
+    ftp_server: Server, data: DataFiles, tmp_path: Path, arun
+) -> None:
     async def scenario() -> None:
         async with Downloader(max_host_connections=2) as dl:
             result = await dl.fetch(ftp_server.url("huge.bin"), tmp_path, parts=8, **SMALL_PARTS)

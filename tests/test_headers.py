@@ -42,14 +42,14 @@ def test_response_head_keeps_last_response_and_follows_location() -> None:
     for line in [
         b"HTTP/1.1 302 Found\r\n",
         b"Location: /mirror/file\r\n",
-        b"ETag: \"stale\"\r\n",
+        b'ETag: "stale"\r\n',
         b"\r\n",
         b"HTTP/1.1 301 Moved\r\n",
         b"Location: https://b.example/data/file\r\n",
         b"\r\n",
         b"HTTP/1.1 206 Partial Content\r\n",
         b"Content-Range: bytes 0-99/1000\r\n",
-        b"ETag: \"v1\"\r\n",
+        b'ETag: "v1"\r\n',
         b"Content-Length: 100\r\n",
         b"\r\n",
     ]:

@@ -28,9 +28,7 @@ def stats(server: Server) -> dict[str, int]:
 def test_parts_and_sizes(
     http_server: Server, data: DataFiles, tmp_path: Path, arun, parts: int, name: str
 ) -> None:
-    result = arun(
-        curlmulti_dl.fetch(http_server.url(name), tmp_path, parts=parts, **SMALL_PARTS)
-    )
+    result = arun(curlmulti_dl.fetch(http_server.url(name), tmp_path, parts=parts, **SMALL_PARTS))
     assert result.path == tmp_path / name
     assert result.size == FILES[name]
     data.assert_same(name, result.path)
@@ -61,7 +59,9 @@ def test_server_ignoring_ranges_falls_back_to_one_stream(
 
 
 @pytest.mark.parametrize("name", ["big.bin", "empty.bin"])
-def test_unknown_length(http_server: Server, data: DataFiles, tmp_path: Path, arun, name: str) -> None:
+def test_unknown_length(
+    http_server: Server, data: DataFiles, tmp_path: Path, arun, name: str
+) -> None:
     result = arun(curlmulti_dl.fetch(http_server.url(name, no_length=1), tmp_path, parts=8))
     data.assert_same(name, result.path)
     assert result.size == FILES[name]
@@ -120,9 +120,7 @@ def test_dropped_connection_fails_without_final_file(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_file_changing_mid_download_is_caught(
-    http_server: Server, tmp_path: Path, arun
-) -> None:
+def test_file_changing_mid_download_is_caught(http_server: Server, tmp_path: Path, arun) -> None:
     url = http_server.url("big.bin", change=1)
     with pytest.raises(curlmulti_dl.RemoteFileChangedError):
         arun(curlmulti_dl.fetch(url, tmp_path / "x.bin", parts=4, **SMALL_PARTS))

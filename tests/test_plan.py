@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -21,7 +23,7 @@ def test_plan_covers_file_exactly_once(size: int, n: int, min_part: int) -> None
         return
     assert ranges[0].start == 0
     assert ranges[-1].end == size
-    for left, right in zip(ranges, ranges[1:]):
+    for left, right in itertools.pairwise(ranges):
         assert left.end == right.start
     assert all(r.length >= 1 for r in ranges)
     assert sum(r.length for r in ranges) == size

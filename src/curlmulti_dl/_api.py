@@ -44,9 +44,7 @@ async def fetch(
         result = await curlmulti_dl.fetch("https://example.org/big.nc", "/data", parts=8)
         print(result.path, result.size, result.speed)
     """
-    return await _default_downloader().fetch(
-        url, dest, parts=parts, progress=progress, **options
-    )
+    return await _default_downloader().fetch(url, dest, parts=parts, progress=progress, **options)
 
 
 def download(

@@ -46,17 +46,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("urls", nargs="+", metavar="URL", help="what to download")
     parser.add_argument(
-        "-n", "--parts", type=int, default=8, metavar="N",
+        "-n",
+        "--parts",
+        type=int,
+        default=8,
+        metavar="N",
         help="connections (byte ranges) per file (default: 8)",
     )
     parser.add_argument("-o", "--output", metavar="FILE", help="save to FILE (one URL only)")
     parser.add_argument(
-        "-d", "--dir", metavar="DIR",
+        "-d",
+        "--dir",
+        metavar="DIR",
         help="save into DIR, named after the URL (default: current directory)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     parser.add_argument(
-        "--max-host-connections", type=int, default=16, metavar="N",
+        "--max-host-connections",
+        type=int,
+        default=16,
+        metavar="N",
         help="connections per host across all files (default: 16)",
     )
     parser.add_argument("--cacert", metavar="PEM", help="trust the CA certificates in PEM")
@@ -64,11 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
         "-k", "--insecure", action="store_true", help="do not verify TLS certificates"
     )
     parser.add_argument(
-        "--connect-timeout", type=float, default=30.0, metavar="SEC",
+        "--connect-timeout",
+        type=float,
+        default=30.0,
+        metavar="SEC",
         help="seconds to connect and log in (default: 30)",
     )
     parser.add_argument(
-        "--progress-interval", type=float, default=5.0, metavar="SEC",
+        "--progress-interval",
+        type=float,
+        default=5.0,
+        metavar="SEC",
         help="seconds between progress lines when stderr is not a terminal (default: 5)",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -94,8 +109,8 @@ def _usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> s
             return str(exc)
     if args.cacert and not Path(args.cacert).is_file():
         return f"--cacert {args.cacert}: no such file"
-    directory = Path(args.dir) if args.dir else (
-        Path(args.output).parent if args.output else Path.cwd()
+    directory = (
+        Path(args.dir) if args.dir else (Path(args.output).parent if args.output else Path.cwd())
     )
     if args.output and Path(args.output).is_dir():
         directory = Path(args.output)
@@ -134,9 +149,7 @@ async def _run(args: argparse.Namespace) -> int:
         async def one(url: str) -> None:
             nonlocal failures
             try:
-                result = await dl.fetch(
-                    url, dest, parts=args.parts, progress=display.callback(url)
-                )
+                result = await dl.fetch(url, dest, parts=args.parts, progress=display.callback(url))
             except DownloadError as exc:
                 failures += 1
                 display.failed(url, exc)
@@ -204,7 +217,8 @@ class _Display:
         print(
             f"{filename_from_url(url)}: {_format_bytes(s.bytes_done)} / {total}{percent}, "
             f"{_format_bytes(s.speed)}/s, {s.connections} connections{eta}",
-            file=self.stream, flush=True,
+            file=self.stream,
+            flush=True,
         )
 
     def finished(self, result: DownloadResult) -> None:
@@ -257,7 +271,9 @@ class _RichDisplay(_Display):
 
         def on_progress(snapshot: ProgressSnapshot) -> None:
             self.progress.update(
-                task, completed=snapshot.bytes_done, total=snapshot.total,
+                task,
+                completed=snapshot.bytes_done,
+                total=snapshot.total,
                 connections=snapshot.connections,
             )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["KiB", "MiB", "DownloadOptions"]
+__all__ = ["DownloadOptions", "KiB", "MiB"]
 
 KiB = 1024
 MiB = 1024 * KiB

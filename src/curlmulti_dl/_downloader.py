@@ -117,7 +117,8 @@ class Downloader:
             bridge.setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, self.max_connections)
             bridge.setopt(pycurl.M_MAXCONNECTS, self.max_connections)
             bridge.setopt(
-                pycurl.M_PIPELINING, pycurl.PIPE_MULTIPLEX if self.multiplex else pycurl.PIPE_NOTHING
+                pycurl.M_PIPELINING,
+                pycurl.PIPE_MULTIPLEX if self.multiplex else pycurl.PIPE_NOTHING,
             )
             self._bridge = bridge
         elif loop is not self._loop:

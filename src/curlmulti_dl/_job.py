@@ -45,7 +45,9 @@ def _discard(data: bytes) -> None:
 class Scheduler(Protocol):
     """What a download needs from the Downloader that runs it."""
 
-    loop: asyncio.AbstractEventLoop
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the download runs on."""
 
     def want(self, job: FileDownload) -> None:
         """``job`` may have a transfer to start: offer it a slot when one is free."""
@@ -442,4 +444,4 @@ class FileDownload:
             try:
                 self._progress(self.snapshot())
             except Exception:
-                pass
+                pass  # the file is already complete: a display error must not undo it

@@ -10,7 +10,13 @@ from urllib.parse import unquote, urlsplit
 
 from ._exceptions import InvalidURLError, StorageError
 
-__all__ = ["SUPPORTED_SCHEMES", "Origin", "filename_from_url", "parse_origin", "resolve_destination"]
+__all__ = [
+    "SUPPORTED_SCHEMES",
+    "Origin",
+    "filename_from_url",
+    "parse_origin",
+    "resolve_destination",
+]
 
 SUPPORTED_SCHEMES = ("http", "https", "ftp", "ftps")
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ftps": 990}
@@ -53,7 +59,9 @@ def parse_origin(url: str) -> Origin:
         raise InvalidURLError(f"malformed URL ({exc})", url=url) from None
     scheme = parts.scheme.lower()
     if not scheme:
-        raise InvalidURLError("URL has no scheme (expected http://, https://, ftp:// or ftps://)", url=url)
+        raise InvalidURLError(
+            "URL has no scheme (expected http://, https://, ftp:// or ftps://)", url=url
+        )
     if scheme not in SUPPORTED_SCHEMES:
         raise InvalidURLError(
             f"unsupported scheme {scheme!r} (supported: {', '.join(SUPPORTED_SCHEMES)})", url=url

@@ -70,7 +70,9 @@ class PartFile:
             return
         err = ctypes.get_errno() if _fallocate is not None else errno.EOPNOTSUPP
         if err in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            raise _storage_error(OSError(err, os.strerror(err)), "reserve space for", self.part_path, self.url)
+            raise _storage_error(
+                OSError(err, os.strerror(err)), "reserve space for", self.part_path, self.url
+            )
         try:
             os.ftruncate(self.fd, size)
         except OSError as exc:

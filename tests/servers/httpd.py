@@ -105,7 +105,9 @@ class Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         if parts.path == "/_stats":
-            self.send_small(200, json.dumps(self.server.stats.as_dict()).encode(), "application/json")
+            self.send_small(
+                200, json.dumps(self.server.stats.as_dict()).encode(), "application/json"
+            )
             return
         with self.server.stats.lock:
             self.server.stats.requests += 1
