@@ -1,5 +1,9 @@
 """pyftpdlib on 127.0.0.1 serving ``--root`` read-only to anonymous users.
 
+One thread per session: pyftpdlib's single-threaded server sent stray 226
+replies under 16 concurrent sessions, so REST failed (curl 31) for plain curl
+processes as well as for us.
+
 Prints ``PORT <n>`` once it listens; exits when its parent dies or after
 ``--lifetime`` seconds. ``--max-cons-per-ip`` makes it answer 421 beyond that.
 """
@@ -16,7 +20,7 @@ import time
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.log import config_logging
-from pyftpdlib.servers import FTPServer
+from pyftpdlib.servers import ThreadedFTPServer
 
 
 def watch_parent(parent: int, lifetime: float) -> None:
@@ -48,7 +52,7 @@ def main() -> None:
     handler.authorizer = authorizer
     handler.banner = "curlmulti_dl test server"
     handler.permit_foreign_addresses = False
-    server = FTPServer(("127.0.0.1", args.port), handler)
+    server = ThreadedFTPServer(("127.0.0.1", args.port), handler)
     server.max_cons = 512
     server.max_cons_per_ip = args.max_cons_per_ip
     config_logging(level=logging.ERROR)
