@@ -228,7 +228,10 @@ class Downloader:
         def on_done(code: int, message: str) -> None:
             self._running_remove(job, transfer)
             self._release(job)
-            job.transfer_done(transfer, code, message)
+            try:
+                job.transfer_done(transfer, code, message)
+            except Exception as exc:  # a bug must fail the download, never hang it
+                job.fail(DownloadError(f"internal error: {exc!r}", url=job.url))
             self._pump()
 
         try:

@@ -1,0 +1,158 @@
+"""Shared benchmark plumbing: data files, an nginx on 127.0.0.1, timed child processes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+WORK = Path(os.environ.get("BENCH_DIR", tempfile.gettempdir())) / "curlmulti-bench"
+
+NGINX_CONF = """\
+daemon off;
+worker_processes 1;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path {work}/tmp;
+    proxy_temp_path {work}/tmp;
+    fastcgi_temp_path {work}/tmp;
+    uwsgi_temp_path {work}/tmp;
+    scgi_temp_path {work}/tmp;
+    # Every 5th connection (numbers ending in 0 or 5) is 4x slower.
+    map $connection $mixed_rate {{ ~[05]$ 2m; default 8m; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location /fast/ {{ alias {data}/; }}
+        location /throttle/ {{ alias {data}/; limit_rate 8m; }}
+        location /mixed/ {{ alias {data}/; limit_rate $mixed_rate; }}
+    }}
+}}
+"""
+
+
+def make_file(name: str, size: int) -> Path:
+    """A file of pseudo-random bytes (a 64 MiB random block, each copy stamped)."""
+    data = WORK / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    path = data / name
+    if path.exists() and path.stat().st_size == size:
+        return path
+    block = bytearray(os.urandom(64 * MiB))
+    with open(path, "wb") as f:
+        written, index = 0, 0
+        while written < size:
+            block[:8] = index.to_bytes(8, "little")
+            piece = memoryview(block)[: min(len(block), size - written)]
+            f.write(piece)
+            written += len(piece)
+            index += 1
+    return path
+
+
+_digests: dict[Path, str] = {}
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 * MiB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def source_digest(path: Path) -> str:
+    if path not in _digests:
+        _digests[path] = sha256(path)
+    return _digests[path]
+
+
+class Nginx:
+    def __init__(self, port: int = 18080) -> None:
+        self.port = port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Nginx:
+        (WORK / "tmp").mkdir(parents=True, exist_ok=True)
+        conf = WORK / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(work=WORK, data=WORK / "data", port=self.port))
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(WORK)])
+        time.sleep(0.5)
+        return self
+
+    def url(self, location: str, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{location}/{name}"
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    max_rss_kib: int
+
+
+def timed(cmd: list[str], timeout: float = 600) -> Run:
+    """Run ``cmd``; wall time, CPU seconds (user+sys) and peak RSS of the child.
+
+    Dirty pages of the previous run are written back first, so no tool pays
+    for the one before it.
+    """
+    os.sync()
+    time.sleep(0.3)
+    started = time.perf_counter()
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    stderr = process.stderr.read().decode() if process.stderr else ""
+    if process.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({process.returncode}): {stderr[-500:]}")
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
+
+
+def check_output(out: Path, source: Path) -> None:
+    if sha256(out) != source_digest(source):
+        raise RuntimeError(f"{out} differs from {source}")
+    out.unlink()
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+PYTHON = str(Path(__file__).resolve().parent.parent / ".venv/bin/python")
+
+
+def tool_command(tool: str, url: str, out: Path, parts: int = 8) -> list[str]:
+    """The command line of one downloader writing ``url`` to ``out``."""
+    if tool == "curlmulti_dl":
+        return [PYTHON, "-m", "curlmulti_dl", "-q", "-n", str(parts), "-o", str(out), url]
+    if tool == "curl":
+        return ["curl", "-s", "-o", str(out), url]
+    if tool == "aria2c":
+        return [
+            "aria2c", "-q", "-x", str(parts), "-s", str(parts), "-k", "1M",
+            "--allow-overwrite=true", "--auto-file-renaming=false", "--file-allocation=falloc",
+            "-d", str(out.parent), "-o", out.name, url,
+        ]
+    if tool == "axel":
+        return ["axel", "-q", "-n", str(parts), "-o", str(out), url]
+    raise ValueError(tool)

@@ -1,0 +1,81 @@
+"""Loop responsiveness against throughput, by per-iteration budget.
+
+    .venv/bin/python benchmarks/responsiveness.py [--runs 5] [--budgets off,5,10,20]
+
+A task sleeping 10 ms in a loop runs beside a full-speed 2 GiB download (8
+parts, nginx on loopback, to disk). For each budget (milliseconds of libcurl
+work per loop iteration; "off" = unbounded) it reports MiB/s and how late the
+sleeper woke (p50, p99, max), medians over runs that alternate budgets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+
+from common import GiB, MiB, WORK, Nginx, check_output, make_file
+
+import curlmulti_dl
+
+
+async def one_run(url: str, budget: float | None, size: int) -> tuple[float, list[float]]:
+    lateness: list[float] = []
+    done = asyncio.Event()
+
+    async def sleeper() -> None:
+        while not done.is_set():
+            start = time.perf_counter()
+            await asyncio.sleep(0.010)
+            lateness.append(time.perf_counter() - start - 0.010)
+
+    out = WORK / "out-resp.bin"
+    async with curlmulti_dl.Downloader(loop_budget=budget) as dl:
+        task = asyncio.create_task(sleeper())
+        await asyncio.sleep(0.05)
+        lateness.clear()
+        result = await dl.fetch(url, out, parts=8)
+        done.set()
+        await task
+    return result.size / MiB / result.elapsed, lateness
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--budgets", default="off,5,10,20")
+    parser.add_argument("--size-gib", type=float, default=2)
+    args = parser.parse_args()
+    budgets = [None if b == "off" else float(b) / 1000 for b in args.budgets.split(",")]
+    size = int(args.size_gib * GiB)
+    source = make_file("u2g.bin" if size == 2 * GiB else f"r{size}.bin", size)
+    rows: dict[float | None, list[tuple[float, float, float, float]]] = {b: [] for b in budgets}
+    with Nginx() as nginx:
+        url = nginx.url("fast", source.name)
+        for _ in range(args.runs):
+            for budget in budgets:
+                os.sync()
+                speed, late = asyncio.run(one_run(url, budget, size))
+                check_output(WORK / "out-resp.bin", source)
+                q = statistics.quantiles(late, n=100, method="inclusive")
+                rows[budget].append((speed, q[49] * 1000, q[98] * 1000, max(late) * 1000))
+    off = statistics.median(r[0] for r in rows[None]) if None in rows else None
+    print(f"2 GiB, 8 parts, medians of {args.runs} runs; sleeper lateness in ms")
+    print("| budget | MiB/s | cost vs off | p50 | p99 | max | max of runs |")
+    print("|---|---|---|---|---|---|---|")
+    for budget in budgets:
+        r = rows[budget]
+        speed = statistics.median(x[0] for x in r)
+        cost = f"{100 * (1 - speed / off):.0f}%" if off else "-"
+        label = "off" if budget is None else f"{budget * 1000:g} ms"
+        print(
+            f"| {label} | {speed:.0f} | {cost} | {statistics.median(x[1] for x in r):.1f} | "
+            f"{statistics.median(x[2] for x in r):.1f} | {statistics.median(x[3] for x in r):.1f} | "
+            f"{max(x[3] for x in r):.1f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Side-by-side benchmarks against curl, aria2c and axel on loopback (nginx).
+
+    .venv/bin/python benchmarks/run.py [--runs 5] [--only throttle,mixed,unthrottled,memory]
+
+Runs alternate between tools inside each scenario; medians are reported with
+ratios to the ideal or to the peer of the same session. Results go to stdout
+and to benchmarks/results/latest.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import time
+from pathlib import Path
+
+from common import GiB, MiB, WORK, Nginx, check_output, make_file, median, timed, tool_command
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def available(tools: list[str]) -> list[str]:
+    return [t for t in tools if t == "curlmulti_dl" or shutil.which(t)]
+
+
+def ideal_one_range(nginx: Nginx, location: str, name: str, size: int, parts: int) -> float:
+    """The time one range takes alone (nginx's limit_rate runs ahead ~1 s, so measure)."""
+    out = WORK / "ideal.bin"
+    length = size // parts
+    times = []
+    for _ in range(3):
+        run = timed(["curl", "-s", "-r", f"0-{length - 1}", "-o", str(out), nginx.url(location, name)])
+        times.append(run.wall)
+    out.unlink()
+    return median(times)
+
+
+def throttled(nginx: Nginx, location: str, runs: int, lines: list[str]) -> None:
+    size = 256 * MiB
+    source = make_file("t256.bin", size)
+    url = nginx.url(location, source.name)
+    if location == "throttle":
+        ideal = ideal_one_range(nginx, location, source.name, size, 8)
+        title = f"256 MiB, 8 MiB/s per connection, 8 parts (ideal, one range alone: {ideal:.2f} s)"
+    else:
+        # 7 connections at 8 MiB/s and one at 2 MiB/s carry 58 MiB/s at best.
+        ideal = ideal_one_range(nginx, "throttle", source.name, size, 8) * (64 / 58)
+        title = (
+            "256 MiB, every 5th connection 2 MiB/s (others 8), 8 parts "
+            f"(ideal ~{ideal:.2f} s: 58 MiB/s, with nginx's run-ahead)"
+        )
+    tools = available(["curlmulti_dl", "axel", "aria2c"])
+    walls: dict[str, list[float]] = {t: [] for t in tools}
+    for _ in range(runs):
+        for tool in tools:
+            out = WORK / f"out-{tool}.bin"
+            walls[tool].append(timed(tool_command(tool, url, out)).wall)
+            check_output(out, source)
+    lines += [f"### {title}", "", "| tool | median s | vs ideal | runs |", "|---|---|---|---|"]
+    for tool in tools:
+        m = median(walls[tool])
+        runs_text = ", ".join(f"{w:.2f}" for w in walls[tool])
+        lines.append(f"| {tool} | {m:.2f} | {100 * (m / ideal - 1):+.1f}% | {runs_text} |")
+    lines.append("")
+
+
+def unthrottled(nginx: Nginx, runs: int, lines: list[str]) -> None:
+    size = 2 * GiB
+    source = make_file("u2g.bin", size)
+    url = nginx.url("fast", source.name)
+    tools = available(["curlmulti_dl", "curl", "axel", "aria2c"])
+    results: dict[str, list[tuple[float, float]]] = {t: [] for t in tools}
+    for _ in range(runs):
+        for tool in tools:
+            out = WORK / f"out-{tool}.bin"
+            run = timed(tool_command(tool, url, out))
+            results[tool].append((size / MiB / run.wall, run.cpu / (size / GiB)))
+            check_output(out, source)
+    lines += [
+        "### 2 GiB unthrottled to disk, 8 parts",
+        "",
+        "| tool | median MiB/s | vs curl | median CPU-s/GiB | runs (MiB/s) |",
+        "|---|---|---|---|---|",
+    ]
+    curl_speed = median([s for s, _ in results["curl"]]) if "curl" in results else 0.0
+    for tool in tools:
+        speed = median([s for s, _ in results[tool]])
+        cpu = median([c for _, c in results[tool]])
+        ratio = f"{speed / curl_speed:.2f}x" if curl_speed else "-"
+        runs_text = ", ".join(f"{s:.0f}" for s, _ in results[tool])
+        lines.append(f"| {tool} | {speed:.0f} | {ratio} | {cpu:.2f} | {runs_text} |")
+    lines.append("")
+
+
+def memory(nginx: Nginx, runs: int, lines: list[str]) -> None:
+    lines += ["### Peak RSS of curlmulti-dl by file size (8 parts, unthrottled)", ""]
+    lines += ["| size | median peak RSS MiB | runs |", "|---|---|---|"]
+    for name, size in (("m256.bin", 256 * MiB), ("m4g.bin", 4 * GiB)):
+        source = make_file(name, size)
+        rss = []
+        for _ in range(max(3, runs // 2)):
+            out = WORK / "out-mem.bin"
+            rss.append(timed(tool_command("curlmulti_dl", nginx.url("fast", name), out)).max_rss_kib / 1024)
+            check_output(out, source)
+        lines.append(f"| {size // MiB} MiB | {median(rss):.1f} | {', '.join(f'{r:.1f}' for r in rss)} |")
+        if size > GiB:
+            source.unlink()
+    lines.append("")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", default="throttle,mixed,unthrottled,memory")
+    args = parser.parse_args()
+    chosen = args.only.split(",")
+    lines = [
+        f"## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        "",
+        f"{platform.node()}: {platform.machine()}, {__import__('os').cpu_count()} cores, "
+        f"Python {platform.python_version()}; medians of {args.runs} runs, tools alternating.",
+        "",
+    ]
+    with Nginx() as nginx:
+        if "throttle" in chosen:
+            throttled(nginx, "throttle", args.runs, lines)
+        if "mixed" in chosen:
+            throttled(nginx, "mixed", args.runs, lines)
+        if "unthrottled" in chosen:
+            unthrottled(nginx, args.runs, lines)
+        if "memory" in chosen:
+            memory(nginx, args.runs, lines)
+    text = "\n".join(lines)
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.md").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
