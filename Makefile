@@ -26,7 +26,10 @@ demo: venv
 	$(BIN)/python scripts/demo.py
 
 bench: venv
-	$(BIN)/python benchmarks/run.py
+	bash benchmarks/setup.sh
+	cd benchmarks && ../$(BIN)/python run.py
+	cd benchmarks && ../$(BIN)/python responsiveness.py
+	cd benchmarks && ../$(BIN)/python bridge_vs_async_multi.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
