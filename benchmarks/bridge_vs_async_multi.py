@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 import pycurl
-from common import GiB, MiB, WORK, Nginx, check_output, make_file
+from common import WORK, GiB, MiB, Nginx, check_output, make_file
 
 import curlmulti_dl
 from curlmulti_dl._multi import CurlBridge
@@ -75,7 +75,9 @@ def run_driver(name: str, url: str, out: str, size: int) -> tuple[float, float]:
     if name == "engine":
         cpu, start = time.process_time(), time.perf_counter()
         asyncio.run(curlmulti_dl.fetch(url, out, parts=8))
-        return size / MiB / (time.perf_counter() - start), (time.process_time() - cpu) / (size / GiB)
+        return size / MiB / (time.perf_counter() - start), (time.process_time() - cpu) / (
+            size / GiB
+        )
     fd = os.open(out, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         handles = make_handles(url, fd, size, 8)

@@ -149,9 +149,22 @@ def tool_command(tool: str, url: str, out: Path, parts: int = 8) -> list[str]:
         return ["curl", "-s", "-o", str(out), url]
     if tool == "aria2c":
         return [
-            "aria2c", "-q", "-x", str(parts), "-s", str(parts), "-k", "1M",
-            "--allow-overwrite=true", "--auto-file-renaming=false", "--file-allocation=falloc",
-            "-d", str(out.parent), "-o", out.name, url,
+            "aria2c",
+            "-q",
+            "-x",
+            str(parts),
+            "-s",
+            str(parts),
+            "-k",
+            "1M",
+            "--allow-overwrite=true",
+            "--auto-file-renaming=false",
+            "--file-allocation=falloc",
+            "-d",
+            str(out.parent),
+            "-o",
+            out.name,
+            url,
         ]
     if tool == "axel":
         return ["axel", "-q", "-n", str(parts), "-o", str(out), url]

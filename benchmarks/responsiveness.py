@@ -16,7 +16,7 @@ import os
 import statistics
 import time
 
-from common import GiB, MiB, WORK, Nginx, check_output, make_file
+from common import WORK, GiB, MiB, Nginx, check_output, make_file
 
 import curlmulti_dl
 
@@ -70,10 +70,10 @@ def main() -> None:
         speed = statistics.median(x[0] for x in r)
         cost = f"{100 * (1 - speed / off):.0f}%" if off else "-"
         label = "off" if budget is None else f"{budget * 1000:g} ms"
+        p50, p99, top = (statistics.median(x[i] for x in r) for i in (1, 2, 3))
+        worst = max(x[3] for x in r)
         print(
-            f"| {label} | {speed:.0f} | {cost} | {statistics.median(x[1] for x in r):.1f} | "
-            f"{statistics.median(x[2] for x in r):.1f} | {statistics.median(x[3] for x in r):.1f} | "
-            f"{max(x[3] for x in r):.1f} |"
+            f"| {label} | {speed:.0f} | {cost} | {p50:.1f} | {p99:.1f} | {top:.1f} | {worst:.1f} |"
         )
 
 

@@ -15,7 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
-from common import GiB, MiB, WORK, Nginx, check_output, make_file, median, timed, tool_command
+from common import WORK, GiB, MiB, Nginx, check_output, make_file, median, timed, tool_command
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -30,7 +30,9 @@ def ideal_one_range(nginx: Nginx, location: str, name: str, size: int, parts: in
     length = size // parts
     times = []
     for _ in range(3):
-        run = timed(["curl", "-s", "-r", f"0-{length - 1}", "-o", str(out), nginx.url(location, name)])
+        run = timed(
+            ["curl", "-s", "-r", f"0-{length - 1}", "-o", str(out), nginx.url(location, name)]
+        )
         times.append(run.wall)
     out.unlink()
     return median(times)
@@ -101,9 +103,13 @@ def memory(nginx: Nginx, runs: int, lines: list[str]) -> None:
         rss = []
         for _ in range(max(3, runs // 2)):
             out = WORK / "out-mem.bin"
-            rss.append(timed(tool_command("curlmulti_dl", nginx.url("fast", name), out)).max_rss_kib / 1024)
+            rss.append(
+                timed(tool_command("curlmulti_dl", nginx.url("fast", name), out)).max_rss_kib / 1024
+            )
             check_output(out, source)
-        lines.append(f"| {size // MiB} MiB | {median(rss):.1f} | {', '.join(f'{r:.1f}' for r in rss)} |")
+        lines.append(
+            f"| {size // MiB} MiB | {median(rss):.1f} | {', '.join(f'{r:.1f}' for r in rss)} |"
+        )
         if size > GiB:
             source.unlink()
     lines.append("")

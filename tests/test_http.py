@@ -88,9 +88,24 @@ def test_rebalancing_moves_work_off_a_slow_connection(
     result = arun(curlmulti_dl.fetch(url, tmp_path, parts=8, min_split_size=64 * 1024))
     data.assert_same("big.bin", result.path)
     assert result.splits >= 1, "no idle connection took over work"
-    assert result.ranges == 8 + result.splits
+    assert result.ranges == 8 + result.splits + result.reconnects
     # Static split: the slow part alone needs ~2.1 s at 0.5 MB/s; ideal ~0.6 s.
     assert result.elapsed < 2.0
+
+
+def test_far_slower_connection_is_replaced(
+    http_server: Server, data: DataFiles, tmp_path: Path, arun
+) -> None:
+    # The first connection (the probe's) runs at 1/16 of the others' pace; a
+    # new connection for its remaining bytes beats waiting for it.
+    token = tmp_path.name
+    url = http_server.url("huge.bin", rate=4_000_000, slow_rate=250_000, slow_token=token)
+    result = arun(curlmulti_dl.fetch(url, tmp_path, parts=4))
+    data.assert_same("huge.bin", result.path)
+    assert result.reconnects >= 1
+    assert result.ranges == 4 + result.splits + result.reconnects
+    # Left alone, the slow range (12 MiB at 0.25 MB/s) would take ~50 s.
+    assert result.elapsed < 15
 
 
 @pytest.mark.parametrize("status", [404, 500, 403])

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from curlmulti_dl._plan import RangeState, choose_victim, plan_ranges, split_point
+from curlmulti_dl._plan import (
+    RangeState,
+    choose_victim,
+    plan_ranges,
+    should_replace,
+    split_point,
+)
 
 sizes = st.integers(min_value=0, max_value=1 << 40)
 parts = st.integers(min_value=1, max_value=64)
@@ -101,3 +107,21 @@ def test_victim_is_the_last_to_finish(states: list[tuple[int, int, float]], min_
         return r.remaining / r.rate if r.rate > 0 else 0.0
 
     assert eta(victim) == max(eta(r) for r in eligible)
+
+
+@given(range_states, st.floats(0, 1e9, allow_nan=False), st.floats(0, 30), min_sizes)
+def test_replace_only_when_it_saves_time(
+    state: tuple[int, int, float], others: float, setup: float, min_split: int
+) -> None:
+    pos, end, rate = state
+    victim = RangeState(0, pos, end, rate)
+    if should_replace(victim, others, setup, min_split):
+        assert rate < 0.5 * others
+        assert victim.remaining / rate > setup + victim.remaining / others + setup
+
+
+def test_replace_examples() -> None:
+    slow = RangeState(0, 0, 100 * 2**20, 1 * 2**20)
+    assert should_replace(slow, 8 * 2**20, 0.1, 2**18)
+    assert not should_replace(slow, 1.5 * 2**20, 0.1, 2**18)  # not slow enough
+    assert not should_replace(RangeState(0, 0, 2**19, 1.0), 8.0, 0.0, 2**18)  # too little left

@@ -28,7 +28,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._names import Origin
-from ._plan import ByteRange, RangeState, choose_victim, plan_ranges, split_point
+from ._plan import ByteRange, RangeState, choose_victim, plan_ranges, should_replace, split_point
 from ._progress import DownloadResult, ProgressCallback, ProgressSnapshot, SpeedMeter
 from ._storage import PartFile
 from ._transfer import RangeTransfer
@@ -36,6 +36,9 @@ from ._transfer import RangeTransfer
 __all__ = ["FileDownload", "Scheduler"]
 
 _PROGRESS_INTERVAL = 0.1
+_SLOW_CHECK_EVERY = 5  # ticks: look for a connection worth replacing every 0.5 s
+_RATE_WARMUP = 1.0  # seconds of data before a connection's rate is trusted
+_MAX_REPLACEMENTS_PER_RANGE = 3
 
 
 def _discard(data: bytes) -> None:
@@ -87,15 +90,19 @@ class FileDownload:
         self.connection_target = 1
         self.max_active = 0
         self.splits = 0
+        self.reconnects = 0
+        self._replacements: dict[ByteRange, int] = {}
+        self._ticks = 0
         self.setup_seconds: float | None = None
         self.state = "new"  # new -> probing -> running -> finished | failed
         self.future: asyncio.Future[DownloadResult] = scheduler.loop.create_future()
         self.started_at = time.monotonic()
         self._progress = progress
         self._meter = SpeedMeter()
-        self._progress_timer: asyncio.TimerHandle | None = None
-        if progress is not None:
-            self._progress_timer = scheduler.loop.call_later(_PROGRESS_INTERVAL, self._sample)
+        # Ticks run only while this download does (an idle Downloader has no timer).
+        self._progress_timer: asyncio.TimerHandle | None = scheduler.loop.call_later(
+            _PROGRESS_INTERVAL, self._sample
+        )
 
     # ------------------------------------------------------------ scheduling
 
@@ -111,7 +118,9 @@ class FileDownload:
             if planned is None:
                 return self._new_transfer(0, None, to_eof=True)
             to_eof = self.origin.is_ftp and planned.end == self.size
-            return self._new_transfer(planned.start, planned.end, to_eof=to_eof)
+            transfer = self._new_transfer(planned.start, planned.end, to_eof=to_eof)
+            transfer.replacements = self._replacements.pop(planned, 0)
+            return transfer
         if len(self.active) < self.connection_target:
             return self._split()
         return None
@@ -187,6 +196,39 @@ class FileDownload:
             old.curl.setopt(pycurl.FORBID_REUSE, 1)
         self.splits += 1
         return self._new_transfer(cut, old_end, to_eof=to_eof)
+
+    def _replace_slow_connection(self) -> None:
+        """Stop one connection running far below the others; its remaining bytes
+        go back to the queue and start again on a new connection."""
+        if self.state != "running" or self.connection_target < 2 or self.queue:
+            return
+        now = time.monotonic()
+        settled = [
+            t
+            for t in self.active
+            if t.end is not None
+            and not t.reached_end
+            and t.first_byte_at
+            and now - t.first_byte_at >= _RATE_WARMUP
+        ]
+        if len(settled) < 2:
+            return
+        rates = {t: t.rate(now) for t in settled}
+        slowest = min(settled, key=lambda t: rates[t])
+        others = statistics.median(r for t, r in rates.items() if t is not slowest)
+        state = RangeState(0, slowest.pos, slowest.end, rates[slowest])  # type: ignore[arg-type]
+        setup = self.setup_seconds or 0.0
+        if slowest.replacements >= _MAX_REPLACEMENTS_PER_RANGE or not should_replace(
+            state, others, setup, self.options.min_split_size
+        ):
+            return
+        old_end = slowest.end
+        assert old_end is not None
+        slowest.end = slowest.pos  # its next chunk stops it; nothing past pos is written
+        slowest.curl.setopt(pycurl.FORBID_REUSE, 1)
+        self.queue.appendleft(ByteRange(slowest.pos, old_end))
+        self._replacements[ByteRange(slowest.pos, old_end)] = slowest.replacements + 1
+        self.reconnects += 1
 
     # ------------------------------------------------ response checks (callbacks)
 
@@ -379,6 +421,7 @@ class FileDownload:
                 connections=self.max_active,
                 ranges=sum(1 for t in self.transfers if not (t.probe and t.is_ftp)),
                 splits=self.splits,
+                reconnects=self.reconnects,
                 etag=self.etag,
                 last_modified=self.last_modified,
             )
@@ -429,6 +472,9 @@ class FileDownload:
 
     def _sample(self) -> None:
         self._progress_timer = self.scheduler.loop.call_later(_PROGRESS_INTERVAL, self._sample)
+        self._ticks += 1
+        if self._ticks % _SLOW_CHECK_EVERY == 0:
+            self._replace_slow_connection()
         if self._progress is None:
             return
         try:

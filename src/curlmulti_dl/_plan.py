@@ -110,3 +110,27 @@ def split_point(
         return None
     keep_bytes = max(min_split_size, keep_bytes)
     return victim.pos + keep_bytes
+
+
+def should_replace(
+    victim: RangeState,
+    others_rate: float,
+    setup_seconds: float,
+    min_split_size: int,
+    slow_factor: float = 0.5,
+) -> bool:
+    """Whether a connection is so slow that a fresh one would finish its range sooner.
+
+    Servers and paths often slow down single connections (a busy backend, a
+    per-connection shaper): a new connection usually lands elsewhere. Replace
+    when the victim runs below ``slow_factor`` of the others' median rate and a
+    newcomer at that median, after ``setup_seconds``, saves at least that much
+    set-up time again.
+    """
+    if victim.rate <= 0 or others_rate <= 0 or victim.remaining <= 2 * min_split_size:
+        return False
+    if victim.rate >= slow_factor * others_rate:
+        return False
+    stay = victim.remaining / victim.rate
+    move = setup_seconds + victim.remaining / others_rate
+    return stay - move > max(setup_seconds, 0.1)

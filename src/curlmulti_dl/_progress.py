@@ -62,8 +62,9 @@ class DownloadResult:
     """What a finished download produced.
 
     ``connections`` is the most connections that ran at once for this file;
-    ``ranges`` counts every range transfer, so ``ranges - parts planned`` is how
-    often rebalancing split a running range.
+    ``ranges`` counts every range transfer: the planned ones, plus ``splits``
+    (a running range cut for an idle connection) and ``reconnects`` (a range
+    moved off a connection far slower than the others).
     """
 
     url: str
@@ -74,6 +75,7 @@ class DownloadResult:
     connections: int
     ranges: int
     splits: int
+    reconnects: int = 0
     etag: str | None = None
     last_modified: str | None = None
 

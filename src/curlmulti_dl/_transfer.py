@@ -79,6 +79,7 @@ class RangeTransfer:
         self.added_at = 0.0
         self.first_byte_at = 0.0
         self.done = False
+        self.replacements = 0  # how often this range was moved off a slow connection
         self._cap = options.write_buffer_size
         self._buf = bytearray(self._cap)
         self._view = memoryview(self._buf)

@@ -9,6 +9,7 @@ under ``--root``, and exits by itself when its parent dies or after
     rate=N              pace every connection at N bytes/s
     slow_every=K        every K-th connection (server-wide count) is slow ...
     slow_rate=N         ... at N bytes/s
+    slow_token=T        the first connection asking with token T is slow (slow_rate)
     drop_after=N        close the connection after N body bytes
     status=NNN          answer that status with a short body
     redirect=N          redirect N times (302) before serving
@@ -62,6 +63,7 @@ class Server(ThreadingHTTPServer):
         super().__init__(address, Handler)
         self.root = root
         self.stats = Stats()
+        self.tokens: set[str] = set()
 
     def handle_error(self, request: object, client_address: object) -> None:
         # Clients abort ranges on purpose (a range cut short by rebalancing).
@@ -141,6 +143,14 @@ class Handler(BaseHTTPRequestHandler):
         rate = float(query["rate"]) if "rate" in query else None
         slow_every = int(query.get("slow_every", "0"))
         if slow_every and self.connection_number % slow_every == 0:
+            rate = float(query["slow_rate"])
+        token = query.get("slow_token")
+        if token is not None:
+            with self.server.stats.lock:
+                if token not in self.server.tokens:
+                    self.server.tokens.add(token)
+                    self.slow_connection = True
+        if getattr(self, "slow_connection", False):
             rate = float(query["slow_rate"])
         drop_after = int(query["drop_after"]) if "drop_after" in query else None
 
