@@ -24,6 +24,12 @@ def available(tools: list[str]) -> list[str]:
     return [t for t in tools if t == "curlmulti_dl" or shutil.which(t)]
 
 
+def rotated(tools: list[str], index: int) -> list[str]:
+    """Each run starts with another tool, so none always follows the same one."""
+    shift = index % len(tools)
+    return tools[shift:] + tools[:shift]
+
+
 def ideal_one_range(nginx: Nginx, location: str, name: str, size: int, parts: int) -> float:
     """The time one range takes alone (nginx's limit_rate runs ahead ~1 s, so measure)."""
     out = WORK / "ideal.bin"
@@ -54,8 +60,8 @@ def throttled(nginx: Nginx, location: str, runs: int, lines: list[str]) -> None:
         )
     tools = available(["curlmulti_dl", "axel", "aria2c"])
     walls: dict[str, list[float]] = {t: [] for t in tools}
-    for _ in range(runs):
-        for tool in tools:
+    for index in range(runs):
+        for tool in rotated(tools, index):
             out = WORK / f"out-{tool}.bin"
             walls[tool].append(timed(tool_command(tool, url, out)).wall)
             check_output(out, source)
@@ -73,8 +79,8 @@ def unthrottled(nginx: Nginx, runs: int, lines: list[str]) -> None:
     url = nginx.url("fast", source.name)
     tools = available(["curlmulti_dl", "curl", "axel", "aria2c"])
     results: dict[str, list[tuple[float, float]]] = {t: [] for t in tools}
-    for _ in range(runs):
-        for tool in tools:
+    for index in range(runs):
+        for tool in rotated(tools, index):
             out = WORK / f"out-{tool}.bin"
             run = timed(tool_command(tool, url, out))
             results[tool].append((size / MiB / run.wall, run.cpu / (size / GiB)))

@@ -76,10 +76,10 @@ def test_split_balances_finish_times(remaining: int, rv: float, rn: float) -> No
     victim = RangeState(0, 0, remaining, rv)
     cut = split_point(victim, rn, 0.0, 1)
     assert cut is not None
-    # Without set-up cost both sides finish within one byte's time of each other,
+    # Without set-up cost both sides finish within a few bytes' time of each other,
     # unless the victim's share hit the minimum.
     if 1 < cut < remaining - 1:
-        assert abs(cut / rv - (remaining - cut) / rn) <= 2 / min(rv, rn)
+        assert abs(cut / rv - (remaining - cut) / rn) <= 3 / min(rv, rn)
 
 
 def test_slow_victim_keeps_less() -> None:

@@ -36,6 +36,31 @@ def https_server(data: DataFiles, ca_pem: tuple[Path, Path]) -> Iterator[Server]
     stop_server(server)
 
 
+@pytest.fixture(scope="module")
+def ftps_server(data: DataFiles, ca_pem: tuple[Path, Path]) -> Iterator[Server]:
+    server = start_server(
+        "ftpd.py", "--root", str(data.root), "--certfile", str(ca_pem[1]), scheme="ftp"
+    )
+    yield server
+    stop_server(server)
+
+
+def test_ftps_verifies_and_downloads(
+    ftps_server: Server, data: DataFiles, ca_pem: tuple[Path, Path], tmp_path: Path, arun
+) -> None:
+    url = ftps_server.url("huge.bin")
+    with pytest.raises(curlmulti_dl.TLSError):
+        arun(curlmulti_dl.fetch(url, tmp_path, ftp_tls=True))
+    assert list(tmp_path.iterdir()) == []
+    result = arun(
+        curlmulti_dl.fetch(
+            url, tmp_path, parts=4, ftp_tls=True, cacert=str(ca_pem[0]), ftp_min_part_size=1
+        )
+    )
+    data.assert_same("huge.bin", result.path)
+    assert result.ranges - result.splits - result.reconnects == 4
+
+
 def test_untrusted_certificate_fails(https_server: Server, tmp_path: Path, arun) -> None:
     with pytest.raises(curlmulti_dl.TLSError) as info:
         arun(curlmulti_dl.fetch(https_server.url("big.bin"), tmp_path))

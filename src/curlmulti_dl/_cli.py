@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--cacert", metavar="PEM", help="trust the CA certificates in PEM")
     parser.add_argument(
+        "--ftp-ssl", action="store_true", help="require TLS on ftp:// URLs (explicit FTPS)"
+    )
+    parser.add_argument(
         "-k", "--insecure", action="store_true", help="do not verify TLS certificates"
     )
     parser.add_argument(
@@ -143,6 +146,8 @@ async def _run(args: argparse.Namespace) -> int:
         options["cacert"] = args.cacert
     if args.insecure:
         options["verify_tls"] = False
+    if args.ftp_ssl:
+        options["ftp_tls"] = True
     failures = 0
     async with Downloader(max_host_connections=args.max_host_connections, **options) as dl:
 

@@ -22,6 +22,8 @@ class DownloadOptions:
     min_split_size: rebalancing leaves both halves at least this large.
     verify_tls: check certificates and host names (HTTPS, FTPS).
     cacert: a PEM bundle of trusted CAs instead of the system's.
+    ftp_tls: require TLS (AUTH TLS, explicit FTPS) on ftp:// URLs; ftps://
+        URLs always use implicit TLS.
     connect_timeout: seconds to connect (and log in, for FTP).
     stall_timeout: a connection slower than ``stall_bytes_per_second`` for this
         many seconds is a timeout.
@@ -40,6 +42,7 @@ class DownloadOptions:
     min_split_size: int = 256 * KiB
     verify_tls: bool = True
     cacert: str | None = None
+    ftp_tls: bool = False
     connect_timeout: float = 30.0
     stall_timeout: float = 60.0
     stall_bytes_per_second: int = 1

@@ -109,6 +109,8 @@ class RangeTransfer:
         if self.is_ftp:
             curl.setopt(pycurl.HEADERFUNCTION, _ignore_header)
             curl.setopt(pycurl.FTP_USE_EPSV, 1)
+            if options.ftp_tls:
+                curl.setopt(pycurl.USE_SSL, pycurl.USESSL_ALL)
             if self.start or self.requested_end is not None:
                 last = "" if self.requested_end is None else str(self.requested_end - 1)
                 curl.setopt(pycurl.RANGE, f"{self.start}-{last}")
@@ -192,8 +194,14 @@ class RangeTransfer:
         return (self.pos - self.start) / span if span > 0.05 else 0.0
 
     def close(self) -> None:
+        """Free the handle and the buffer; the transfer's counters stay readable."""
         self.curl.close()
         self._view.release()
+        # The download keeps finished transfers for its byte count: without this
+        # every split would keep 1 MiB alive and memory would grow with file size.
+        self._buf = bytearray()
+        self._view = memoryview(self._buf)
+        self._fill = 0
 
 
 _PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS | pycurl.PROTO_FTP | pycurl.PROTO_FTPS
