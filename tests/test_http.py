@@ -108,6 +108,26 @@ def test_far_slower_connection_is_replaced(
     assert result.elapsed < 15
 
 
+def test_quiet_tail_is_taken_over(
+    http_server: Server, data: DataFiles, tmp_path: Path, arun
+) -> None:
+    # The first connection goes quiet for 5 s with 3000 bytes of its range left:
+    # too little to split, so a free connection takes the tail over whole.
+    token = tmp_path.name
+    url = http_server.url(
+        "big.bin",
+        rate=8_000_000,
+        slow_rate=8_000_000,
+        slow_token=token,
+        stall_at=FILES["big.bin"] // 4 - 3000,
+        stall_seconds=5,
+    )
+    result = arun(curlmulti_dl.fetch(url, tmp_path, parts=4, min_part_size=1))
+    data.assert_same("big.bin", result.path)
+    assert result.splits >= 1, (result.elapsed, result.connections)
+    assert result.elapsed < 4
+
+
 @pytest.mark.parametrize("status", [404, 500, 403])
 def test_http_error_status(http_server: Server, tmp_path: Path, arun, status: int) -> None:
     url = http_server.url("big.bin", status=status)

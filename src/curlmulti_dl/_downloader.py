@@ -198,6 +198,13 @@ class Downloader:
                 slots.waiting.remove(job)
         self._pump()
 
+    def abandon(self, job: FileDownload, transfer: RangeTransfer) -> None:
+        if self._bridge is not None:
+            self._bridge.remove(transfer.curl)
+        self._running_remove(job, transfer)
+        self._release(job)
+        transfer.close()
+
     # ---------------------------------------------------------------- slots
 
     def _pump(self) -> None:

@@ -39,6 +39,7 @@ _PROGRESS_INTERVAL = 0.1
 _SLOW_CHECK_EVERY = 5  # ticks: look for a connection worth replacing every 0.5 s
 _RATE_WARMUP = 1.0  # seconds of data before a connection's rate is trusted
 _MAX_REPLACEMENTS_PER_RANGE = 3
+_STALL_MIN = 0.05  # seconds without a byte before an unsplittable tail is taken over
 
 
 def _discard(data: bytes) -> None:
@@ -57,6 +58,9 @@ class Scheduler(Protocol):
 
     def stop_transfers(self, job: FileDownload) -> None:
         """Remove every running transfer of ``job`` and free its slots."""
+
+    def abandon(self, job: FileDownload, transfer: RangeTransfer) -> None:
+        """Remove one running transfer of ``job`` (no done callback) and free its slot."""
 
     def budget_hooks(self) -> tuple[Any, Any]:
         """The (over_budget, hold) pair the write callbacks use, or (None, None)."""
@@ -180,11 +184,9 @@ class FileDownload:
             # Each FTP part costs a login: the tail must be worth at least that.
             min_split = max(min_split, int(newcomer_rate * setup))
         victim = choose_victim(states, min_split)
-        if victim is None:
-            return None
-        cut = split_point(victim, newcomer_rate, setup, min_split)
-        if cut is None:
-            return None
+        cut = split_point(victim, newcomer_rate, setup, min_split) if victim else None
+        if victim is None or cut is None:
+            return self._take_stalled_tail(candidates, now, setup)
         old = candidates[victim.key]
         old_end = old.end
         assert old_end is not None
@@ -196,6 +198,42 @@ class FileDownload:
             old.curl.setopt(pycurl.FORBID_REUSE, 1)
         self.splits += 1
         return self._new_transfer(cut, old_end, to_eof=to_eof)
+
+    def _take_stalled_tail(
+        self, candidates: list[RangeTransfer], now: float, setup: float
+    ) -> RangeTransfer | None:
+        """Endgame: a range too small to split whose server has gone quiet (a
+        pacing server sends in bursts) is taken over whole by the free connection:
+        the old transfer is dropped at its current byte."""
+        quiet_for = max(_STALL_MIN, 2 * setup)
+        stalled = [
+            t
+            for t in candidates
+            if t.end is not None
+            and t.pos < t.end
+            and t.last_byte_at
+            and now - t.last_byte_at > quiet_for
+        ]
+        if not stalled:
+            return None
+        old = min(stalled, key=lambda t: t.last_byte_at)
+        old_end = old.end
+        assert old_end is not None
+        try:
+            old.flush()
+        except StorageError as exc:
+            self.fail(exc)
+            return None
+        old.end = old.pos
+        old.reached_end = True
+        old.done = True
+        if old in self.active:
+            self.active.remove(old)
+        self.scheduler.abandon(self, old)
+        self.splits += 1
+        return self._new_transfer(
+            old.pos, old_end, to_eof=self.origin.is_ftp and old_end == self.size
+        )
 
     def _replace_slow_connection(self) -> None:
         """Stop one connection running far below the others; its remaining bytes
@@ -475,6 +513,9 @@ class FileDownload:
         self._ticks += 1
         if self._ticks % _SLOW_CHECK_EVERY == 0:
             self._replace_slow_connection()
+        if self.state == "running" and len(self.active) < self.connection_target:
+            # A free connection may now find a tail that went quiet.
+            self.scheduler.want(self)
         if self._progress is None:
             return
         try:

@@ -78,6 +78,7 @@ class RangeTransfer:
         self.reached_end = False
         self.added_at = 0.0
         self.first_byte_at = 0.0
+        self.last_byte_at = 0.0
         self.done = False
         self.replacements = 0  # how often this range was moved off a slow connection
         self._cap = options.write_buffer_size
@@ -164,6 +165,7 @@ class RangeTransfer:
                 self._view[fill : fill + size] = chunk
                 self._fill = fill + size
             self.pos = pos + size
+            self.last_byte_at = time.monotonic()
             if stop:
                 self._flush()
         except StorageError as exc:

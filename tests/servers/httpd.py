@@ -10,6 +10,7 @@ under ``--root``, and exits by itself when its parent dies or after
     slow_every=K        every K-th connection (server-wide count) is slow ...
     slow_rate=N         ... at N bytes/s
     slow_token=T        the first connection asking with token T is slow (slow_rate)
+    stall_at=N          ... and goes quiet for stall_seconds=S after N body bytes
     drop_after=N        close the connection after N body bytes
     status=NNN          answer that status with a short body
     redirect=N          redirect N times (302) before serving
@@ -150,8 +151,11 @@ class Handler(BaseHTTPRequestHandler):
                 if token not in self.server.tokens:
                     self.server.tokens.add(token)
                     self.slow_connection = True
+        stall: tuple[int, float] | None = None
         if getattr(self, "slow_connection", False):
             rate = float(query["slow_rate"])
+            if "stall_at" in query:
+                stall = (int(query["stall_at"]), float(query["stall_seconds"]))
         drop_after = int(query["drop_after"]) if "drop_after" in query else None
 
         start, end, status = 0, size, 200
@@ -186,7 +190,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(end - start))
         self.end_headers()
         if send_body:
-            self.send_body(path, start, end, rate, drop_after)
+            self.send_body(path, start, end, rate, drop_after, stall)
 
     def send_small(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -196,12 +200,18 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def send_body(
-        self, path: Path, start: int, end: int, rate: float | None, drop_after: int | None
+        self,
+        path: Path,
+        start: int,
+        end: int,
+        rate: float | None,
+        drop_after: int | None,
+        stall: tuple[int, float] | None = None,
     ) -> None:
         self.wfile.flush()
         limit = end - start if drop_after is None else min(end - start, drop_after)
         with open(path, "rb") as f:
-            if rate is None and not isinstance(self.connection, ssl.SSLSocket):
+            if rate is None and stall is None and not isinstance(self.connection, ssl.SSLSocket):
                 self.connection.sendfile(f, start, limit)
             else:
                 f.seek(start)
@@ -209,6 +219,14 @@ class Handler(BaseHTTPRequestHandler):
                 sent = 0
                 piece = CHUNK if rate is None else max(4096, min(CHUNK, int(rate / 50)))
                 while sent < limit:
+                    if stall is not None and sent + piece >= stall[0]:
+                        # Send up to the mark, then go quiet like a pacing server.
+                        head = max(0, stall[0] - sent)
+                        self.connection.sendall(f.read(head))
+                        sent += head
+                        time.sleep(stall[1])
+                        stall = None
+                        continue
                     data = f.read(min(piece, limit - sent))
                     if not data:
                         break
