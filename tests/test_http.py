@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.request
 from pathlib import Path
 
@@ -216,6 +217,22 @@ def test_host_budget_caps_connections(
             result = await dl.fetch(url, tmp_path, parts=8, **SMALL_PARTS)
         data.assert_same("huge.bin", result.path)
         assert result.connections == 3
+
+    arun(scenario())
+
+
+def test_no_connection_outlives_its_transfer(
+    http_server: Server, data: DataFiles, tmp_path: Path, arun
+) -> None:
+    # Slots are counted per transfer, so no idle connection may stay behind.
+    async def scenario() -> None:
+        async with Downloader() as dl:
+            result = await dl.fetch(http_server.url("big.bin"), tmp_path, parts=4, **SMALL_PARTS)
+            data.assert_same("big.bin", result.path)
+            deadline = time.monotonic() + 2
+            while stats(http_server)["active"] > 1 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert stats(http_server)["active"] == 1  # the /_stats request itself
 
     arun(scenario())
 

@@ -37,8 +37,11 @@ class Downloader:
     """Downloads files over many connections from one ``pycurl.CurlMulti``.
 
     ``max_connections`` caps connections overall, ``max_host_connections`` per
-    host and port (a slot is taken before a transfer is handed to libcurl and
-    given back when it ends; libcurl's own per-host cap is only a backstop).
+    host and port. A slot is taken before a transfer is handed to libcurl and
+    given back when it ends, and transfers do not leave idle connections in
+    libcurl's cache, so a slot spans the socket's whole life; libcurl's own
+    per-host cap is only a backstop (time queued there would count toward a
+    transfer's timeouts).
     ``loop_budget`` bounds the seconds spent in libcurl per event-loop
     iteration so that other tasks stay responsive; None disables it.
     Keyword ``options`` are the defaults of every ``fetch`` (see

@@ -192,10 +192,6 @@ class FileDownload:
         assert old_end is not None
         to_eof = self.origin.is_ftp and old_end == self.size
         old.end = cut  # the old connection stops exactly here
-        if self.origin.is_ftp:
-            # A control connection whose transfer we abort can be left with an
-            # unread reply; reusing it makes the next REST fail (curl 31).
-            old.curl.setopt(pycurl.FORBID_REUSE, 1)
         self.splits += 1
         return self._new_transfer(cut, old_end, to_eof=to_eof)
 
@@ -263,7 +259,6 @@ class FileDownload:
         old_end = slowest.end
         assert old_end is not None
         slowest.end = slowest.pos  # its next chunk stops it; nothing past pos is written
-        slowest.curl.setopt(pycurl.FORBID_REUSE, 1)
         self.queue.appendleft(ByteRange(slowest.pos, old_end))
         self._replacements[ByteRange(slowest.pos, old_end)] = slowest.replacements + 1
         self.reconnects += 1

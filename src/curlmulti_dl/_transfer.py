@@ -95,6 +95,10 @@ class RangeTransfer:
         curl = pycurl.Curl()
         curl.setopt(pycurl.URL, self.url)
         curl.setopt(pycurl.NOSIGNAL, 1)
+        # The connection closes when the transfer ends, so a host's slot (held
+        # by the Downloader from add to done) is exactly the socket's lifetime:
+        # no idle cached connection counts against a server's cap unseen.
+        curl.setopt(pycurl.FORBID_REUSE, 1)
         curl.setopt(pycurl.PROTOCOLS, _PROTOCOLS)
         curl.setopt(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
         curl.setopt(pycurl.WRITEFUNCTION, self._on_write, use_memoryview=True)
