@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import os
 import weakref
 from typing import Any
@@ -74,6 +73,8 @@ def download(
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(run())
+    import concurrent.futures  # only needed inside a running loop
+
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="curlmulti_dl") as pool:
         return pool.submit(asyncio.run, run()).result()
 

@@ -9,7 +9,6 @@ objects would corrupt the file). The final name appears only through
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import os
@@ -19,8 +18,12 @@ from ._exceptions import DestinationLockedError, DiskFullError, StorageError
 
 __all__ = ["PartFile"]
 
-_libc_name = ctypes.util.find_library("c")
-_libc = ctypes.CDLL(_libc_name, use_errno=True) if _libc_name else None
+# The running process already has libc loaded: look fallocate up there
+# (ctypes.util.find_library would spawn ldconfig, ~25 ms of CLI start-up).
+try:
+    _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+except OSError:
+    _libc = None
 _fallocate = getattr(_libc, "fallocate", None) if _libc is not None else None
 if _fallocate is not None:
     _fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
