@@ -75,7 +75,7 @@ class Downloader:
         self._bridge: CurlBridge | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._hosts: dict[str, _HostSlots] = {}
-        self._running: dict[FileDownload, list[RangeTransfer]] = {}
+        self._running: set[FileDownload] = set()
         self._active = 0
         self._closed = False
 
@@ -155,7 +155,7 @@ class Downloader:
             raise DownloadError(f"invalid option: {exc}", url=url) from None
         path = resolve_destination(url, dest)
         job = FileDownload(self, url, origin, path, opts, progress)
-        self._running[job] = []
+        self._running.add(job)
         try:
             self.want(job)
             return await job.future
@@ -165,7 +165,7 @@ class Downloader:
         finally:
             if not job.future.done():
                 job.abort()
-            self._running.pop(job, None)
+            self._running.discard(job)
 
     # ------------------------------------------------------- Scheduler protocol
 
@@ -188,14 +188,13 @@ class Downloader:
 
     def stop_transfers(self, job: FileDownload) -> None:
         bridge = self._bridge
-        for transfer in self._running.get(job, []):
-            if not transfer.done:
-                if bridge is not None:
-                    bridge.remove(transfer.curl)
-                self._release(job)
-                transfer.done = True
-                transfer.close()
-        self._running[job] = []
+        for transfer in job.active:
+            if bridge is not None:
+                bridge.remove(transfer.curl)
+            self._release(job)
+            transfer.done = True
+            transfer.close()
+        job.active.clear()
         for slots in self._hosts.values():
             if job in slots.waiting:
                 slots.waiting.remove(job)
@@ -204,7 +203,6 @@ class Downloader:
     def abandon(self, job: FileDownload, transfer: RangeTransfer) -> None:
         if self._bridge is not None:
             self._bridge.remove(transfer.curl)
-        self._running_remove(job, transfer)
         self._release(job)
         transfer.close()
 
@@ -233,28 +231,22 @@ class Downloader:
         slots.active += 1
         self._active += 1
         job.started(transfer)
-        self._running.setdefault(job, []).append(transfer)
 
-        def on_done(code: int, message: str) -> None:
-            self._running_remove(job, transfer)
+        def settle(code: int, message: str) -> None:
             self._release(job)
             try:
                 job.transfer_done(transfer, code, message)
             except Exception as exc:  # a bug must fail the download, never hang it
                 job.fail(DownloadError(f"internal error: {exc!r}", url=job.url))
+
+        def on_done(code: int, message: str) -> None:
+            settle(code, message)
             self._pump()
 
         try:
             bridge.add(transfer.curl, on_done)
         except pycurl.error as exc:
-            self._running_remove(job, transfer)
-            self._release(job)
-            job.transfer_done(transfer, int(exc.args[0]), str(exc.args[-1]))
-
-    def _running_remove(self, job: FileDownload, transfer: RangeTransfer) -> None:
-        running = self._running.get(job)
-        if running is not None and transfer in running:
-            running.remove(transfer)
+            settle(int(exc.args[0]), str(exc.args[-1]))  # the caller is pumping already
 
     def _release(self, job: FileDownload) -> None:
         slots = self._hosts[job.origin.host_key]

@@ -202,17 +202,20 @@ class FileDownload:
         pacing server sends in bursts) is taken over whole by the free connection:
         the old transfer is dropped at its current byte."""
         quiet_for = max(_STALL_MIN, 2 * setup)
+        # ``seen_pos``/``seen_at`` come from the tick (no clock in the write path):
+        # a position unchanged since a tick ``quiet_for`` ago means no byte since.
         stalled = [
             t
             for t in candidates
             if t.end is not None
+            and t.first_byte_at
             and t.pos < t.end
-            and t.last_byte_at
-            and now - t.last_byte_at > quiet_for
+            and t.pos == t.seen_pos
+            and now - t.seen_at > quiet_for
         ]
         if not stalled:
             return None
-        old = min(stalled, key=lambda t: t.last_byte_at)
+        old = min(stalled, key=lambda t: t.seen_at)
         old_end = old.end
         assert old_end is not None
         try:
@@ -223,8 +226,7 @@ class FileDownload:
         old.end = old.pos
         old.reached_end = True
         old.done = True
-        if old in self.active:
-            self.active.remove(old)
+        self.active.remove(old)
         self.scheduler.abandon(self, old)
         self.splits += 1
         return self._new_transfer(
@@ -462,29 +464,27 @@ class FileDownload:
 
     def fail(self, exc: BaseException) -> None:
         """Stop everything, delete NAME.part, and report ``exc``."""
-        if self.future.done():
-            return
-        self.state = "failed"
-        self.scheduler.stop_transfers(self)
-        self.active.clear()
-        self.storage.discard()
-        self._stop_progress(final=False)
-        self.future.set_exception(exc)
+        self._stop(exc)
 
     def abort(self) -> None:
-        """Cancelled by the caller: like ``fail``, with nobody left to tell.
+        """Cancelled by the caller: like ``fail``, with nobody left to tell."""
+        self._stop(None)
 
-        The awaiting task's cancellation has usually cancelled ``future``
-        already, so the state, not the future, says whether work is left.
-        """
+    def _stop(self, exc: BaseException | None) -> None:
+        # The awaiting task's cancellation has usually cancelled ``future``
+        # already, so the state, not the future, says whether work is left.
         if self.state in ("finished", "failed"):
             return
         self.state = "failed"
         self.scheduler.stop_transfers(self)
-        self.active.clear()
         self.storage.discard()
         self._stop_progress(final=False)
-        self.future.cancel()
+        if self.future.done():
+            return
+        if exc is None:
+            self.future.cancel()
+        else:
+            self.future.set_exception(exc)
 
     # ---------------------------------------------------------- progress
 
@@ -506,6 +506,10 @@ class FileDownload:
     def _sample(self) -> None:
         self._progress_timer = self.scheduler.loop.call_later(_PROGRESS_INTERVAL, self._sample)
         self._ticks += 1
+        now = time.monotonic()
+        for transfer in self.active:
+            if transfer.pos != transfer.seen_pos:
+                transfer.seen_pos, transfer.seen_at = transfer.pos, now
         if self._ticks % _SLOW_CHECK_EVERY == 0:
             self._replace_slow_connection()
         if self.state == "running" and len(self.active) < self.connection_target:

@@ -78,7 +78,9 @@ class RangeTransfer:
         self.reached_end = False
         self.added_at = 0.0
         self.first_byte_at = 0.0
-        self.last_byte_at = 0.0
+        # Where the download's tick last saw ``pos`` move, and when (quiet tails).
+        self.seen_pos = start
+        self.seen_at = 0.0
         self.done = False
         self.replacements = 0  # how often this range was moved off a slow connection
         self._cap = options.write_buffer_size
@@ -111,18 +113,18 @@ class RangeTransfer:
         curl.setopt(pycurl.SSL_VERIFYHOST, 2 if options.verify_tls else 0)
         if options.cacert:
             curl.setopt(pycurl.CAINFO, options.cacert)
+        last = "" if self.requested_end is None else str(self.requested_end - 1)
+        byte_range = f"{self.start}-{last}"
         if self.is_ftp:
             curl.setopt(pycurl.HEADERFUNCTION, _ignore_header)
             curl.setopt(pycurl.FTP_USE_EPSV, 1)
             if options.ftp_tls:
                 curl.setopt(pycurl.USE_SSL, pycurl.USESSL_ALL)
-            if self.start or self.requested_end is not None:
-                last = "" if self.requested_end is None else str(self.requested_end - 1)
-                curl.setopt(pycurl.RANGE, f"{self.start}-{last}")
+            if byte_range != "0-":  # the whole file is a plain RETR, no REST
+                curl.setopt(pycurl.RANGE, byte_range)
         else:
             curl.setopt(pycurl.HEADERFUNCTION, self.head.feed)
-            last = "" if self.requested_end is None else str(self.requested_end - 1)
-            curl.setopt(pycurl.RANGE, f"{self.start}-{last}")
+            curl.setopt(pycurl.RANGE, byte_range)
             # Only the first request follows redirects: every other range must
             # come from the same effective URL, never from another mirror.
             curl.setopt(pycurl.FOLLOWLOCATION, 1 if self.probe else 0)
@@ -139,15 +141,15 @@ class RangeTransfer:
         if self._over_budget is not None and self._over_budget():
             self._hold(self.curl)
             return _PAUSE  # type: ignore[no-any-return]
-        if not self.head_checked:
-            self.head_checked = True
-            try:
-                self.owner.accept_head(self)
-            except DownloadError as exc:
-                self.error = exc
-                return _ABORT
         if not self.first_byte_at:
             self.first_byte_at = time.monotonic()
+            if not self.head_checked:
+                self.head_checked = True
+                try:
+                    self.owner.accept_head(self)
+                except DownloadError as exc:
+                    self.error = exc
+                    return _ABORT
         size = len(chunk)
         pos = self.pos
         end = self.end
@@ -161,7 +163,7 @@ class RangeTransfer:
         fill = self._fill
         try:
             if fill + size > self._cap:
-                self._flush()
+                self.flush()
                 fill = 0
             if size > self._cap:
                 self.owner.storage.write_at(chunk, pos)
@@ -169,9 +171,8 @@ class RangeTransfer:
                 self._view[fill : fill + size] = chunk
                 self._fill = fill + size
             self.pos = pos + size
-            self.last_byte_at = time.monotonic()
             if stop:
-                self._flush()
+                self.flush()
         except StorageError as exc:
             self.error = exc
             return _ABORT
@@ -180,17 +181,14 @@ class RangeTransfer:
             return _ABORT
         return None
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write what the buffer still holds (raises StorageError)."""
         fill = self._fill
         if fill:
             self._fill = 0
             self.owner.storage.write_at(self._view[:fill], self.pos - fill)
 
     # ---------------------------------------------------------- outside callbacks
-
-    def flush(self) -> None:
-        """Write what the buffer still holds (raises StorageError)."""
-        self._flush()
 
     def rate(self, now: float) -> float:
         """Bytes per second since the first byte (0 until there is a measure)."""
