@@ -92,6 +92,7 @@ class FileDownload:
         # Planned ranges not started yet; None stands for "the whole file, size unknown".
         self.queue: deque[ByteRange | None] = deque()
         self.connection_target = 1
+        self.notice: str | None = None  # why fewer connections than asked, if so
         self.max_active = 0
         self.splits = 0
         self.reconnects = 0
@@ -318,7 +319,7 @@ class FileDownload:
             size = content_range.total
             if size is None:
                 # Ranges work but the size is unknown: one stream to the end.
-                self._single_stream(transfer, None)
+                self._single_stream(transfer, None, "the server does not tell the file's size")
                 return
             plan = plan_ranges(size, self.options.parts, self.options.min_part_size)
             self.size = size
@@ -326,20 +327,20 @@ class FileDownload:
             transfer.end = plan[0].end
             transfer.natural_end = size
             self.queue.extend(plan[1:])
-            self.connection_target = len(plan)
+            self._set_target(len(plan), self.options.min_part_size, "min_part_size")
             self.state = "running"
             if self.queue:
                 self.scheduler.loop.call_soon(self.scheduler.want, self)
             return
         if status == 200:
-            self._single_stream(transfer, head.content_length)
+            self._single_stream(transfer, head.content_length, "the server ignores byte ranges")
             return
         if status == 416 and content_range is not None and content_range.total == 0:
-            self._single_stream(transfer, 0)
+            self._single_stream(transfer, 0, None)
             return
         raise self._status_error(status)
 
-    def _single_stream(self, transfer: RangeTransfer, size: int | None) -> None:
+    def _single_stream(self, transfer: RangeTransfer, size: int | None, why: str | None) -> None:
         """The server ignored Range or has no known size: the first request
         simply becomes the whole download."""
         self.size = size
@@ -348,7 +349,18 @@ class FileDownload:
         transfer.end = size
         transfer.natural_end = size
         self.connection_target = 1
+        if why and self.options.parts > 1:
+            self.notice = f"1 connection instead of {self.options.parts}: {why}"
         self.state = "running"
+
+    def _set_target(self, planned: int, min_part_size: int, option: str) -> None:
+        self.connection_target = planned
+        asked = self.options.parts
+        if planned < asked and self.size:
+            self.notice = (
+                f"{planned} connection{'s' if planned != 1 else ''} instead of {asked}: "
+                f"{self.size} bytes make {planned} part{'s' if planned != 1 else ''} of at "
+                f"least {option}={min_part_size} bytes"
 
     def _check_validators(self, transfer: RangeTransfer) -> None:
         head = transfer.head
@@ -423,6 +435,11 @@ class FileDownload:
         self.state = "running"
         if size < 0:
             self.queue.append(None)  # size unknown: one stream to EOF
+            if self.options.parts > 1:
+                self.notice = (
+                    f"1 connection instead of {self.options.parts}: "
+                    "the server does not tell the file's size"
+                )
             return
         self.size = size
         if size == 0:
@@ -430,7 +447,7 @@ class FileDownload:
         self.storage.reserve(size)
         plan = plan_ranges(size, self.options.parts, self.options.ftp_min_part_size)
         self.queue.extend(plan)
-        self.connection_target = len(plan)
+        self._set_target(len(plan), self.options.ftp_min_part_size, "ftp_min_part_size")
 
     def _finish(self) -> None:
         size = self.size if self.size is not None else 0
@@ -459,6 +476,7 @@ class FileDownload:
                 reconnects=self.reconnects,
                 etag=self.etag,
                 last_modified=self.last_modified,
+                notice=self.notice,
             )
         )
 
@@ -501,6 +519,7 @@ class FileDownload:
             speed=self._meter.add(now, done),
             connections=len(self.active),
             elapsed=now - self.started_at,
+            notice=self.notice,
         )
 
     def _sample(self) -> None:

@@ -19,7 +19,8 @@ class ProgressSnapshot:
     """The state of one download at one moment.
 
     ``total`` is None while the size is unknown; ``speed`` is bytes per second
-    over the last few seconds.
+    over the last few seconds. ``notice`` says why the file runs on fewer
+    connections than ``parts`` asked for (None when it does not).
     """
 
     url: str
@@ -28,6 +29,7 @@ class ProgressSnapshot:
     speed: float
     connections: int
     elapsed: float
+    notice: str | None = None
 
     @property
     def eta(self) -> float | None:
@@ -64,7 +66,8 @@ class DownloadResult:
     ``connections`` is the most connections that ran at once for this file;
     ``ranges`` counts every range transfer: the planned ones, plus ``splits``
     (a running range cut for an idle connection) and ``reconnects`` (a range
-    moved off a connection far slower than the others).
+    moved off a connection far slower than the others). ``notice`` says why the
+    file got fewer connections than asked for, if it did.
     """
 
     url: str
@@ -78,6 +81,7 @@ class DownloadResult:
     reconnects: int = 0
     etag: str | None = None
     last_modified: str | None = None
+    notice: str | None = None
 
     @property
     def speed(self) -> float:
