@@ -361,6 +361,7 @@ class FileDownload:
                 f"{planned} connection{'s' if planned != 1 else ''} instead of {asked}: "
                 f"{self.size} bytes make {planned} part{'s' if planned != 1 else ''} of at "
                 f"least {option}={min_part_size} bytes"
+            )
 
     def _check_validators(self, transfer: RangeTransfer) -> None:
         head = transfer.head
