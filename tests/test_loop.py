@@ -63,7 +63,9 @@ def test_sleeper_keeps_ticking_during_full_speed_download(
         async with Downloader() as dl:
             ticker = asyncio.create_task(sleeper())
             while not stop.is_set():
-                result = await dl.fetch(http_server.url("huge.bin"), tmp_path, parts=8)
+                result = await dl.fetch(
+                    http_server.url("huge.bin"), tmp_path, parts=8, overwrite=True
+                )
                 downloaded += result.size
             await ticker
         data.assert_same("huge.bin", tmp_path / "huge.bin")

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from curlmulti_dl import InvalidURLError, StorageError
-from curlmulti_dl._names import filename_from_url, parse_origin, resolve_destination
+from curlmulti_dl._destination import resolve_destination
+from curlmulti_dl._names import filename_from_url, parse_origin
 
 
 @given(st.text(min_size=0, max_size=300))
@@ -39,7 +40,7 @@ def test_origin() -> None:
 
 
 def test_destination(tmp_path: Path) -> None:
-    assert resolve_destination("http://h/f.nc", tmp_path) == tmp_path / "f.nc"
-    assert resolve_destination("http://h/f.nc", tmp_path / "g.nc") == tmp_path / "g.nc"
+    assert resolve_destination("http://h/f.nc", tmp_path).path == tmp_path / "f.nc"
+    assert resolve_destination("http://h/f.nc", tmp_path / "g.nc").path == tmp_path / "g.nc"
     with pytest.raises(StorageError):
         resolve_destination("http://h/f.nc", tmp_path / "missing" / "g.nc")

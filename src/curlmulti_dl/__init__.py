@@ -12,8 +12,10 @@ from ._config import DownloadOptions
 from ._downloader import Downloader
 from ._exceptions import (
     ConnectError,
+    DestinationExistsError,
     DestinationLockedError,
     DiskFullError,
+    DownloaderClosedError,
     DownloadError,
     DownloadTimeout,
     FTPError,
@@ -33,6 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConnectError",
+    "DestinationExistsError",
     "DestinationLockedError",
     "DiskFullError",
     "DownloadError",
@@ -40,6 +43,7 @@ __all__ = [
     "DownloadResult",
     "DownloadTimeout",
     "Downloader",
+    "DownloaderClosedError",
     "FTPError",
     "HTTPStatusError",
     "InvalidURLError",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-__all__ = ["DownloadOptions", "KiB", "MiB"]
+__all__ = ["DownloadOptions", "KiB", "MiB", "milliseconds"]
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -32,7 +33,10 @@ class DownloadOptions:
     buffer_size: libcurl's receive buffer (CURLOPT_BUFFERSIZE).
     write_buffer_size: each range collects chunks in a buffer of this size
         before one ``pwrite``.
-    fsync: fsync the file before renaming it to the final name.
+    fsync: fsync the file before renaming it to the final name, and the
+        directory after.
+    overwrite: replace an existing regular file at the destination (keeping
+        its mode, owner and hard links); without it such a file is an error.
     user_agent: the User-Agent header.
     """
 
@@ -50,6 +54,7 @@ class DownloadOptions:
     buffer_size: int = 512 * KiB
     write_buffer_size: int = 1 * MiB
     fsync: bool = False
+    overwrite: bool = False
     user_agent: str = "curlmulti_dl/0.1"
 
     def __post_init__(self) -> None:
@@ -62,5 +67,12 @@ class DownloadOptions:
             raise ValueError("buffer_size must be between 1 KiB and 10 MiB")
         if self.write_buffer_size < 16 * KiB:
             raise ValueError("write_buffer_size must be at least 16 KiB")
-        if self.connect_timeout <= 0 or self.stall_timeout <= 0:
-            raise ValueError("timeouts must be positive")
+        for name in ("connect_timeout", "stall_timeout"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+
+
+def milliseconds(seconds: float) -> int:
+    """Seconds as whole milliseconds for libcurl, never 0 (which means "default")."""
+    return max(1, math.ceil(seconds * 1000))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,11 +11,13 @@ from typing import Any
 import pycurl
 
 from ._config import DownloadOptions
+from ._destination import Dest, resolve_destination
 from ._exceptions import DownloadError
 from ._job import FileDownload
 from ._multi import CurlBridge
-from ._names import parse_origin, resolve_destination
+from ._names import normalize_url, parse_origin
 from ._progress import DownloadResult, ProgressCallback
+from ._storage import open_storage
 from ._transfer import RangeTransfer
 
 __all__ = ["DEFAULT_LOOP_BUDGET", "Downloader"]
@@ -133,19 +134,22 @@ class Downloader:
     async def fetch(
         self,
         url: str,
-        dest: str | os.PathLike[str] | None = None,
+        dest: Dest = None,
         *,
         parts: int | None = None,
         progress: ProgressCallback | None = None,
         **options: Any,
     ) -> DownloadResult:
-        """Download ``url`` to ``dest`` (a file path, or an existing directory
-        to put the URL's file name in; default: the working directory).
+        """Download ``url`` to ``dest``: a file path, an existing directory to
+        put the URL's file name in (default: the working directory), a
+        character device or FIFO, or an open descriptor (written as one stream).
 
         Raises a ``DownloadError`` subclass on failure; the final name is then
-        never created, and ``NAME.part`` is removed.
+        never created or changed, and ``NAME.part`` is removed. An existing
+        file is replaced only with ``overwrite=True``.
         """
         self._ensure_bridge()
+        url = normalize_url(url)
         origin = parse_origin(url)
         if parts is not None:
             options["parts"] = parts
@@ -153,8 +157,14 @@ class Downloader:
             opts = dataclasses.replace(self.options, **options) if options else self.options
         except (TypeError, ValueError) as exc:
             raise DownloadError(f"invalid option: {exc}", url=url) from None
-        path = resolve_destination(url, dest)
-        job = FileDownload(self, url, origin, path, opts, progress)
+        destination = resolve_destination(url, dest, overwrite=opts.overwrite)
+        notice = None
+        if destination.is_stream and opts.parts > 1:
+            notice = f"1 connection instead of {opts.parts}: {destination.path} is a stream"
+            opts = dataclasses.replace(opts, parts=1)
+        storage = await open_storage(destination, url, opts.connect_timeout)
+        job = FileDownload(self, url, origin, storage, opts, progress)
+        job.notice = notice
         self._running.add(job)
         try:
             self.want(job)

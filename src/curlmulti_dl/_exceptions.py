@@ -15,9 +15,14 @@ escapes the public API. The tree::
     ├── RangeError                   a range answer did not match what was asked
     │   └── RangeNotSupportedError   the server stopped honouring ranges mid-download
     ├── RemoteFileChangedError       size or validator changed during the download
-    └── StorageError                 the local file could not be written
-        ├── DiskFullError            no space left for the reservation or a write
-        └── DestinationLockedError   another download holds NAME.part
+    ├── StorageError                 the local file could not be written
+    │   ├── DiskFullError            no space left for the reservation or a write
+    │   ├── DestinationLockedError   another download holds NAME.part
+    │   └── DestinationExistsError   NAME exists and overwriting was not asked for
+    └── DownloaderClosedError        the Downloader was closed while this waited
+
+Every URL an exception carries or prints has its password replaced by ``***``
+(``exc.url``, ``str(exc)``); the real URL stays inside the transfer.
 
 Example::
 
@@ -31,12 +36,16 @@ Example::
 
 from __future__ import annotations
 
+from ._redact import redact_url, url_secrets
+
 __all__ = [
     "ConnectError",
+    "DestinationExistsError",
     "DestinationLockedError",
     "DiskFullError",
     "DownloadError",
     "DownloadTimeout",
+    "DownloaderClosedError",
     "FTPError",
     "HTTPStatusError",
     "InvalidURLError",
@@ -64,11 +73,13 @@ class DownloadError(Exception):
         curl_code: int | None = None,
         curl_message: str | None = None,
     ) -> None:
+        secrets = url_secrets(url) if url else []
+        message = _scrub(message, secrets)
         super().__init__(message)
         self.message = message
-        self.url = url
+        self.url = redact_url(url)
         self.curl_code = curl_code
-        self.curl_message = curl_message
+        self.curl_message = _scrub(curl_message, secrets) if curl_message else curl_message
 
     def __str__(self) -> str:
         text = self.message
@@ -135,3 +146,17 @@ class DiskFullError(StorageError):
 
 class DestinationLockedError(StorageError):
     """Another download is writing the same ``NAME.part``."""
+
+
+class DestinationExistsError(StorageError):
+    """The destination exists and ``overwrite`` was not given."""
+
+
+class DownloaderClosedError(DownloadError):
+    """The ``Downloader`` was closed before this download finished."""
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text

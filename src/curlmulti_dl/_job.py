@@ -11,7 +11,6 @@ import asyncio
 import statistics
 import time
 from collections import deque
-from pathlib import Path
 from typing import Any, Protocol
 
 import pycurl
@@ -30,7 +29,8 @@ from ._exceptions import (
 from ._names import Origin
 from ._plan import ByteRange, RangeState, choose_victim, plan_ranges, should_replace, split_point
 from ._progress import DownloadResult, ProgressCallback, ProgressSnapshot, SpeedMeter
-from ._storage import PartFile
+from ._redact import redact_url
+from ._storage import Storage
 from ._transfer import RangeTransfer
 
 __all__ = ["FileDownload", "Scheduler"]
@@ -74,16 +74,17 @@ class FileDownload:
         scheduler: Scheduler,
         url: str,
         origin: Origin,
-        path: Path,
+        storage: Storage,
         options: DownloadOptions,
         progress: ProgressCallback | None,
     ) -> None:
         self.scheduler = scheduler
-        self.url = url
+        self.url = url  # the real URL: only transfers see it
+        self.public_url = redact_url(url)  # what results and snapshots show
         self.effective_url = url
         self.origin = origin
         self.options = options
-        self.storage = PartFile(path, url)
+        self.storage = storage
         self.size: int | None = None
         self.etag: str | None = None
         self.last_modified: str | None = None
@@ -466,8 +467,8 @@ class FileDownload:
         elapsed = time.monotonic() - self.started_at
         self.future.set_result(
             DownloadResult(
-                url=self.url,
-                effective_url=self.effective_url,
+                url=self.public_url,
+                effective_url=redact_url(self.effective_url),
                 path=self.storage.final_path,
                 size=size,
                 elapsed=elapsed,
@@ -514,7 +515,7 @@ class FileDownload:
         now = time.monotonic()
         done = self.bytes_done()
         return ProgressSnapshot(
-            url=self.url,
+            url=self.public_url,
             bytes_done=done,
             total=self.size,
             speed=self._meter.add(now, done),

@@ -1,24 +1,42 @@
-"""The output file: ``NAME.part`` locked, reserved, written at offsets, renamed.
+"""The output: ``NAME.part`` locked, reserved, written at offsets, renamed; or
+a stream (a device, a FIFO, standard output) written in order.
 
 Every range writes into the one descriptor with ``os.pwrite`` at its own
 offset (descriptors made with ``os.dup`` share a file offset, so per-range file
 objects would corrupt the file). The final name appears only through
 ``commit``, after every byte arrived.
+
+``NAME.part`` is opened without following links and must be a regular file
+with one link, owned by this user, that this process could lock and that is
+still the file at that path once locked: a link or file planted there by
+someone else is refused, never truncated, written or deleted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import errno
 import fcntl
+import hashlib
 import os
+import stat
+import time
 from pathlib import Path
+from typing import Protocol
 
-from ._exceptions import DestinationLockedError, DiskFullError, StorageError
+from ._destination import Destination, TargetKind
+from ._exceptions import (
+    DestinationExistsError,
+    DestinationLockedError,
+    DiskFullError,
+    StorageError,
+)
+from ._names import MAX_NAME_BYTES, shorten_name
 
-__all__ = ["PartFile"]
+__all__ = ["PartFile", "Storage", "StreamFile", "open_storage", "part_path_for"]
 
-# The running process already has libc loaded: look fallocate up there
+# The running process already has libc loaded: look functions up there
 # (ctypes.util.find_library would spawn ldconfig, ~25 ms of CLI start-up).
 try:
     _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
@@ -28,41 +46,147 @@ _fallocate = getattr(_libc, "fallocate", None) if _libc is not None else None
 if _fallocate is not None:
     _fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
     _fallocate.restype = ctypes.c_int
+_renameat2 = getattr(_libc, "renameat2", None) if _libc is not None else None
+if _renameat2 is not None:
+    _renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    _renameat2.restype = ctypes.c_int
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class Storage(Protocol):
+    """Where a download's bytes go."""
+
+    final_path: Path
+
+    def reserve(self, size: int) -> None: ...
+    def write_at(self, data: memoryview, offset: int) -> None: ...
+    def commit(self, size: int, fsync: bool) -> None: ...
+    def discard(self) -> None: ...
+
+
+def part_path_for(final_path: Path) -> Path:
+    """``NAME.part`` beside ``final_path``; for a name too long for that, a
+    shortened name with a digest of the full one (still unique per name)."""
+    name = final_path.name
+    if len(name.encode("utf-8", "surrogateescape")) + 5 <= MAX_NAME_BYTES:
+        return final_path.with_name(name + ".part")
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
+    short = shorten_name(name, MAX_NAME_BYTES - len(".part") - 9)
+    return final_path.with_name(f"{short}~{digest}.part")
 
 
 def _storage_error(exc: OSError, what: str, path: Path, url: str) -> StorageError:
-    cls = DiskFullError if exc.errno in (errno.ENOSPC, errno.EDQUOT) else StorageError
+    cls = DiskFullError if exc.errno in _FULL else StorageError
     return cls(f"cannot {what} {path}: {exc.strerror or exc}", url=url)
+
+
+async def open_storage(
+    destination: Destination, url: str, wait_for_reader: float = 30.0
+) -> PartFile | StreamFile:
+    """Open what ``destination`` asks for. A FIFO nobody reads yet is waited
+    for (up to ``wait_for_reader`` seconds) without blocking the loop."""
+    if destination.kind is not TargetKind.STREAM:
+        return PartFile(destination, url)
+    if destination.fd is not None:
+        return StreamFile(destination, url, destination.fd)
+    deadline = time.monotonic() + wait_for_reader
+    while True:
+        try:
+            return StreamFile(destination, url, _open_for_writing(destination.path))
+        except OSError as exc:
+            # ENXIO: a FIFO nobody reads yet.
+            if exc.errno != errno.ENXIO or time.monotonic() > deadline:
+                raise _storage_error(exc, "open", destination.path, url) from None
+        await asyncio.sleep(0.02)
 
 
 class PartFile:
     """``final_path + '.part'``, exclusively locked while a download owns it."""
 
-    def __init__(self, final_path: Path, url: str = "") -> None:
-        self.final_path = final_path
-        self.part_path = final_path.with_name(final_path.name + ".part")
+    def __init__(self, destination: Destination, url: str = "") -> None:
+        self.final_path = destination.path
+        self.replacing = destination.existing
+        self.part_path = part_path_for(self.final_path)
         self.url = url
         self.fd = -1
-        if final_path.is_dir():
-            raise StorageError(f"{final_path} is a directory", url=url)
+        self._identity: tuple[int, int] = (0, 0)
+        for _attempt in range(5):
+            if self._open_once():
+                return
+        raise DestinationLockedError(f"{self.part_path} keeps changing under us", url=url)
+
+    def _open_once(self) -> bool:
+        flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+        path = self.part_path
         try:
-            fd = os.open(self.part_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            fd = self._open_existing(flags | os.O_NONBLOCK)
+            if fd < 0:
+                return False  # it vanished between the two opens: try again
         except OSError as exc:
-            raise _storage_error(exc, "create", self.part_path, url) from None
+            raise _storage_error(exc, "create", path, self.url) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             raise DestinationLockedError(
-                f"{self.part_path} is being written by another download", url=url
+                f"{path} is being written by another download", url=self.url
             ) from None
+        info = os.fstat(fd)
+        self._identity = (info.st_dev, info.st_ino)
+        if not self._still_at_path():
+            # Renamed or replaced between our open and our lock: not ours.
+            os.close(fd)
+            return False
         self.fd = fd
         try:
             # No resume journal yet: an old .part holds nothing we can trust.
             os.ftruncate(fd, 0)
         except OSError as exc:
             self.discard()
-            raise _storage_error(exc, "truncate", self.part_path, url) from None
+            raise _storage_error(exc, "truncate", path, self.url) from None
+        return True
+
+    def _open_existing(self, flags: int) -> int:
+        path = self.part_path
+        try:
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            return -1
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StorageError(
+                    f"{path} is a symbolic link; refusing to write through it", url=self.url
+                ) from None
+            raise _storage_error(exc, "open", path, self.url) from None
+        info = os.fstat(fd)
+        problem = None
+        if not stat.S_ISREG(info.st_mode):
+            problem = "is not a regular file"
+        elif info.st_uid != os.geteuid():
+            problem = f"belongs to another user (uid {info.st_uid})"
+        elif info.st_nlink != 1:
+            problem = f"has {info.st_nlink} hard links"
+        if problem:
+            os.close(fd)
+            raise StorageError(f"{path} {problem}; refusing to use it", url=self.url)
+        return fd
+
+    def _still_at_path(self) -> bool:
+        try:
+            info = os.lstat(self.part_path)
+        except OSError:
+            return False
+        return (info.st_dev, info.st_ino) == self._identity
 
     def reserve(self, size: int) -> None:
         """Reserve ``size`` bytes: fallocate, or a sparse ftruncate where the
@@ -72,7 +196,7 @@ class PartFile:
         if _fallocate is not None and _fallocate(self.fd, 0, 0, size) == 0:
             return
         err = ctypes.get_errno() if _fallocate is not None else errno.EOPNOTSUPP
-        if err in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        if err in _FULL:
             raise _storage_error(
                 OSError(err, os.strerror(err)), "reserve space for", self.part_path, self.url
             )
@@ -92,29 +216,98 @@ class PartFile:
             raise _storage_error(exc, "write", self.part_path, self.url) from None
 
     def commit(self, size: int, fsync: bool) -> None:
-        """Cut the file to ``size`` bytes and rename it to the final name."""
+        """Cut the file to ``size`` bytes and give it the final name."""
         try:
             if os.fstat(self.fd).st_size != size:
                 os.ftruncate(self.fd, size)
             if fsync:
                 os.fsync(self.fd)
-            os.replace(self.part_path, self.final_path)
+            if self.replacing is not None:
+                self._replace(self.replacing)
+            else:
+                self._rename_new()
+            if fsync:
+                _fsync_directory(self.final_path.parent)
         except OSError as exc:
             raise _storage_error(exc, "finish", self.final_path, self.url) from None
         finally:
             self._close()
 
+    def _replace(self, old: os.stat_result) -> None:
+        """Stand in for an existing file as ``curl -o`` would: same mode and
+        owner, and other hard links see the new content too."""
+        if old.st_nlink > 1:
+            self._copy_into_place()
+            return
+        os.fchmod(self.fd, stat.S_IMODE(old.st_mode))
+        if (old.st_uid, old.st_gid) != _owner(os.fstat(self.fd)):
+            try:
+                os.fchown(self.fd, old.st_uid, old.st_gid)
+            except PermissionError:
+                pass  # not root: the file becomes ours, as with any new file
+        os.replace(self.part_path, self.final_path)
+
+    def _copy_into_place(self) -> None:
+        """A hard-linked file keeps its inode: the finished download is copied
+        into it (the only case where the final name sees a write in progress)."""
+        target = os.open(self.final_path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            size = os.fstat(self.fd).st_size
+            os.ftruncate(target, 0)
+            offset = 0
+            while offset < size:
+                sent = os.sendfile(target, self.fd, offset, min(size - offset, 1 << 30))
+                if sent == 0:
+                    raise OSError(errno.EIO, "short copy")
+                offset += sent
+            os.fsync(target)
+        finally:
+            os.close(target)
+        self._unlink_if_ours()
+
+    def _rename_new(self) -> None:
+        """Rename without replacing a file that appeared meanwhile."""
+        src, dst = os.fsencode(self.part_path), os.fsencode(self.final_path)
+        if _renameat2 is not None:
+            if _renameat2(_AT_FDCWD, src, _AT_FDCWD, dst, _RENAME_NOREPLACE) == 0:
+                return
+            err = ctypes.get_errno()
+            if err == errno.EEXIST:
+                raise self._appeared()
+            if err not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise OSError(err, os.strerror(err))
+        try:
+            os.link(src, dst)  # atomic "create if absent" where links exist
+        except FileExistsError:
+            raise self._appeared() from None
+        except OSError:
+            if os.path.lexists(self.final_path):
+                raise self._appeared() from None
+            os.replace(src, dst)
+            return
+        os.unlink(src)
+
+    def _appeared(self) -> DestinationExistsError:
+        return DestinationExistsError(
+            f"{self.final_path} appeared during the download and was left alone; "
+            f"the download is in {self.part_path}",
+            url=self.url,
+        )
+
     def discard(self) -> None:
-        """Delete ``NAME.part`` (still holding the lock) and close it."""
+        """Delete ``NAME.part`` if it is still ours, and close it."""
         if self.fd < 0:
             return
+        self._unlink_if_ours()
+        self._close()
+
+    def _unlink_if_ours(self) -> None:
+        if not self._still_at_path():
+            return  # someone else's file now stands at that name: never delete it
         try:
             os.unlink(self.part_path)
-        except FileNotFoundError:
-            pass
         except OSError:
             pass  # best effort: the failure being reported matters more
-        self._close()
 
     @property
     def closed(self) -> bool:
@@ -124,3 +317,74 @@ class PartFile:
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             os.close(fd)
+
+
+class StreamFile:
+    """A character device, FIFO or descriptor: bytes written once, in order.
+
+    Writes block (backpressure from a slow reader holds the transfer back).
+    Nothing is renamed and nothing can be taken back on failure.
+    """
+
+    def __init__(self, destination: Destination, url: str, fd: int) -> None:
+        self.final_path = destination.path
+        self.url = url
+        self.written = 0
+        self.fd = fd
+        self._owned = destination.fd is None  # the caller's descriptor stays open
+
+    def reserve(self, size: int) -> None:
+        return None
+
+    def write_at(self, data: memoryview, offset: int) -> None:
+        if offset != self.written:
+            raise StorageError(
+                f"{self.final_path} is a stream: bytes must arrive in order", url=self.url
+            )
+        try:
+            while data:
+                written = os.write(self.fd, data)
+                data = data[written:]
+                self.written += written
+        except BrokenPipeError:
+            raise StorageError(f"the reader of {self.final_path} went away", url=self.url) from None
+        except OSError as exc:
+            raise _storage_error(exc, "write", self.final_path, self.url) from None
+
+    def commit(self, size: int, fsync: bool) -> None:
+        self._close()
+
+    def discard(self) -> None:
+        self._close()
+
+    @property
+    def closed(self) -> bool:
+        return self.fd < 0
+
+    def _close(self) -> None:
+        if self.fd >= 0 and self._owned:
+            os.close(self.fd)
+        self.fd = -1
+
+
+def _open_for_writing(path: Path) -> int:
+    """Open a device or FIFO for (blocking) writes; ENXIO: a FIFO without reader."""
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
+    info = os.fstat(fd)
+    if not (stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a character device or FIFO any more")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _owner(info: os.stat_result) -> tuple[int, int]:
+    return info.st_uid, info.st_gid
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -10,17 +10,18 @@ aborted on purpose (``reached_end`` tells that abort from a failure).
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pycurl
 
-from ._config import DownloadOptions
+from ._config import DownloadOptions, milliseconds
 from ._exceptions import DownloadError, StorageError
 from ._headers import ResponseHead
 
 if TYPE_CHECKING:
-    from ._storage import PartFile
+    from ._storage import Storage
 
 __all__ = ["RangeTransfer", "TransferOwner"]
 
@@ -32,7 +33,7 @@ class TransferOwner(Protocol):
     """What a transfer needs from the download it belongs to."""
 
     url: str
-    storage: PartFile
+    storage: Storage
 
     def accept_head(self, transfer: RangeTransfer) -> None:
         """Check the response before its first byte is written; raise to refuse."""
@@ -105,9 +106,9 @@ class RangeTransfer:
         curl.setopt(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
         curl.setopt(pycurl.WRITEFUNCTION, self._on_write, use_memoryview=True)
         curl.setopt(pycurl.BUFFERSIZE, options.buffer_size)
-        curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(options.connect_timeout * 1000))
+        curl.setopt(pycurl.CONNECTTIMEOUT_MS, milliseconds(options.connect_timeout))
         curl.setopt(pycurl.LOW_SPEED_LIMIT, options.stall_bytes_per_second)
-        curl.setopt(pycurl.LOW_SPEED_TIME, max(1, int(options.stall_timeout)))
+        curl.setopt(pycurl.LOW_SPEED_TIME, max(1, math.ceil(options.stall_timeout)))
         curl.setopt(pycurl.USERAGENT, options.user_agent)
         curl.setopt(pycurl.SSL_VERIFYPEER, 1 if options.verify_tls else 0)
         curl.setopt(pycurl.SSL_VERIFYHOST, 2 if options.verify_tls else 0)
