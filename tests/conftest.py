@@ -50,20 +50,30 @@ class DataFiles:
         assert downloaded.exists(), f"{downloaded} missing"
         assert sha256_file(downloaded) == self.digests[name], f"{downloaded} differs from {name}"
 
+    def add(self, name: str, size: int) -> str:
+        """Serve one more file of ``size`` random bytes (for odd names)."""
+        if name not in self.digests:
+            _write_random(self.root / name, size)
+            self.digests[name] = sha256_file(self.root / name)
+        return name
+
+
+def _write_random(path: Path, size: int) -> None:
+    with open(path, "wb") as f:
+        remaining = size
+        while remaining:
+            block = os.urandom(min(remaining, 1 << 20))
+            f.write(block)
+            remaining -= len(block)
+
 
 @pytest.fixture(scope="session")
 def data(tmp_path_factory: pytest.TempPathFactory) -> DataFiles:
     root = tmp_path_factory.mktemp("served")
     digests = {}
     for name, size in FILES.items():
-        path = root / name
-        with open(path, "wb") as f:
-            remaining = size
-            while remaining:
-                block = os.urandom(min(remaining, 1 << 20))
-                f.write(block)
-                remaining -= len(block)
-        digests[name] = sha256_file(path)
+        _write_random(root / name, size)
+        digests[name] = sha256_file(root / name)
     return DataFiles(root, digests)
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
+import threading
 import weakref
+from collections.abc import Callable, Coroutine
 from typing import Any
 
+from ._destination import Dest
 from ._downloader import Downloader
 from ._progress import DownloadResult, ProgressCallback
 
@@ -27,7 +29,7 @@ def _default_downloader() -> Downloader:
 
 async def fetch(
     url: str,
-    dest: str | os.PathLike[str] | None = None,
+    dest: Dest = None,
     *,
     parts: int = 8,
     progress: ProgressCallback | None = None,
@@ -48,7 +50,7 @@ async def fetch(
 
 def download(
     url: str,
-    dest: str | os.PathLike[str] | None = None,
+    dest: Dest = None,
     *,
     parts: int = 8,
     progress: ProgressCallback | None = None,
@@ -58,7 +60,8 @@ def download(
 
     Inside a running event loop (a Jupyter cell) it runs in a worker thread
     with a loop of its own, so it neither blocks on nor disturbs that loop's
-    tasks (the calling thread still waits for the result).
+    tasks (the calling thread still waits for the result). Interrupting the
+    caller (Ctrl+C, or cancelling the task that called it) cancels the download.
 
     Example::
 
@@ -70,13 +73,76 @@ def download(
             return await downloader.fetch(url, dest, parts=parts, progress=progress, **options)
 
     try:
-        asyncio.get_running_loop()
+        caller = asyncio.current_task()
     except RuntimeError:
         return asyncio.run(run())
-    import concurrent.futures  # only needed inside a running loop
+    return _run_in_worker_thread(run, caller)
 
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="curlmulti_dl") as pool:
-        return pool.submit(asyncio.run, run()).result()
+
+class _Worker:
+    """A coroutine on an event loop of its own, in a thread of its own."""
+
+    def __init__(self, make: Callable[[], Coroutine[Any, Any, DownloadResult]]) -> None:
+        self._make = make
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[DownloadResult] | None = None
+        self.result: DownloadResult | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._main, name="curlmulti_dl", daemon=True)
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            self._loop = loop
+            self._task = loop.create_task(self._make())
+            self._ready.set()
+            self.result = loop.run_until_complete(self._task)
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self._ready.set()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def cancel(self) -> None:
+        self._ready.wait()
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None:
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:
+                pass  # the loop already closed: nothing left to cancel
+
+
+def _run_in_worker_thread(
+    make: Callable[[], Coroutine[Any, Any, DownloadResult]], caller: asyncio.Task[Any] | None
+) -> DownloadResult:
+    worker = _Worker(make)
+    worker.thread.start()
+    try:
+        # Short waits, so that a KeyboardInterrupt reaches this thread and a
+        # cancellation of the calling task (asyncio.run's first Ctrl+C only
+        # marks it) is noticed although that task's loop is blocked here.
+        while worker.thread.is_alive():
+            worker.thread.join(0.05)
+            if caller is not None and _cancel_requested(caller):
+                raise asyncio.CancelledError
+    except BaseException:
+        worker.cancel()
+        worker.thread.join(10)  # removing NAME.part and the handles is quick
+        raise
+    if worker.error is not None:
+        raise worker.error
+    assert worker.result is not None
+    return worker.result
+
+
+def _cancel_requested(task: asyncio.Task[Any]) -> bool:
+    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+    if cancelling is not None:
+        return bool(cancelling())
+    return bool(getattr(task, "_must_cancel", False))
 
 
 _DOWNLOADER_KEYS = ("max_connections", "max_host_connections", "loop_budget", "multiplex")

@@ -33,7 +33,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 CHUNK = 64 * 1024
 
@@ -129,7 +129,7 @@ class Handler(BaseHTTPRequestHandler):
         if "status" in query:
             self.send_small(int(query["status"]), b"error requested\n", "text/plain")
             return
-        path = (self.server.root / parts.path.lstrip("/")).resolve()
+        path = (self.server.root / unquote(parts.path).lstrip("/")).resolve()
         if self.server.root not in path.parents or not path.is_file():
             self.send_small(404, b"not found\n", "text/plain")
             return
