@@ -11,6 +11,7 @@ from ._api import download, fetch
 from ._config import DownloadOptions
 from ._downloader import Downloader
 from ._exceptions import (
+    CallbackError,
     ConnectError,
     DestinationExistsError,
     DestinationLockedError,
@@ -24,6 +25,7 @@ from ._exceptions import (
     RangeError,
     RangeNotSupportedError,
     RemoteFileChangedError,
+    RetriesExhaustedError,
     ServerError,
     StorageError,
     TLSError,
@@ -34,6 +36,7 @@ from ._progress import DownloadResult, ProgressSnapshot
 __version__ = "0.1.0"
 
 __all__ = [
+    "CallbackError",
     "ConnectError",
     "DestinationExistsError",
     "DestinationLockedError",
@@ -51,6 +54,7 @@ __all__ = [
     "RangeError",
     "RangeNotSupportedError",
     "RemoteFileChangedError",
+    "RetriesExhaustedError",
     "ServerError",
     "StorageError",
     "TLSError",

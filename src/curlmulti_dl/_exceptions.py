@@ -19,6 +19,9 @@ escapes the public API. The tree::
     │   ├── DiskFullError            no space left for the reservation or a write
     │   ├── DestinationLockedError   another download holds NAME.part
     │   └── DestinationExistsError   NAME exists and overwriting was not asked for
+    ├── RetriesExhaustedError        failed more often than the retry policy allows
+    │                                (.last_error, also the __cause__)
+    ├── CallbackError                your progress callback raised (the __cause__)
     └── DownloaderClosedError        the Downloader was closed while this waited
 
 Every URL an exception carries or prints has its password replaced by ``***``
@@ -39,6 +42,7 @@ from __future__ import annotations
 from ._redact import redact_url, url_secrets
 
 __all__ = [
+    "CallbackError",
     "ConnectError",
     "DestinationExistsError",
     "DestinationLockedError",
@@ -52,6 +56,7 @@ __all__ = [
     "RangeError",
     "RangeNotSupportedError",
     "RemoteFileChangedError",
+    "RetriesExhaustedError",
     "ServerError",
     "StorageError",
     "TLSError",
@@ -150,6 +155,20 @@ class DestinationLockedError(StorageError):
 
 class DestinationExistsError(StorageError):
     """The destination exists and ``overwrite`` was not given."""
+
+
+class RetriesExhaustedError(DownloadError):
+    """A file failed more often than its retry policy allows; ``last_error``
+    (also the ``__cause__``) is the last failure."""
+
+    def __init__(self, message: str, *, last_error: DownloadError) -> None:
+        super().__init__(message, url=last_error.url)
+        self.last_error = last_error
+
+
+class CallbackError(DownloadError):
+    """A callback given to the library raised; the download was stopped.
+    The original exception is the ``__cause__``."""
 
 
 class DownloaderClosedError(DownloadError):

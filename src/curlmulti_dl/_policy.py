@@ -1,0 +1,132 @@
+"""Policies as frozen values: how to rebalance, when to retry. Pure.
+
+``RetryPolicy`` follows urllib3's ``Retry``: ``increment`` returns a new policy
+(or raises ``RetriesExhaustedError`` carrying the last cause) and computing a
+backoff never sleeps; the caller waits with ``loop.call_later``.
+
+Example::
+
+    policy = RetryPolicy(attempts=3)
+    policy = policy.increment(error)          # one failure recorded
+    delay = policy.backoff(random.random())   # seconds to wait, jittered
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import time
+from dataclasses import dataclass, field
+
+from ._exceptions import DownloadError, RetriesExhaustedError
+
+__all__ = ["RebalancePolicy", "RetryPolicy", "parse_retry_after"]
+
+
+@dataclass(frozen=True)
+class RebalancePolicy:
+    """How running ranges are moved between connections.
+
+    warmup: seconds of data before a connection's rate is trusted.
+    slow_factor: a connection below this share of the others' median rate is
+        replaced by a new one (when that pays for its set-up).
+    check_every: seconds between looks for a connection worth replacing.
+    max_replacements: how often one range may be moved off a slow connection.
+    quiet_tail: seconds without a byte (at least; twice the set-up time if
+        that is longer) before a free connection takes over a tail too small
+        to split.
+    """
+
+    warmup: float = 1.0
+    slow_factor: float = 0.5
+    check_every: float = 0.5
+    max_replacements: int = 3
+    quiet_tail: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0 < self.slow_factor < 1:
+            raise ValueError("slow_factor must be between 0 and 1")
+        if self.warmup < 0 or self.check_every <= 0 or self.quiet_tail <= 0:
+            raise ValueError("warmup >= 0, check_every > 0 and quiet_tail > 0 are required")
+        if self.max_replacements < 0:
+            raise ValueError("max_replacements must be >= 0")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how soon a failed range is fetched again.
+
+    attempts: failures allowed per file (shared by its ranges) before giving up.
+    backoff_factor, backoff_max: the n-th retry waits
+        ``min(backoff_max, backoff_factor * 2 ** (n - 1))`` seconds, scaled by
+        a jitter in [0.5, 1.0) so that many clients do not retry in step.
+    retry_statuses: HTTP statuses worth another try (the others fail fast).
+    respect_retry_after: a server's ``Retry-After`` overrides the backoff
+        (capped at ``retry_after_max``).
+    history: the failures so far, oldest first (for error messages).
+    """
+
+    attempts: int = 5
+    backoff_factor: float = 0.5
+    backoff_max: float = 30.0
+    retry_statuses: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
+    respect_retry_after: bool = True
+    retry_after_max: float = 300.0
+    history: tuple[DownloadError, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        if self.attempts < 0:
+            raise ValueError("attempts must be >= 0")
+        if self.backoff_factor < 0 or self.backoff_max < 0 or self.retry_after_max < 0:
+            raise ValueError("backoff times must be >= 0")
+
+    @property
+    def failures(self) -> int:
+        return len(self.history)
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.attempts - self.failures)
+
+    def increment(self, error: DownloadError) -> RetryPolicy:
+        """The policy after one more ``error``; raises ``RetriesExhaustedError`` once
+        the budget is spent."""
+        history = (*self.history, error)
+        if len(history) > self.attempts:
+            raise RetriesExhaustedError(
+                f"gave up after {len(history)} failures; the last: {error.message}",
+                last_error=error,
+            ) from error
+        return dataclasses.replace(self, history=history)
+
+    def backoff(self, jitter: float, retry_after: float | None = None) -> float:
+        """Seconds to wait before the next try. ``jitter`` is a number in
+        [0, 1) (``random.random()``); ``retry_after`` what the server asked for."""
+        if retry_after is not None and self.respect_retry_after:
+            return min(max(0.0, retry_after), self.retry_after_max)
+        if self.failures == 0:
+            return 0.0
+        base = min(self.backoff_max, self.backoff_factor * 2.0 ** (self.failures - 1))
+        return base * (0.5 + 0.5 * min(max(jitter, 0.0), 1.0))
+
+    def retries_status(self, status: int) -> bool:
+        return status in self.retry_statuses
+
+
+def parse_retry_after(value: str, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` value (delta-seconds or an HTTP date).
+
+    >>> parse_retry_after("120")
+    120.0
+    """
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)

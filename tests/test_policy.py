@@ -1,0 +1,92 @@
+"""Policies and the slot limiter: pure values, property-tested."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from curlmulti_dl import DownloadError, RetriesExhaustedError
+from curlmulti_dl._limiter import SlotLimiter
+from curlmulti_dl._policy import RebalancePolicy, RetryPolicy, parse_retry_after
+
+
+def failure(n: int) -> DownloadError:
+    return DownloadError(f"failure {n}", url="http://user:pw@h/x")
+
+
+@given(
+    attempts=st.integers(0, 8),
+    factor=st.floats(0, 10),
+    cap=st.floats(0, 100),
+    jitters=st.lists(st.floats(0, 1, exclude_max=True), min_size=9, max_size=9),
+)
+def test_retry_budget_and_backoff(
+    attempts: int, factor: float, cap: float, jitters: list[float]
+) -> None:
+    policy = RetryPolicy(attempts=attempts, backoff_factor=factor, backoff_max=cap)
+    assert policy.backoff(0.3) == 0.0  # nothing failed yet
+    previous_ceiling = 0.0
+    for n in range(attempts):
+        before = policy
+        policy = policy.increment(failure(n))
+        assert before.failures == n and policy.failures == n + 1  # a new value each time
+        delay = policy.backoff(jitters[n])
+        ceiling = min(cap, factor * 2**n)
+        assert ceiling / 2 - 1e-9 <= delay <= ceiling + 1e-9
+        assert ceiling >= previous_ceiling  # never shrinks
+        previous_ceiling = ceiling
+    assert policy.remaining == 0
+    with pytest.raises(RetriesExhaustedError) as info:
+        policy.increment(failure(99))
+    assert info.value.last_error.message == "failure 99"
+    assert info.value.__cause__ is info.value.last_error
+    assert "pw" not in str(info.value)
+
+
+@given(st.floats(-100, 10_000), st.floats(0, 600))
+def test_retry_after_overrides_backoff_within_its_cap(retry_after: float, cap: float) -> None:
+    policy = RetryPolicy(retry_after_max=cap).increment(failure(0))
+    assert policy.backoff(0.5, retry_after) == min(max(0.0, retry_after), cap)
+    ignoring = RetryPolicy(respect_retry_after=False).increment(failure(0))
+    assert ignoring.backoff(0.0, retry_after) == ignoring.backoff(0.0)
+
+
+def test_retry_after_values() -> None:
+    assert parse_retry_after("120") == 120.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
+    assert parse_retry_after("soon") is None
+    assert RetryPolicy().retries_status(503) and not RetryPolicy().retries_status(404)
+
+
+def test_bad_policies_are_refused() -> None:
+    with pytest.raises(ValueError):
+        RetryPolicy(attempts=-1)
+    with pytest.raises(ValueError):
+        RebalancePolicy(slow_factor=1.5)
+    with pytest.raises(ValueError):
+        RebalancePolicy(check_every=0)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["acquire", "release", "resize"]), st.integers(0, 6))))
+def test_limiter_never_over_its_limit_for_newcomers(ops: list[tuple[str, int]]) -> None:
+    limiter = SlotLimiter(3)
+    held: set[int] = set()
+    for op, n in ops:
+        if op == "acquire" and n not in held:
+            room = len(held) < limiter.total
+            assert limiter.try_acquire(n) == room
+            if room:
+                held.add(n)
+        elif op == "release":
+            if n in held:
+                limiter.release(n)
+                held.discard(n)
+            else:
+                with pytest.raises(RuntimeError):
+                    limiter.release(n)  # only a holder releases
+        elif op == "resize":
+            limiter.total = n + 1  # lowering lets holders finish; admits nobody new
+        stats = limiter.statistics()
+        assert set(stats.borrowers) == held and stats.borrowed == len(held)
+        assert limiter.available == max(0, limiter.total - len(held))
