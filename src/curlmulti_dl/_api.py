@@ -14,17 +14,12 @@ from ._progress import DownloadResult, ProgressCallback
 
 __all__ = ["download", "fetch"]
 
-_default_downloaders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Downloader] = (
+# The Downloader that concurrent fetch() calls on one loop share, and how many
+# calls use it: the last one out closes it, so no multi handle or descriptor
+# outlives the calls (a script may run one asyncio.run per file, forever).
+_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Downloader, list[int]]] = (
     weakref.WeakKeyDictionary()
 )
-
-
-def _default_downloader() -> Downloader:
-    loop = asyncio.get_running_loop()
-    downloader = _default_downloaders.get(loop)
-    if downloader is None:
-        downloader = _default_downloaders[loop] = Downloader()
-    return downloader
 
 
 async def fetch(
@@ -38,14 +33,26 @@ async def fetch(
     """Download ``url`` over ``parts`` connections into ``dest``.
 
     Concurrent calls on one event loop share one Downloader (one multi handle,
-    one set of connection budgets).
+    one set of connection budgets), which closes when the last call returns.
 
     Example::
 
         result = await curlmulti_dl.fetch("https://example.org/big.nc", "/data", parts=8)
         print(result.path, result.size, result.speed)
     """
-    return await _default_downloader().fetch(url, dest, parts=parts, progress=progress, **options)
+    loop = asyncio.get_running_loop()
+    entry = _shared.get(loop)
+    if entry is None or entry[0].closed:
+        entry = _shared[loop] = (Downloader(), [0])
+    downloader, users = entry
+    users[0] += 1
+    try:
+        return await downloader.fetch(url, dest, parts=parts, progress=progress, **options)
+    finally:
+        users[0] -= 1
+        if users[0] == 0:
+            _shared.pop(loop, None)
+            await downloader.aclose()
 
 
 def download(

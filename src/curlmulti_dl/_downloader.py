@@ -1,22 +1,32 @@
-"""``Downloader``: one CurlMulti, its connection budgets, and the files it runs."""
+"""``Downloader``: one CurlMulti, its connection slots, and the files it runs.
+
+The Downloader is the only place where decisions become actions: the
+``Scheduler`` decides which downloads get free slots, each ``FileDownload``
+decides which range a new transfer takes, and this module starts and removes
+the transfers on the bridge. ``_pump`` never re-enters itself: anything that
+frees a slot while it runs makes it go round once more instead.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections import deque
-from dataclasses import dataclass, field
+import functools
+import time
 from typing import Any
 
 import pycurl
 
 from ._config import DownloadOptions
+from ._curlopts import configure_multi
 from ._destination import Dest, resolve_destination
-from ._exceptions import DownloadError
-from ._job import FileDownload
+from ._download import DownloadState, FileDownload
+from ._exceptions import DownloaderClosedError, DownloadError
 from ._multi import CurlBridge
 from ._names import normalize_url, parse_origin
+from ._policy import RebalancePolicy
 from ._progress import DownloadResult, ProgressCallback
+from ._scheduler import Scheduler
 from ._storage import open_storage
 from ._transfer import RangeTransfer
 
@@ -25,13 +35,7 @@ __all__ = ["DEFAULT_LOOP_BUDGET", "Downloader"]
 #: Seconds of libcurl work per event-loop iteration before the bridge yields.
 #: Chosen from benchmarks/responsiveness.py (see the README's trade-off table).
 DEFAULT_LOOP_BUDGET = 0.005
-
-
-@dataclass
-class _HostSlots:
-    limit: int
-    active: int = 0
-    waiting: deque[FileDownload] = field(default_factory=deque)
+_TICK = 0.1  # seconds between looks at running downloads (progress, rebalancing)
 
 
 class Downloader:
@@ -40,13 +44,12 @@ class Downloader:
     ``max_connections`` caps connections overall, ``max_host_connections`` per
     host and port. A slot is taken before a transfer is handed to libcurl and
     given back when it ends, and transfers do not leave idle connections in
-    libcurl's cache, so a slot spans the socket's whole life; libcurl's own
-    per-host cap is only a backstop (time queued there would count toward a
-    transfer's timeouts).
+    libcurl's cache, so a slot spans the socket's whole life.
     ``loop_budget`` bounds the seconds spent in libcurl per event-loop
     iteration so that other tasks stay responsive; None disables it.
     Keyword ``options`` are the defaults of every ``fetch`` (see
-    ``DownloadOptions``).
+    ``DownloadOptions``); ``rebalance`` tunes how work moves between
+    connections.
 
     Example::
 
@@ -62,6 +65,7 @@ class Downloader:
         max_host_connections: int = 16,
         loop_budget: float | None = DEFAULT_LOOP_BUDGET,
         multiplex: bool = False,
+        rebalance: RebalancePolicy | None = None,
         **options: Any,
     ) -> None:
         if max_connections < 1 or max_host_connections < 1:
@@ -72,12 +76,15 @@ class Downloader:
         self.max_host_connections = max_host_connections
         self.loop_budget = loop_budget
         self.multiplex = multiplex
+        self.rebalance = rebalance or RebalancePolicy()
         self.options = DownloadOptions(**options)
+        self.scheduler: Scheduler[FileDownload] = Scheduler(max_connections, max_host_connections)
         self._bridge: CurlBridge | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._hosts: dict[str, _HostSlots] = {}
-        self._running: set[FileDownload] = set()
-        self._active = 0
+        self._jobs: set[FileDownload] = set()
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self._pumping = False
+        self._pump_again = False
         self._closed = False
 
     # --------------------------------------------------------------- lifecycle
@@ -90,19 +97,22 @@ class Downloader:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop every download still running and release the multi handle."""
+        """Stop every download still running (each raises
+        ``DownloaderClosedError``) and release the multi handle."""
         self._closed = True
-        for job in list(self._running):
-            job.abort()
+        for job in list(self._jobs):
+            job.fail(DownloaderClosedError("the Downloader was closed", url=job.url))
+            self._settle(job)
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+            self._tick_handle = None
         if self._bridge is not None:
             self._bridge.close()
             self._bridge = None
 
     @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            raise RuntimeError("the Downloader has not started yet")
-        return self._loop
+    def closed(self) -> bool:
+        return self._closed
 
     @property
     def bridge(self) -> CurlBridge:
@@ -117,12 +127,8 @@ class Downloader:
             _require_selector_loop(loop)
             self._loop = loop
             bridge = CurlBridge(loop, self.loop_budget)
-            bridge.setopt(pycurl.M_MAX_HOST_CONNECTIONS, self.max_host_connections)
-            bridge.setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, self.max_connections)
-            bridge.setopt(pycurl.M_MAXCONNECTS, self.max_connections)
-            bridge.setopt(
-                pycurl.M_PIPELINING,
-                pycurl.PIPE_MULTIPLEX if self.multiplex else pycurl.PIPE_NOTHING,
+            configure_multi(
+                bridge.setopt, self.max_connections, self.max_host_connections, self.multiplex
             )
             self._bridge = bridge
         elif loop is not self._loop:
@@ -148,7 +154,7 @@ class Downloader:
         never created or changed, and ``NAME.part`` is removed. An existing
         file is replaced only with ``overwrite=True``.
         """
-        self._ensure_bridge()
+        bridge = self._ensure_bridge()
         url = normalize_url(url)
         origin = parse_origin(url)
         if parts is not None:
@@ -158,110 +164,124 @@ class Downloader:
         except (TypeError, ValueError) as exc:
             raise DownloadError(f"invalid option: {exc}", url=url) from None
         destination = resolve_destination(url, dest, overwrite=opts.overwrite)
-        notice = None
-        if destination.is_stream and opts.parts > 1:
-            notice = f"1 connection instead of {opts.parts}: {destination.path} is a stream"
-            opts = dataclasses.replace(opts, parts=1)
-        storage = await open_storage(destination, url, opts.connect_timeout)
-        job = FileDownload(self, url, origin, storage, opts, progress)
-        job.notice = notice
-        self._running.add(job)
+        storage, notice = None, None
+        if destination.is_stream:
+            if opts.parts > 1:
+                notice = f"1 connection instead of {opts.parts}: {destination.path} is a stream"
+                opts = dataclasses.replace(opts, parts=1)
+            storage = await open_storage(destination, url, opts.connect_timeout)
+        budget = bridge if bridge.budget_enabled else None
+        job = FileDownload(
+            url,
+            origin,
+            destination,
+            opts,
+            progress,
+            loop=bridge.loop,
+            events=self,
+            budget=budget,
+            storage=storage,
+            rebalance=self.rebalance,
+            notice=notice,
+        )
+        self._jobs.add(job)
         try:
-            self.want(job)
+            self.scheduler.want(job)
+            self._pump()
+            self._ensure_tick()
             return await job.future
-        except asyncio.CancelledError:
-            job.abort()
-            raise
         finally:
-            if not job.future.done():
-                job.abort()
-            self._running.discard(job)
+            if not job.future.done() or not job.state.is_over:
+                job.fail(None)  # cancelled by our caller
+            self._settle(job)
+            self._jobs.discard(job)
 
-    # ------------------------------------------------------- Scheduler protocol
+    # ------------------------------------------------------------ events
 
-    def budget_hooks(self) -> tuple[Any, Any]:
-        bridge = self._ensure_bridge()
-        if not bridge.budget_enabled:
-            return (None, None)
-        return (bridge.over_budget, bridge.hold)
-
-    def want(self, job: FileDownload) -> None:
-        if job.future.done() or job not in self._running:
-            return
-        key = job.origin.host_key
-        slots = self._hosts.get(key)
-        if slots is None:
-            slots = self._hosts[key] = _HostSlots(self.max_host_connections)
-        if job not in slots.waiting:
-            slots.waiting.append(job)
+    def probe_ready(self, job: FileDownload, transfer: RangeTransfer) -> None:
+        job.apply_probe(transfer)
+        self._settle(job)
         self._pump()
 
-    def stop_transfers(self, job: FileDownload) -> None:
-        bridge = self._bridge
-        for transfer in job.active:
-            if bridge is not None:
-                bridge.remove(transfer.curl)
-            self._release(job)
-            transfer.done = True
+    def _on_done(self, job: FileDownload, transfer: RangeTransfer, code: int, msg: str) -> None:
+        self.scheduler.release(job, transfer)
+        try:
+            job.transfer_done(transfer, code, msg)
+        except Exception as exc:  # a bug must fail the download, never hang it
+            error = DownloadError(f"internal error: {exc!r}", url=job.url)
+            error.__cause__ = exc
+            job.fail(error)
+        self._settle(job)
+        self._pump()
+
+    def _settle(self, job: FileDownload) -> None:
+        """Carry out what ``job`` decided: remove the transfers it stopped, and
+        put it in line for a slot if it wants one."""
+        retired = job.book.retired
+        while retired:
+            transfer = retired.pop()
+            if self._bridge is not None:
+                self._bridge.remove(transfer.curl)
+            self.scheduler.release(job, transfer)
             transfer.close()
-        job.active.clear()
-        for slots in self._hosts.values():
-            if job in slots.waiting:
-                slots.waiting.remove(job)
-        self._pump()
+        if job.state.is_over:
+            self.scheduler.forget(job)
+        elif job.wants_connection():
+            self.scheduler.want(job)
 
-    def abandon(self, job: FileDownload, transfer: RangeTransfer) -> None:
-        if self._bridge is not None:
-            self._bridge.remove(transfer.curl)
-        self._release(job)
-        transfer.close()
-
-    # ---------------------------------------------------------------- slots
+    # ------------------------------------------------------------ slots
 
     def _pump(self) -> None:
-        """Hand free slots to waiting files, round-robin per host."""
-        bridge = self._bridge
-        if bridge is None:
+        """Start a transfer on every slot the scheduler grants."""
+        if self._pumping:
+            self._pump_again = True  # whoever pumps now goes round once more
             return
-        for slots in self._hosts.values():
-            while slots.waiting and slots.active < slots.limit:
-                if self._active >= self.max_connections:
-                    return
-                job = slots.waiting[0]
-                transfer = job.next_transfer()
-                if transfer is None:
-                    slots.waiting.popleft()
-                    continue
-                self._start(job, slots, transfer, bridge)
-                slots.waiting.rotate(-1)
-
-    def _start(
-        self, job: FileDownload, slots: _HostSlots, transfer: RangeTransfer, bridge: CurlBridge
-    ) -> None:
-        slots.active += 1
-        self._active += 1
-        job.started(transfer)
-
-        def settle(code: int, message: str) -> None:
-            self._release(job)
-            try:
-                job.transfer_done(transfer, code, message)
-            except Exception as exc:  # a bug must fail the download, never hang it
-                job.fail(DownloadError(f"internal error: {exc!r}", url=job.url))
-
-        def on_done(code: int, message: str) -> None:
-            settle(code, message)
-            self._pump()
-
+        self._pumping = True
         try:
-            bridge.add(transfer.curl, on_done)
-        except pycurl.error as exc:
-            settle(int(exc.args[0]), str(exc.args[-1]))  # the caller is pumping already
+            self._pump_again = True
+            while self._pump_again:
+                self._pump_again = False
+                for job in self.scheduler.grants():
+                    self._start_one(job)
+        finally:
+            self._pumping = False
 
-    def _release(self, job: FileDownload) -> None:
-        slots = self._hosts[job.origin.host_key]
-        slots.active -= 1
-        self._active -= 1
+    def _start_one(self, job: FileDownload) -> None:
+        bridge = self._bridge
+        transfer = job.start_transfer() if bridge is not None else None
+        if transfer is None:
+            self.scheduler.forget(job)  # nothing to start now; events bring it back
+            self._settle(job)
+            return
+        self._pump_again = True
+        if not self.scheduler.acquire(job, transfer):  # cannot happen: grants counted
+            job.fail(DownloadError("internal error: no slot for a granted transfer", url=job.url))
+            self._settle(job)
+            return
+        assert bridge is not None
+        try:
+            bridge.add(transfer.curl, functools.partial(self._on_done, job, transfer))
+        except pycurl.error as exc:
+            self._on_done(job, transfer, int(exc.args[0]), str(exc.args[-1]))
+            return
+        self._settle(job)
+
+    # ------------------------------------------------------------ the tick
+
+    def _ensure_tick(self) -> None:
+        if self._tick_handle is None and self._loop is not None and self._jobs:
+            self._tick_handle = self._loop.call_later(_TICK, self._tick)
+
+    def _tick(self) -> None:
+        """One timer for every running download (an idle Downloader has none)."""
+        self._tick_handle = None
+        now = time.monotonic()
+        for job in list(self._jobs):
+            if job.state is not DownloadState.QUEUED:  # no progress before a slot
+                job.tick(now)
+                self._settle(job)
+        self._pump()
+        self._ensure_tick()
 
 
 def _require_selector_loop(loop: asyncio.AbstractEventLoop) -> None:

@@ -6,148 +6,112 @@ preallocated buffer and, when it is full, one ``pwrite`` at the range's offset.
 A range stops exactly at ``end`` even when rebalancing moved ``end`` after the
 request went out: the bytes past it are never written, and the transfer is
 aborted on purpose (``reached_end`` tells that abort from a failure).
+
+A transfer knows nothing of its download. Before its first byte it checks its
+own response (a ``RangeExpectation``, or for the first request builds the
+``ProbeResult``) and reports the probe through ``on_probe``, which only
+schedules; everything else is read from it after libcurl is done with it.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import pycurl
 
-from ._config import DownloadOptions, milliseconds
+from ._config import DownloadOptions
+from ._curlopts import RangeRequest, new_easy
 from ._exceptions import DownloadError, StorageError
 from ._headers import ResponseHead
+from ._probe import ProbeResult, RangeExpectation, probe_from_http
 
-if TYPE_CHECKING:
-    from ._storage import Storage
-
-__all__ = ["RangeTransfer", "TransferOwner"]
+__all__ = ["BudgetHooks", "RangeTransfer"]
 
 _PAUSE = pycurl.WRITEFUNC_PAUSE
 _ABORT = 0  # any count other than len(chunk) makes libcurl stop with code 23
 
 
-class TransferOwner(Protocol):
-    """What a transfer needs from the download it belongs to."""
+class Writer(Protocol):
+    def write_at(self, data: memoryview, offset: int) -> None: ...
 
-    url: str
-    storage: Storage
 
-    def accept_head(self, transfer: RangeTransfer) -> None:
-        """Check the response before its first byte is written; raise to refuse."""
+class BudgetHooks(Protocol):
+    """The bridge's per-iteration work budget, as the write path sees it."""
+
+    def over_budget(self) -> bool: ...
+    def hold(self, curl: Any) -> None: ...
 
 
 class RangeTransfer:
     """Bytes ``[start, end)`` of one file over one connection.
 
-    ``end`` is None while the size is unknown (a single stream to EOF).
-    ``requested_end`` is the end the request asked for (None: to EOF), and
-    ``natural_end`` where the server will stop by itself (the file size for a
-    request to EOF, when known). Reaching ``end`` before ``natural_end`` means
-    rebalancing or planning cut this range short: the transfer is aborted there.
+    ``end`` is None while the size is unknown (a single stream to EOF);
+    ``natural_end`` is where the server stops by itself. Reaching ``end``
+    before ``natural_end`` means rebalancing cut this range short.
+    ``pos`` counts bytes received, ``flushed`` those written to the file;
+    the difference sits in the buffer.
     """
 
     def __init__(
         self,
-        owner: TransferOwner,
-        url: str,
-        start: int,
-        end: int | None,
-        *,
+        request: RangeRequest,
+        storage: Writer,
         options: DownloadOptions,
-        is_ftp: bool,
-        probe: bool = False,
-        to_eof: bool = False,
-        if_range: str | None = None,
-        over_budget: Any = None,
-        hold: Any = None,
+        *,
+        expect: RangeExpectation | None = None,
+        on_probe: Callable[[RangeTransfer, ProbeResult], int | None] | None = None,
+        budget: BudgetHooks | None = None,
+        replacements: int = 0,
     ) -> None:
-        self.owner = owner
-        self.url = url
-        self.start = start
-        self.pos = start
-        self.end = end
-        self.requested_end = None if to_eof else end
-        self.natural_end = end
-        self.is_ftp = is_ftp
-        self.probe = probe
-        self.head = ResponseHead(url)
-        self.head_checked = is_ftp
+        self.request = request
+        self.url = request.url
+        self.start = self.pos = self.flushed = request.start
+        self.end = request.end
+        self.natural_end = request.end
+        self.is_ftp = request.is_ftp
+        self.probe = request.probe
+        self.storage = storage
+        self.head = ResponseHead(request.url)
+        self.expect = expect
+        self.probe_result: ProbeResult | None = None
+        self._on_probe = on_probe
+        # FTP answers carry no HTTP head to check; an FTP probe writes nothing.
+        self.head_checked = request.is_ftp
         self.error: DownloadError | None = None
         self.reached_end = False
         self.added_at = 0.0
         self.first_byte_at = 0.0
         # Where the download's tick last saw ``pos`` move, and when (quiet tails).
-        self.seen_pos = start
+        self.seen_pos = request.start
         self.seen_at = 0.0
-        self.done = False
-        self.replacements = 0  # how often this range was moved off a slow connection
+        self.replacements = replacements  # how often this range moved off a slow connection
         self._cap = options.write_buffer_size
         self._buf = bytearray(self._cap)
         self._view = memoryview(self._buf)
         self._fill = 0
-        self._over_budget = over_budget
-        self._hold = hold
-        self.curl = self._make_handle(options, if_range)
-
-    # ----------------------------------------------------------- set-up
-
-    def _make_handle(self, options: DownloadOptions, if_range: str | None) -> Any:
-        curl = pycurl.Curl()
-        curl.setopt(pycurl.URL, self.url)
-        curl.setopt(pycurl.NOSIGNAL, 1)
-        # The connection closes when the transfer ends, so a host's slot (held
-        # by the Downloader from add to done) is exactly the socket's lifetime:
-        # no idle cached connection counts against a server's cap unseen.
-        curl.setopt(pycurl.FORBID_REUSE, 1)
-        curl.setopt(pycurl.PROTOCOLS, _PROTOCOLS)
-        curl.setopt(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
-        curl.setopt(pycurl.WRITEFUNCTION, self._on_write, use_memoryview=True)
-        curl.setopt(pycurl.BUFFERSIZE, options.buffer_size)
-        curl.setopt(pycurl.CONNECTTIMEOUT_MS, milliseconds(options.connect_timeout))
-        curl.setopt(pycurl.LOW_SPEED_LIMIT, options.stall_bytes_per_second)
-        curl.setopt(pycurl.LOW_SPEED_TIME, max(1, math.ceil(options.stall_timeout)))
-        curl.setopt(pycurl.USERAGENT, options.user_agent)
-        curl.setopt(pycurl.SSL_VERIFYPEER, 1 if options.verify_tls else 0)
-        curl.setopt(pycurl.SSL_VERIFYHOST, 2 if options.verify_tls else 0)
-        if options.cacert:
-            curl.setopt(pycurl.CAINFO, options.cacert)
-        last = "" if self.requested_end is None else str(self.requested_end - 1)
-        byte_range = f"{self.start}-{last}"
-        if self.is_ftp:
-            curl.setopt(pycurl.HEADERFUNCTION, _ignore_header)
-            curl.setopt(pycurl.FTP_USE_EPSV, 1)
-            if options.ftp_tls:
-                curl.setopt(pycurl.USE_SSL, pycurl.USESSL_ALL)
-            if byte_range != "0-":  # the whole file is a plain RETR, no REST
-                curl.setopt(pycurl.RANGE, byte_range)
+        self._budget = budget
+        if request.is_ftp and request.probe:
+            self.curl = new_easy(request, options, _discard, _discard)
+        elif request.is_ftp:
+            self.curl = new_easy(request, options, self._on_write, _discard)
         else:
-            curl.setopt(pycurl.HEADERFUNCTION, self.head.feed)
-            curl.setopt(pycurl.RANGE, byte_range)
-            # Only the first request follows redirects: every other range must
-            # come from the same effective URL, never from another mirror.
-            curl.setopt(pycurl.FOLLOWLOCATION, 1 if self.probe else 0)
-            curl.setopt(pycurl.MAXREDIRS, 10)
-            headers = ["Accept-Encoding: identity"]
-            if if_range:
-                headers.append(f"If-Range: {if_range}")
-            curl.setopt(pycurl.HTTPHEADER, headers)
-        return curl
+            self.curl = new_easy(request, options, self._on_write, self.head.feed)
 
     # -------------------------------------------------------- hot path
 
     def _on_write(self, chunk: memoryview) -> int | None:
-        if self._over_budget is not None and self._over_budget():
-            self._hold(self.curl)
+        budget = self._budget
+        if budget is not None and budget.over_budget():
+            budget.hold(self.curl)
             return _PAUSE  # type: ignore[no-any-return]
         if not self.first_byte_at:
             self.first_byte_at = time.monotonic()
             if not self.head_checked:
                 self.head_checked = True
                 try:
-                    self.owner.accept_head(self)
+                    self.check_head()
                 except DownloadError as exc:
                     self.error = exc
                     return _ABORT
@@ -167,7 +131,8 @@ class RangeTransfer:
                 self.flush()
                 fill = 0
             if size > self._cap:
-                self.owner.storage.write_at(chunk, pos)
+                self.storage.write_at(chunk, pos)
+                self.flushed = pos + size
             else:
                 self._view[fill : fill + size] = chunk
                 self._fill = fill + size
@@ -182,14 +147,33 @@ class RangeTransfer:
             return _ABORT
         return None
 
+    def check_head(self) -> None:
+        """Before the first byte: is this answer our bytes of our file?"""
+        if self.expect is not None:
+            self.expect.check(self.head, self.url)
+            return
+        if self.probe:
+            result = probe_from_http(self.head, self.url)
+            self.probe_result = result
+            if self._on_probe is not None:
+                # Pure: where this first range ends; the download applies the
+                # rest of the probe later, outside libcurl's callbacks.
+                self.end = self.natural_end = self._on_probe(self, result)
+
     def flush(self) -> None:
-        """Write what the buffer still holds (raises StorageError)."""
+        """Write what the buffer holds; on failure (StorageError) nothing is
+        counted as flushed and the bytes stay in the buffer."""
         fill = self._fill
         if fill:
+            self.storage.write_at(self._view[:fill], self.flushed)
+            self.flushed += fill
             self._fill = 0
-            self.owner.storage.write_at(self._view[:fill], self.pos - fill)
 
     # ---------------------------------------------------------- outside callbacks
+
+    @property
+    def buffered(self) -> int:
+        return self._fill
 
     def rate(self, now: float) -> float:
         """Bytes per second since the first byte (0 until there is a measure)."""
@@ -202,15 +186,12 @@ class RangeTransfer:
         """Free the handle and the buffer; the transfer's counters stay readable."""
         self.curl.close()
         self._view.release()
-        # The download keeps finished transfers for its byte count: without this
-        # every split would keep 1 MiB alive and memory would grow with file size.
+        # Finished transfers may be kept for statistics: without this every
+        # split would keep 1 MiB alive and memory would grow with file size.
         self._buf = bytearray()
         self._view = memoryview(self._buf)
         self._fill = 0
 
 
-_PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS | pycurl.PROTO_FTP | pycurl.PROTO_FTPS
-
-
-def _ignore_header(line: bytes) -> None:
+def _discard(data: bytes | memoryview) -> None:
     return None

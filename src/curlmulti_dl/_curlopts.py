@@ -1,0 +1,126 @@
+"""Every ``setopt`` of the project, in one place (the socket and timer
+functions excepted: only ``_multi.py`` touches those).
+
+A transfer describes what it wants as a ``RangeRequest``; this module turns
+that into libcurl options, so protocol choices (redirects, FTP commands,
+TLS, timeouts) are read and changed here only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pycurl
+
+from ._config import DownloadOptions, milliseconds
+
+__all__ = ["RangeRequest", "configure_multi", "configure_transfer", "new_easy"]
+
+_PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS | pycurl.PROTO_FTP | pycurl.PROTO_FTPS
+_MAX_REDIRECTS = 10
+
+
+@dataclass(frozen=True)
+class RangeRequest:
+    """Bytes from ``start`` to ``end`` (None: to the end of the file) of ``url``.
+
+    ``probe``: the first request of a download (it follows redirects; on FTP it
+    only asks for size and date). ``if_range``: the validator the server must
+    still have for the range to be served.
+    """
+
+    url: str
+    start: int
+    end: int | None
+    is_ftp: bool
+    probe: bool = False
+    if_range: str | None = None
+
+    @property
+    def byte_range(self) -> str:
+        last = "" if self.end is None else str(self.end - 1)
+        return f"{self.start}-{last}"
+
+
+def new_easy(
+    request: RangeRequest,
+    options: DownloadOptions,
+    on_write: Callable[[memoryview], int | None],
+    on_header: Callable[[bytes], None],
+) -> Any:
+    """A configured easy handle for ``request``."""
+    curl = pycurl.Curl()
+    configure_transfer(curl, request, options, on_write, on_header)
+    return curl
+
+
+def configure_transfer(
+    curl: Any,
+    request: RangeRequest,
+    options: DownloadOptions,
+    on_write: Callable[[memoryview], int | None],
+    on_header: Callable[[bytes], None],
+) -> None:
+    set_ = curl.setopt
+    set_(pycurl.URL, request.url)
+    set_(pycurl.NOSIGNAL, 1)
+    # The connection closes when the transfer ends, so a host's slot (held
+    # from add to done) is exactly the socket's lifetime: no idle cached
+    # connection counts against a server's cap unseen.
+    set_(pycurl.FORBID_REUSE, 1)
+    set_(pycurl.PROTOCOLS, _PROTOCOLS)
+    set_(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+    set_(pycurl.WRITEFUNCTION, on_write, use_memoryview=True)
+    set_(pycurl.HEADERFUNCTION, on_header)
+    set_(pycurl.BUFFERSIZE, options.buffer_size)
+    set_(pycurl.CONNECTTIMEOUT_MS, milliseconds(options.connect_timeout))
+    set_(pycurl.LOW_SPEED_LIMIT, options.stall_bytes_per_second)
+    set_(pycurl.LOW_SPEED_TIME, max(1, math.ceil(options.stall_timeout)))
+    set_(pycurl.USERAGENT, options.user_agent)
+    set_(pycurl.SSL_VERIFYPEER, 1 if options.verify_tls else 0)
+    set_(pycurl.SSL_VERIFYHOST, 2 if options.verify_tls else 0)
+    if options.cacert:
+        set_(pycurl.CAINFO, options.cacert)
+    if request.is_ftp:
+        _configure_ftp(curl, request, options)
+    else:
+        _configure_http(curl, request)
+
+
+def _configure_http(curl: Any, request: RangeRequest) -> None:
+    curl.setopt(pycurl.RANGE, request.byte_range)
+    # Only the first request follows redirects: every other range must come
+    # from the same effective URL, never from another mirror.
+    curl.setopt(pycurl.FOLLOWLOCATION, 1 if request.probe else 0)
+    curl.setopt(pycurl.MAXREDIRS, _MAX_REDIRECTS)
+    headers = ["Accept-Encoding: identity"]
+    if request.if_range:
+        headers.append(f"If-Range: {request.if_range}")
+    curl.setopt(pycurl.HTTPHEADER, headers)
+
+
+def _configure_ftp(curl: Any, request: RangeRequest, options: DownloadOptions) -> None:
+    curl.setopt(pycurl.FTP_USE_EPSV, 1)
+    if options.ftp_tls:
+        curl.setopt(pycurl.USE_SSL, pycurl.USESSL_ALL)
+    if request.probe:
+        # SIZE and MDTM only. A NOBODY probe on FTP writes "Content-Length: ..."
+        # pseudo-headers through the write callback (to stdout without one):
+        # the transfer's callbacks swallow them.
+        curl.setopt(pycurl.NOBODY, 1)
+        curl.setopt(pycurl.OPT_FILETIME, 1)
+    elif request.byte_range != "0-":  # the whole file is a plain RETR, no REST
+        curl.setopt(pycurl.RANGE, request.byte_range)
+
+
+def configure_multi(
+    setopt: Callable[[int, Any], None], max_connections: int, max_host: int, multiplex: bool
+) -> None:
+    """libcurl's own caps are a backstop: the scheduler keeps below them."""
+    setopt(pycurl.M_MAX_HOST_CONNECTIONS, max_host)
+    setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, max_connections)
+    setopt(pycurl.M_MAXCONNECTS, max_connections)
+    setopt(pycurl.M_PIPELINING, pycurl.PIPE_MULTIPLEX if multiplex else pycurl.PIPE_NOTHING)

@@ -1,0 +1,269 @@
+"""One file's download as a state machine, from its first slot to the commit.
+
+A ``FileDownload`` never touches the multi handle or the connection slots. The
+``Downloader`` asks it for transfers (``start_transfer``), tells it when one
+ends (``transfer_done``) and ticks it; transfers it stops go to
+``book.retired``, which the Downloader empties after every call (removing them
+from libcurl and freeing their slots). Nothing here calls the Downloader while
+it decides, so the scheduler is never re-entered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from typing import Protocol
+
+import pycurl
+
+from ._config import DownloadOptions
+from ._curl_errors import error_from_curl
+from ._destination import Destination
+from ._exceptions import CallbackError, DownloadError, StorageError, TransportError
+from ._names import Origin
+from ._policy import RebalancePolicy
+from ._probe import ProbeResult, probe_from_ftp
+from ._progress import DownloadResult, ProgressCallback, ProgressSnapshot, SpeedMeter
+from ._ranges import RangeBook
+from ._redact import redact_url
+from ._report import notice_for, result_of, snapshot_of
+from ._storage import PartFile, Storage
+from ._transfer import BudgetHooks, RangeTransfer
+
+__all__ = ["DownloadState", "FileDownload", "JobEvents"]
+
+
+class DownloadState(enum.Enum):
+    QUEUED = "queued"  # waiting for its first slot: holds no file descriptor
+    PROBING = "probing"  # the first request is out; the size is not known yet
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+    @property
+    def is_over(self) -> bool:
+        return self in (DownloadState.FINISHED, DownloadState.FAILED)
+
+
+class JobEvents(Protocol):
+    def probe_ready(self, job: FileDownload, transfer: RangeTransfer) -> None:
+        """The first answer arrived (called soon after, never inside libcurl)."""
+
+
+class FileDownload:
+    """One file over several ranges. ``future`` gets the result or the error."""
+
+    def __init__(
+        self,
+        url: str,
+        origin: Origin,
+        destination: Destination,
+        options: DownloadOptions,
+        progress: ProgressCallback | None,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        events: JobEvents,
+        budget: BudgetHooks | None,
+        storage: Storage | None = None,
+        rebalance: RebalancePolicy | None = None,
+        notice: str | None = None,
+    ) -> None:
+        self.url = url  # the real URL: only transfers see it
+        self.public_url = redact_url(url)  # what results and snapshots show
+        self.origin = origin
+        self.destination = destination
+        self.options = options
+        self.progress = progress
+        self.notice = notice
+        self.state = DownloadState.QUEUED
+        self.storage = storage  # a NAME.part is opened when the first slot is granted
+        self.book = RangeBook(url, origin.is_ftp, options, budget, rebalance or RebalancePolicy())
+        self.future: asyncio.Future[DownloadResult] = loop.create_future()
+        self.started_at = time.monotonic()
+        self._loop = loop
+        self._events = events
+        self._meter = SpeedMeter()
+        self._last_check = 0.0
+
+    # ------------------------------------------------------------ scheduling
+
+    @property
+    def host_key(self) -> str:
+        return self.origin.host_key
+
+    def wants_connection(self) -> bool:
+        if self.state is DownloadState.QUEUED:
+            return True
+        return self.state is DownloadState.RUNNING and self.book.wants_more()
+
+    def start_transfer(self) -> RangeTransfer | None:
+        """A transfer for a slot just granted, or None if none is worth one now."""
+        try:
+            if self.state is DownloadState.QUEUED:
+                if self.storage is None:
+                    self.storage = PartFile(self.destination, self.url)
+                self.state = DownloadState.PROBING
+                return self.book.first(self.storage, self._first_range_end)
+            if self.state is DownloadState.RUNNING and self.storage is not None:
+                return self.book.next(self.storage)
+        except StorageError as exc:
+            self.fail(exc)
+        return None
+
+    def _first_range_end(self, transfer: RangeTransfer, probe: ProbeResult) -> int | None:
+        """Inside the write callback: arithmetic only, and an event for later."""
+        self._loop.call_soon(self._events.probe_ready, self, transfer)
+        if probe.size is None or not probe.ranged:
+            return probe.size
+        plan = self.book.plan(probe.size, self.options.min_part_size)
+        return plan[0].end if plan else probe.size
+
+    def apply_probe(self, transfer: RangeTransfer) -> None:
+        """Plan the file from the first HTTP answer (once; outside libcurl)."""
+        probe = transfer.probe_result
+        if probe is not None and self.book.probe is None and not self.state.is_over:
+            self._start_running(probe, self.options.min_part_size, "min_part_size", transfer)
+
+    def _start_running(
+        self, probe: ProbeResult, min_part: int, option: str, first: RangeTransfer | None
+    ) -> None:
+        self.state = DownloadState.RUNNING
+        self.book.apply(probe, min_part, first)
+        planned = self.book.target if probe.size else 1
+        self.notice = self.notice or notice_for(probe, self.options, planned, min_part, option)
+        if probe.size and self.storage is not None:
+            try:
+                self.storage.reserve(probe.size)
+            except StorageError as exc:
+                self.fail(exc)
+
+    # ------------------------------------------------------------ completion
+
+    def transfer_done(self, transfer: RangeTransfer, code: int, message: str) -> None:
+        """``transfer`` ended with libcurl ``code`` (outside libcurl's callbacks)."""
+        if transfer not in self.book.active or self.state.is_over:
+            transfer.close()
+            return
+        try:
+            self._settle(transfer, code, message)
+        except DownloadError as exc:
+            self.fail(exc)
+            return
+        finally:
+            transfer.close()
+        if self.state is DownloadState.RUNNING and self.book.complete and not self.book.queue:
+            self._finish()
+
+    def _settle(self, transfer: RangeTransfer, code: int, message: str) -> None:
+        if transfer.error is None:
+            try:
+                transfer.flush()
+            except StorageError as exc:
+                transfer.error = exc
+        if transfer.error is not None:
+            raise transfer.error
+        if code != 0 and not (code == pycurl.E_WRITE_ERROR and transfer.reached_end):
+            raise error_from_curl(code, message, self.url)
+        if transfer.first_byte_at and transfer.added_at:
+            self.book.setup_seconds = transfer.first_byte_at - transfer.added_at
+        if transfer.is_ftp and transfer.probe:
+            self.book.drop(transfer)
+            self._after_ftp_probe(transfer)
+            return
+        if not transfer.head_checked:  # no body came: an empty file, or an error
+            transfer.head_checked = True
+            transfer.check_head()
+        if transfer.probe:
+            self.apply_probe(transfer)
+        if transfer.end is not None and transfer.pos != transfer.end:
+            raise TransportError(
+                f"connection ended at byte {transfer.pos}, expected {transfer.end}", url=self.url
+            )
+        self.book.finished(transfer)
+
+    def _after_ftp_probe(self, transfer: RangeTransfer) -> None:
+        curl = transfer.curl
+        size = int(curl.getinfo(pycurl.CONTENT_LENGTH_DOWNLOAD_T))
+        mtime = int(curl.getinfo(pycurl.INFO_FILETIME))
+        self.book.setup_seconds = float(curl.getinfo(pycurl.PRETRANSFER_TIME))
+        probe = probe_from_ftp(size, mtime, self.url)
+        self._start_running(probe, self.options.ftp_min_part_size, "ftp_min_part_size", None)
+
+    def _finish(self) -> None:
+        book = self.book
+        assert book.ledger is not None and self.storage is not None
+        size = book.ledger.size
+        try:
+            self.storage.commit(size, self.options.fsync)
+        except StorageError as exc:
+            self.fail(exc)
+            return
+        self.state = DownloadState.FINISHED
+        self._report_progress()  # the final 100% snapshot
+        counts = (book.max_active, book.ranges, book.splits, book.reconnects)
+        elapsed = time.monotonic() - self.started_at
+        path = self.storage.final_path
+        result = result_of(self.public_url, book.probe, path, size, elapsed, counts, self.notice)
+        if not self.future.done():
+            self.future.set_result(result)
+
+    def fail(self, exc: DownloadError | None) -> None:
+        """Stop every transfer, delete NAME.part, and report ``exc`` (None:
+        cancelled by the caller, with nobody left to tell)."""
+        if self.state.is_over:
+            return
+        self.state = DownloadState.FAILED
+        self.book.stop_all()
+        if self.storage is not None:
+            self.storage.discard()
+        if self.future.done():
+            return
+        if exc is None:
+            self.future.cancel()
+        else:
+            self.future.set_exception(exc)
+
+    # ---------------------------------------------------------- the tick
+
+    def tick(self, now: float) -> None:
+        """Every 0.1 s while running: positions, slow connections, progress."""
+        if self.state.is_over:
+            return
+        self.book.observe(now)
+        if self.state is DownloadState.RUNNING and now - self._last_check >= (
+            self.book.rebalance.check_every
+        ):
+            self._last_check = now
+            try:
+                self.book.replace_slow(now)
+            except StorageError as exc:
+                self.fail(exc)
+                return
+        self._report_progress()
+
+    def _report_progress(self) -> None:
+        if self.progress is None:
+            return
+        try:
+            self.progress(self.snapshot())
+        except Exception as exc:
+            if self.state is DownloadState.FINISHED:
+                return  # the file is complete: a display error must not undo it
+            error = CallbackError(f"the progress callback raised {exc!r}", url=self.url)
+            error.__cause__ = exc
+            self.fail(error)
+
+    def snapshot(self) -> ProgressSnapshot:
+        now = time.monotonic()
+        done = self.book.bytes_done()
+        probe = self.book.probe
+        return snapshot_of(
+            self.public_url,
+            done,
+            probe.size if probe else None,
+            self._meter.add(now, done),
+            len(self.book.active),
+            now - self.started_at,
+            self.notice,
+        )

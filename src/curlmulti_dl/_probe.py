@@ -1,0 +1,137 @@
+"""What the first answer says about the remote file, and what every other
+range's answer must then match. Pure: no I/O.
+
+``ProbeResult`` is built from the first HTTP response (a ranged GET) or from an
+FTP server's SIZE/MDTM, and applied to the download outside libcurl's
+callbacks. ``RangeExpectation`` is what one range transfer checks on its own
+response before it writes a byte, with no reference to its download.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ._exceptions import (
+    HTTPStatusError,
+    RangeError,
+    RangeNotSupportedError,
+    RemoteFileChangedError,
+    TransportError,
+)
+from ._headers import ResponseHead
+
+__all__ = ["ProbeResult", "RangeExpectation", "probe_from_ftp", "probe_from_http"]
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """The remote file as its first answer describes it.
+
+    ``size`` is None when unknown; ``ranged`` whether byte ranges work (more
+    than one connection is possible); ``single_reason`` says why not, if not.
+    """
+
+    size: int | None
+    etag: str | None
+    last_modified: str | None
+    effective_url: str
+    ranged: bool
+    single_reason: str | None = None
+
+    @property
+    def if_range(self) -> str | None:
+        """The validator to send as ``If-Range`` (a strong ETag, else the date)."""
+        strong = self.etag if self.etag and not self.etag.startswith("W/") else None
+        return strong or self.last_modified
+
+
+def probe_from_http(head: ResponseHead, url: str) -> ProbeResult:
+    """Read the answer to ``Range: bytes=0-`` (raises ``DownloadError`` for an
+    answer that is not the file)."""
+    status = head.status
+    if status is None:
+        raise TransportError("no HTTP status line in the response", url=url)
+    content_range = head.content_range
+    etag, modified, where = head.etag, head.last_modified, head.url
+    if status == 206:
+        if content_range is None or content_range.first != 0:
+            raise RangeError(
+                f"bad Content-Range {head.headers.get('content-range')!r} for bytes=0-", url=url
+            )
+        if content_range.total is None:
+            reason = "the server does not tell the size"
+            return ProbeResult(None, etag, modified, where, ranged=False, single_reason=reason)
+        return ProbeResult(content_range.total, etag, modified, where, ranged=True)
+    if status == 200:
+        size = head.content_length
+        reason = "the server ignores byte ranges"
+        if size is None:
+            reason = "the server does not tell the size"
+        return ProbeResult(size, etag, modified, where, ranged=False, single_reason=reason)
+    if status == 416 and content_range is not None and content_range.total == 0:
+        return ProbeResult(0, etag, modified, where, ranged=False)
+    raise HTTPStatusError(f"HTTP status {status}", url=url, status=status)
+
+
+def probe_from_ftp(size: int, mtime: int, url: str) -> ProbeResult:
+    """An FTP file from SIZE (-1: unknown) and MDTM (-1: unknown, Unix time)."""
+    last_modified = None
+    if mtime >= 0:
+        last_modified = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(mtime))
+    if size < 0:
+        return ProbeResult(
+            None, None, last_modified, url, ranged=False, single_reason="SIZE is not answered"
+        )
+    return ProbeResult(size, None, last_modified, url, ranged=True)
+
+
+@dataclass(frozen=True)
+class RangeExpectation:
+    """What the answer to a range request starting at ``start`` must say."""
+
+    start: int
+    total: int
+    etag: str | None
+    last_modified: str | None
+
+    @classmethod
+    def for_range(cls, probe: ProbeResult, start: int) -> RangeExpectation:
+        assert probe.size is not None
+        return cls(start, probe.size, probe.etag, probe.last_modified)
+
+    def check(self, head: ResponseHead, url: str) -> None:
+        """Raise ``DownloadError`` unless ``head`` delivers our bytes of our file."""
+        status = head.status
+        if status == 206:
+            content_range = head.content_range
+            if content_range is None or content_range.first != self.start:
+                raise RangeError(
+                    f"asked for bytes from {self.start}, got Content-Range "
+                    f"{head.headers.get('content-range')!r}",
+                    url=url,
+                )
+            if content_range.total != self.total:
+                raise RemoteFileChangedError(
+                    f"size changed from {self.total} to {content_range.total} bytes", url=url
+                )
+            self._check_validators(head, url)
+            return
+        if status == 200:
+            self._check_validators(head, url)
+            raise RangeNotSupportedError(
+                "server answered a range request with the whole file", url=url
+            )
+        if status is None:
+            raise TransportError("no HTTP status line in the response", url=url)
+        raise HTTPStatusError(f"HTTP status {status}", url=url, status=status)
+
+    def _check_validators(self, head: ResponseHead, url: str) -> None:
+        for name, expected, got in (
+            ("ETag", self.etag, head.etag),
+            ("Last-Modified", self.last_modified, head.last_modified),
+        ):
+            if expected and got and expected != got:
+                raise RemoteFileChangedError(
+                    f"{name} changed from {expected} to {got} during the download", url=url
+                )

@@ -1,0 +1,108 @@
+"""Which waiting download gets the next free connection slot.
+
+Deciding is apart from doing, in the manner of httpcore's connection pool:
+``grants`` only decides, from the slot counts, which downloads may start one
+transfer each; the Downloader then starts them and tells the scheduler which
+transfer holds each slot. Nothing here starts, stops or calls anything.
+
+Slots are held by transfers (the borrowers) in two limiters at once: the
+file's host (``max_host_connections``, which can be lowered or raised while
+running) and the whole Downloader (``max_connections``). Waiting downloads
+are kept per host in insertion order with O(1) membership and are served
+round-robin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from ._limiter import LimiterStatistics, SlotLimiter
+
+__all__ = ["Scheduler", "Waiter"]
+
+
+class Waiter(Protocol):
+    """A download as the scheduler sees it."""
+
+    @property
+    def host_key(self) -> str: ...
+
+
+W = TypeVar("W", bound=Waiter)
+
+
+@dataclass
+class _Host(Generic[W]):
+    limiter: SlotLimiter
+    waiting: dict[W, None] = field(default_factory=dict)  # an ordered set
+
+
+class Scheduler(Generic[W]):
+    """Slot bookkeeping and the round-robin decision (see the module docstring)."""
+
+    def __init__(self, max_connections: int, max_host_connections: int) -> None:
+        self.total = SlotLimiter(max_connections)
+        self.max_host_connections = max_host_connections
+        self._hosts: dict[str, _Host[W]] = {}
+
+    def host(self, key: str) -> SlotLimiter:
+        """The limiter of host ``key`` (``limiter.total`` may be changed live)."""
+        return self._host(key).limiter
+
+    def _host(self, key: str) -> _Host[W]:
+        host = self._hosts.get(key)
+        if host is None:
+            host = self._hosts[key] = _Host[W](SlotLimiter(self.max_host_connections))
+        return host
+
+    def want(self, waiter: W) -> None:
+        """``waiter`` has a transfer to start when a slot is free (idempotent)."""
+        self._host(waiter.host_key).waiting.setdefault(waiter, None)
+
+    def forget(self, waiter: W) -> None:
+        host = self._hosts.get(waiter.host_key)
+        if host is not None:
+            host.waiting.pop(waiter, None)
+
+    def is_waiting(self, waiter: W) -> bool:
+        host = self._hosts.get(waiter.host_key)
+        return host is not None and waiter in host.waiting
+
+    def grants(self) -> list[W]:
+        """Waiters that may each start one transfer now, fairly across hosts
+        and files. Granted waiters move to the back of their host's line."""
+        free_total = self.total.available
+        chosen: list[W] = []
+        for host in self._hosts.values():
+            if free_total <= 0:
+                break
+            count = min(host.limiter.available, free_total, len(host.waiting))
+            for waiter in list(host.waiting)[:count]:
+                del host.waiting[waiter]
+                host.waiting[waiter] = None  # to the back: round-robin
+                chosen.append(waiter)
+            free_total -= count
+        return chosen
+
+    def acquire(self, waiter: W, borrower: Hashable) -> bool:
+        host = self._host(waiter.host_key).limiter
+        if not self.total.try_acquire(borrower):
+            return False
+        if not host.try_acquire(borrower):
+            self.total.release(borrower)
+            return False
+        return True
+
+    def release(self, waiter: W, borrower: Hashable) -> None:
+        host = self._host(waiter.host_key).limiter
+        if host.holds(borrower):
+            host.release(borrower)
+            self.total.release(borrower)
+
+    def statistics(self) -> dict[str, LimiterStatistics]:
+        """Per host, and ``"*"`` for the whole Downloader (for tests)."""
+        stats = {key: host.limiter.statistics() for key, host in self._hosts.items()}
+        stats["*"] = self.total.statistics()
+        return stats
