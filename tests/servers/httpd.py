@@ -17,7 +17,9 @@ under ``--root``, and exits by itself when its parent dies or after
     change=1            the ETag changes on every request (a file that changes)
     no_validators=1     send neither ETag nor Last-Modified
 
-``GET /_stats`` returns JSON counters (connections, requests, most at once).
+``GET /_stats`` returns JSON counters (connections, requests, most at once)
+and ``log``: one record per body served (connection number, path and query,
+first byte, bytes sent), so tests can assert on what the server saw.
 """
 
 from __future__ import annotations
@@ -45,14 +47,16 @@ class Stats:
         self.requests = 0
         self.active = 0
         self.max_active = 0
+        self.log: list[dict[str, object]] = []
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, object]:
         with self.lock:
             return {
                 "connections": self.connections,
                 "requests": self.requests,
                 "active": self.active,
                 "max_active": self.max_active,
+                "log": [dict(record) for record in self.log[-2000:]],
             }
 
 
@@ -190,7 +194,15 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(end - start))
         self.end_headers()
         if send_body:
-            self.send_body(path, start, end, rate, drop_after, stall)
+            record: dict[str, object] = {
+                "conn": self.connection_number,
+                "target": self.path,
+                "start": start,
+                "sent": 0,
+            }
+            with self.server.stats.lock:
+                self.server.stats.log.append(record)
+            self.send_body(path, start, end, rate, drop_after, stall, record)
 
     def send_small(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -207,12 +219,15 @@ class Handler(BaseHTTPRequestHandler):
         rate: float | None,
         drop_after: int | None,
         stall: tuple[int, float] | None = None,
+        record: dict[str, object] | None = None,
     ) -> None:
+        record = {} if record is None else record
         self.wfile.flush()
         limit = end - start if drop_after is None else min(end - start, drop_after)
         with open(path, "rb") as f:
             if rate is None and stall is None and not isinstance(self.connection, ssl.SSLSocket):
                 self.connection.sendfile(f, start, limit)
+                record["sent"] = limit
             else:
                 f.seek(start)
                 began = time.monotonic()
@@ -224,6 +239,7 @@ class Handler(BaseHTTPRequestHandler):
                         head = max(0, stall[0] - sent)
                         self.connection.sendall(f.read(head))
                         sent += head
+                        record["sent"] = sent
                         time.sleep(stall[1])
                         stall = None
                         continue
@@ -232,6 +248,7 @@ class Handler(BaseHTTPRequestHandler):
                         break
                     self.connection.sendall(data)
                     sent += len(data)
+                    record["sent"] = sent
                     if rate is not None:
                         delay = began + sent / rate - time.monotonic()
                         if delay > 0:
