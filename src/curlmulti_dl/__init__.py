@@ -32,8 +32,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._progress import DownloadResult, ProgressSnapshot
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "CallbackError",

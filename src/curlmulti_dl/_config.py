@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ._version import __version__
+
 __all__ = ["DownloadOptions", "KiB", "MiB", "milliseconds"]
 
 KiB = 1024
@@ -55,7 +57,7 @@ class DownloadOptions:
     write_buffer_size: int = 1 * MiB
     fsync: bool = False
     overwrite: bool = False
-    user_agent: str = "curlmulti_dl/0.1"
+    user_agent: str = f"curlmulti_dl/{__version__}"
 
     def __post_init__(self) -> None:
         if not isinstance(self.parts, int) or self.parts < 1:

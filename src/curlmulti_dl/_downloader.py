@@ -27,7 +27,7 @@ from ._names import normalize_url, parse_origin
 from ._policy import RebalancePolicy
 from ._progress import DownloadResult, ProgressCallback
 from ._scheduler import Scheduler
-from ._storage import open_storage
+from ._stream import open_stream
 from ._transfer import RangeTransfer
 
 __all__ = ["DEFAULT_LOOP_BUDGET", "Downloader"]
@@ -169,7 +169,7 @@ class Downloader:
             if opts.parts > 1:
                 notice = f"1 connection instead of {opts.parts}: {destination.path} is a stream"
                 opts = dataclasses.replace(opts, parts=1)
-            storage = await open_storage(destination, url, opts.connect_timeout)
+            storage = await open_stream(destination, url, opts.connect_timeout)
         budget = bridge if bridge.budget_enabled else None
         job = FileDownload(
             url,

@@ -125,10 +125,8 @@ class RangeBook:
             self._stream_to_eof = first is None
             return
         self.ledger = RangeLedger(size)
-        if probe.ranged:
-            plan = self.plan(size, min_part)
-        else:
-            plan = [ByteRange(0, size)] if size else []
+        # Without ranges the whole file is one range (none when it is empty).
+        plan = self.plan(size, min_part) if probe.ranged else plan_ranges(size, 1, 1)
         self.target = max(1, len(plan))
         if first is not None and plan:
             self.ledger.assign(first, plan[0])

@@ -1,5 +1,5 @@
-"""The output: ``NAME.part`` locked, reserved, written at offsets, renamed; or
-a stream (a device, a FIFO, standard output) written in order.
+"""The output file: ``NAME.part`` locked, reserved, written at offsets, renamed
+(streams, written in order, are in ``_stream.py``).
 
 Every range writes into the one descriptor with ``os.pwrite`` at its own
 offset (descriptors made with ``os.dup`` share a file offset, so per-range file
@@ -14,18 +14,16 @@ someone else is refused, never truncated, written or deleted.
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import errno
 import fcntl
 import hashlib
 import os
 import stat
-import time
 from pathlib import Path
 from typing import Protocol
 
-from ._destination import Destination, TargetKind
+from ._destination import Destination
 from ._exceptions import (
     DestinationExistsError,
     DestinationLockedError,
@@ -34,7 +32,7 @@ from ._exceptions import (
 )
 from ._names import MAX_NAME_BYTES, shorten_name
 
-__all__ = ["PartFile", "Storage", "StreamFile", "open_storage", "part_path_for"]
+__all__ = ["PartFile", "Storage", "part_path_for", "storage_error"]
 
 # The running process already has libc loaded: look functions up there
 # (ctypes.util.find_library would spawn ldconfig, ~25 ms of CLI start-up).
@@ -83,29 +81,9 @@ def part_path_for(final_path: Path) -> Path:
     return final_path.with_name(f"{short}~{digest}.part")
 
 
-def _storage_error(exc: OSError, what: str, path: Path, url: str) -> StorageError:
+def storage_error(exc: OSError, what: str, path: Path, url: str) -> StorageError:
     cls = DiskFullError if exc.errno in _FULL else StorageError
     return cls(f"cannot {what} {path}: {exc.strerror or exc}", url=url)
-
-
-async def open_storage(
-    destination: Destination, url: str, wait_for_reader: float = 30.0
-) -> PartFile | StreamFile:
-    """Open what ``destination`` asks for. A FIFO nobody reads yet is waited
-    for (up to ``wait_for_reader`` seconds) without blocking the loop."""
-    if destination.kind is not TargetKind.STREAM:
-        return PartFile(destination, url)
-    if destination.fd is not None:
-        return StreamFile(destination, url, destination.fd)
-    deadline = time.monotonic() + wait_for_reader
-    while True:
-        try:
-            return StreamFile(destination, url, _open_for_writing(destination.path))
-        except OSError as exc:
-            # ENXIO: a FIFO nobody reads yet.
-            if exc.errno != errno.ENXIO or time.monotonic() > deadline:
-                raise _storage_error(exc, "open", destination.path, url) from None
-        await asyncio.sleep(0.02)
 
 
 class PartFile:
@@ -133,7 +111,7 @@ class PartFile:
             if fd < 0:
                 return False  # it vanished between the two opens: try again
         except OSError as exc:
-            raise _storage_error(exc, "create", path, self.url) from None
+            raise storage_error(exc, "create", path, self.url) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -153,7 +131,7 @@ class PartFile:
             os.ftruncate(fd, 0)
         except OSError as exc:
             self.discard()
-            raise _storage_error(exc, "truncate", path, self.url) from None
+            raise storage_error(exc, "truncate", path, self.url) from None
         return True
 
     def _open_existing(self, flags: int) -> int:
@@ -167,7 +145,7 @@ class PartFile:
                 raise StorageError(
                     f"{path} is a symbolic link; refusing to write through it", url=self.url
                 ) from None
-            raise _storage_error(exc, "open", path, self.url) from None
+            raise storage_error(exc, "open", path, self.url) from None
         info = os.fstat(fd)
         problem = None
         if not stat.S_ISREG(info.st_mode):
@@ -197,13 +175,13 @@ class PartFile:
             return
         err = ctypes.get_errno() if _fallocate is not None else errno.EOPNOTSUPP
         if err in _FULL:
-            raise _storage_error(
+            raise storage_error(
                 OSError(err, os.strerror(err)), "reserve space for", self.part_path, self.url
             )
         try:
             os.ftruncate(self.fd, size)
         except OSError as exc:
-            raise _storage_error(exc, "size", self.part_path, self.url) from None
+            raise storage_error(exc, "size", self.part_path, self.url) from None
 
     def write_at(self, data: memoryview, offset: int) -> None:
         """Write all of ``data`` at ``offset``."""
@@ -213,7 +191,7 @@ class PartFile:
                 data = data[written:]
                 offset += written
         except OSError as exc:
-            raise _storage_error(exc, "write", self.part_path, self.url) from None
+            raise storage_error(exc, "write", self.part_path, self.url) from None
 
     def commit(self, size: int, fsync: bool) -> None:
         """Cut the file to ``size`` bytes and give it the final name."""
@@ -229,7 +207,7 @@ class PartFile:
             if fsync:
                 _fsync_directory(self.final_path.parent)
         except OSError as exc:
-            raise _storage_error(exc, "finish", self.final_path, self.url) from None
+            raise storage_error(exc, "finish", self.final_path, self.url) from None
         finally:
             self._close()
 
@@ -317,65 +295,6 @@ class PartFile:
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             os.close(fd)
-
-
-class StreamFile:
-    """A character device, FIFO or descriptor: bytes written once, in order.
-
-    Writes block (backpressure from a slow reader holds the transfer back).
-    Nothing is renamed and nothing can be taken back on failure.
-    """
-
-    def __init__(self, destination: Destination, url: str, fd: int) -> None:
-        self.final_path = destination.path
-        self.url = url
-        self.written = 0
-        self.fd = fd
-        self._owned = destination.fd is None  # the caller's descriptor stays open
-
-    def reserve(self, size: int) -> None:
-        return None
-
-    def write_at(self, data: memoryview, offset: int) -> None:
-        if offset != self.written:
-            raise StorageError(
-                f"{self.final_path} is a stream: bytes must arrive in order", url=self.url
-            )
-        try:
-            while data:
-                written = os.write(self.fd, data)
-                data = data[written:]
-                self.written += written
-        except BrokenPipeError:
-            raise StorageError(f"the reader of {self.final_path} went away", url=self.url) from None
-        except OSError as exc:
-            raise _storage_error(exc, "write", self.final_path, self.url) from None
-
-    def commit(self, size: int, fsync: bool) -> None:
-        self._close()
-
-    def discard(self) -> None:
-        self._close()
-
-    @property
-    def closed(self) -> bool:
-        return self.fd < 0
-
-    def _close(self) -> None:
-        if self.fd >= 0 and self._owned:
-            os.close(self.fd)
-        self.fd = -1
-
-
-def _open_for_writing(path: Path) -> int:
-    """Open a device or FIFO for (blocking) writes; ENXIO: a FIFO without reader."""
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
-    info = os.fstat(fd)
-    if not (stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
-        os.close(fd)
-        raise OSError(errno.EINVAL, "not a character device or FIFO any more")
-    os.set_blocking(fd, True)
-    return fd
 
 
 def _owner(info: os.stat_result) -> tuple[int, int]:
