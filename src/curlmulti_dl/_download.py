@@ -27,7 +27,7 @@ from ._probe import ProbeResult, probe_from_ftp
 from ._progress import DownloadResult, ProgressCallback, ProgressSnapshot, SpeedMeter
 from ._ranges import RangeBook
 from ._redact import redact_url
-from ._report import notice_for, result_of, snapshot_of
+from ._report import notice_for, result_of
 from ._storage import PartFile, Storage
 from ._transfer import BudgetHooks, RangeTransfer
 
@@ -258,12 +258,12 @@ class FileDownload:
         now = time.monotonic()
         done = self.book.bytes_done()
         probe = self.book.probe
-        return snapshot_of(
-            self.public_url,
-            done,
-            probe.size if probe else None,
-            self._meter.add(now, done),
-            len(self.book.active),
-            now - self.started_at,
-            self.notice,
+        return ProgressSnapshot(
+            url=self.public_url,
+            bytes_done=done,
+            total=probe.size if probe else None,
+            speed=self._meter.add(now, done),
+            connections=len(self.book.active),
+            elapsed=now - self.started_at,
+            notice=self.notice,
         )

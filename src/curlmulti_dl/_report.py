@@ -1,5 +1,4 @@
-"""What a download tells its caller: the notice, progress snapshots, the result.
-Pure: values in, values out."""
+"""What a finished download tells its caller: the notice and the result. Pure."""
 
 from __future__ import annotations
 
@@ -7,10 +6,10 @@ from pathlib import Path
 
 from ._config import DownloadOptions
 from ._probe import ProbeResult
-from ._progress import DownloadResult, ProgressSnapshot
+from ._progress import DownloadResult
 from ._redact import redact_url
 
-__all__ = ["notice_for", "result_of", "snapshot_of"]
+__all__ = ["notice_for", "result_of"]
 
 
 def _plural(n: int, word: str) -> str:
@@ -31,26 +30,6 @@ def notice_for(
     return (
         f"{_plural(planned, 'connection')} instead of {asked}: {probe.size} bytes make "
         f"{_plural(planned, 'part')} of at least {option}={min_part} bytes"
-    )
-
-
-def snapshot_of(
-    public_url: str,
-    done: int,
-    total: int | None,
-    speed: float,
-    connections: int,
-    elapsed: float,
-    notice: str | None,
-) -> ProgressSnapshot:
-    return ProgressSnapshot(
-        url=public_url,
-        bytes_done=done,
-        total=total,
-        speed=speed,
-        connections=connections,
-        elapsed=elapsed,
-        notice=notice,
     )
 
 
