@@ -158,7 +158,8 @@ class RangeTransfer:
             if self._on_probe is not None:
                 # Pure: where this first range ends; the download applies the
                 # rest of the probe later, outside libcurl's callbacks.
-                self.end = self.natural_end = self._on_probe(self, result)
+                self.end = self._on_probe(self, result)
+                self.natural_end = result.size  # the server sends to the end of the file
 
     def flush(self) -> None:
         """Write what the buffer holds; on failure (StorageError) nothing is
