@@ -1,13 +1,14 @@
 """The ``curlmulti-dl`` command. The only module that imports rich.
 
 Exit codes: 0 every URL downloaded, 1 at least one failed, 2 usage error,
-130 interrupted.
+130 / 143 / 129 stopped by SIGINT / SIGTERM / SIGHUP.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import sys
 import time
@@ -16,10 +17,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
+from ._destination import resolve_destination
 from ._downloader import Downloader
 from ._exceptions import DownloadError
 from ._names import filename_from_url, parse_origin
 from ._progress import DownloadResult, ProgressSnapshot
+from ._signals import StopSignals
+from ._storage import part_path_for
 
 __all__ = ["main"]
 
@@ -32,8 +36,12 @@ examples:
   curlmulti-dl -o out.bin --cacert ca.pem https://127.0.0.1:8443/file
 
 A file is written as NAME.part and renamed to NAME only when every byte
-arrived; on failure NAME is never created and NAME.part is removed.
-Exit status: 0 all downloaded, 1 a download failed, 2 usage error.
+arrived; on failure NAME is never created and NAME.part is removed. An
+existing NAME is left alone unless --force is given. A character device or
+FIFO given to -o (and -o - for standard output) is written as one stream.
+
+Exit status: 0 all downloaded, 1 a download failed, 2 usage error,
+130 interrupted (SIGINT, Ctrl+C), 143 terminated (SIGTERM), 129 hung up (SIGHUP).
 """
 
 
@@ -53,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="connections (byte ranges) per file (default: 8)",
     )
-    parser.add_argument("-o", "--output", metavar="FILE", help="save to FILE (one URL only)")
+    parser.add_argument(
+        "-o", "--output", metavar="FILE", help="save to FILE (one URL only; - for standard output)"
+    )
     parser.add_argument(
         "-d",
         "--dir",
@@ -61,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="save into DIR, named after the URL (default: current directory)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    parser.add_argument(
+        "-f", "--force", action="store_true", help="replace existing files (keeping their mode)"
+    )
     parser.add_argument(
         "--max-host-connections",
         type=int,
@@ -99,8 +112,10 @@ def _usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> s
         return f"--parts must be at least 1, not {args.parts}"
     if args.max_host_connections < 1:
         return "--max-host-connections must be at least 1"
-    if args.connect_timeout <= 0:
-        return "--connect-timeout must be positive"
+    if not math.isfinite(args.connect_timeout) or args.connect_timeout <= 0:
+        return "--connect-timeout must be a positive number of seconds"
+    if not math.isfinite(args.progress_interval) or args.progress_interval <= 0:
+        return "--progress-interval must be a positive number of seconds"
     if args.output and len(args.urls) > 1:
         return "-o/--output takes one URL; use -d/--dir for several"
     if args.output and args.dir:
@@ -112,6 +127,12 @@ def _usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> s
             return str(exc)
     if args.cacert and not Path(args.cacert).is_file():
         return f"--cacert {args.cacert}: no such file"
+    if args.output == "-":
+        if sys.stdout.isatty():
+            return "refusing to write binary data to a terminal; redirect standard output"
+        return None
+    if args.output and args.output.endswith(os.sep) and not Path(args.output).is_dir():
+        return f"directory {args.output} does not exist"
     directory = (
         Path(args.dir) if args.dir else (Path(args.output).parent if args.output else Path.cwd())
     )
@@ -125,23 +146,36 @@ def _usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    problem = _usage_error(parser, args)
-    if problem:
-        print(f"curlmulti-dl: error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        problem = _usage_error(parser, args)
+        if problem:
+            print(f"curlmulti-dl: error: {problem}", file=sys.stderr)
+            return EXIT_USAGE
         return asyncio.run(_run(args))
-    except KeyboardInterrupt:
-        print("curlmulti-dl: interrupted; partial files removed", file=sys.stderr)
+    except KeyboardInterrupt:  # before the downloads started, or after they ended
+        print("curlmulti-dl: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
 async def _run(args: argparse.Namespace) -> int:
-    dest = args.output or args.dir
+    task = asyncio.current_task()
+    assert task is not None
+    with StopSignals(asyncio.get_running_loop(), task) as stop:
+        try:
+            return await _download_all(args)
+        except asyncio.CancelledError:
+            if stop.received is None:
+                raise
+    print(f"curlmulti-dl: stopped by {stop.name}; {_left_on_disk(args)}", file=sys.stderr)
+    return stop.exit_status
+
+
+async def _download_all(args: argparse.Namespace) -> int:
+    dest: Any = 1 if args.output == "-" else (args.output or args.dir)
     display = _make_display(args)
-    options: dict[str, Any] = {"connect_timeout": args.connect_timeout}
+    options: dict[str, Any] = {"connect_timeout": args.connect_timeout, "overwrite": args.force}
     if args.cacert:
         options["cacert"] = args.cacert
     if args.insecure:
@@ -167,6 +201,24 @@ async def _run(args: argparse.Namespace) -> int:
         with display:
             await asyncio.gather(*(one(url) for url in args.urls))
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _left_on_disk(args: argparse.Namespace) -> str:
+    """What an interrupted run left behind, said exactly."""
+    if args.output == "-":
+        return "standard output got an incomplete file"
+    left = []
+    for url in args.urls:
+        try:
+            final = resolve_destination(url, args.output or args.dir, overwrite=True).path
+        except DownloadError:
+            continue
+        part = part_path_for(final)
+        if part.exists():
+            left.append(str(part))
+    if not left:
+        return "no partial files left"
+    return "partial files left: " + ", ".join(left)
 
 
 # ------------------------------------------------------------------ display
