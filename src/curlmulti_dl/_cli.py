@@ -1,4 +1,4 @@
-"""The ``curlmulti-dl`` command. The only module that imports rich.
+"""The ``curlmulti-dl`` command (what it shows is in ``_display.py``).
 
 Exit codes: 0 every URL downloaded, 1 at least one failed, 2 usage error,
 130 / 143 / 129 stopped by SIGINT / SIGTERM / SIGHUP.
@@ -10,18 +10,18 @@ import argparse
 import asyncio
 import math
 import os
+import re
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from . import __version__
 from ._destination import resolve_destination
+from ._display import make_display
 from ._downloader import Downloader
 from ._exceptions import DownloadError
 from ._names import filename_from_url, parse_origin
-from ._progress import DownloadResult, ProgressSnapshot
 from ._signals import StopSignals
 from ._storage import part_path_for
 
@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="connections per host across all files (default: 16)",
     )
+    parser.add_argument(
+        "--min-part-size",
+        type=_size,
+        metavar="SIZE",
+        help="split a file only into parts at least this large, e.g. 512K, 4M "
+        "(default: 1 MiB for HTTP, 8 MiB for FTP, where every part is a login)",
+    )
     parser.add_argument("--cacert", metavar="PEM", help="trust the CA certificates in PEM")
     parser.add_argument(
         "--ftp-ssl", action="store_true", help="require TLS on ftp:// URLs (explicit FTPS)"
@@ -104,6 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
+
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def _size(text: str) -> int:
+    """``"512K"``, ``"4MiB"``, ``"1048576"`` -> bytes (binary multiples)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
+    if not match or int(match.group(1)) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive size: {text!r} (e.g. 512K, 4M)")
+    return int(match.group(1)) * _UNITS[match.group(2)]
 
 
 def _usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
@@ -174,8 +192,10 @@ async def _run(args: argparse.Namespace) -> int:
 
 async def _download_all(args: argparse.Namespace) -> int:
     dest: Any = 1 if args.output == "-" else (args.output or args.dir)
-    display = _make_display(args)
+    display = make_display(args.quiet, args.progress_interval, args.output == "-")
     options: dict[str, Any] = {"connect_timeout": args.connect_timeout, "overwrite": args.force}
+    if args.min_part_size is not None:
+        options["min_part_size"] = options["ftp_min_part_size"] = args.min_part_size
     if args.cacert:
         options["cacert"] = args.cacert
     if args.insecure:
@@ -188,7 +208,8 @@ async def _download_all(args: argparse.Namespace) -> int:
         async def one(url: str) -> None:
             nonlocal failures
             try:
-                result = await dl.fetch(url, dest, parts=args.parts, progress=display.callback(url))
+                progress = display.callback(url, _label(url, args))
+                result = await dl.fetch(url, dest, parts=args.parts, progress=progress)
             except DownloadError as exc:
                 failures += 1
                 display.failed(url, exc)
@@ -196,11 +217,20 @@ async def _download_all(args: argparse.Namespace) -> int:
                 failures += 1
                 display.failed(url, DownloadError(f"internal error: {exc!r}", url=url))
             else:
-                display.finished(result)
+                display.finished(url, result)
 
         with display:
             await asyncio.gather(*(one(url) for url in args.urls))
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _label(url: str, args: argparse.Namespace) -> str:
+    """The name a file is shown by: where it goes, or the URL's file name."""
+    if args.output == "-":
+        return "stdout"
+    if args.output and not args.output.endswith(os.sep) and not Path(args.output).is_dir():
+        return Path(args.output).name
+    return filename_from_url(url)
 
 
 def _left_on_disk(args: argparse.Namespace) -> str:
@@ -219,134 +249,3 @@ def _left_on_disk(args: argparse.Namespace) -> str:
     if not left:
         return "no partial files left"
     return "partial files left: " + ", ".join(left)
-
-
-# ------------------------------------------------------------------ display
-
-
-def _format_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
-def _summary(result: DownloadResult) -> str:
-    return (
-        f"saved {result.path} ({_format_bytes(result.size)} in {result.elapsed:.2f} s, "
-        f"{_format_bytes(result.speed)}/s, {result.connections} connections)"
-    )
-
-
-class _Display:
-    """Plain output: periodic progress lines, for logs and cron jobs."""
-
-    def __init__(self, quiet: bool, interval: float, stream: TextIO) -> None:
-        self.quiet = quiet
-        self.interval = interval
-        self.stream = stream
-        self._last: dict[str, float] = {}
-
-    def __enter__(self) -> _Display:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-    def callback(self, url: str) -> Any:
-        if self.quiet:
-            return None
-
-        def on_progress(snapshot: ProgressSnapshot) -> None:
-            now = time.monotonic()
-            last = self._last.get(url)
-            if last is None or now - last >= self.interval:
-                self._last[url] = now
-                self.line(url, snapshot)
-
-        return on_progress
-
-    def line(self, url: str, s: ProgressSnapshot) -> None:
-        total = _format_bytes(s.total) if s.total is not None else "?"
-        percent = f" ({100 * s.bytes_done / s.total:.0f}%)" if s.total else ""
-        eta = f", ETA {s.eta:.0f} s" if s.eta is not None else ""
-        print(
-            f"{filename_from_url(url)}: {_format_bytes(s.bytes_done)} / {total}{percent}, "
-            f"{_format_bytes(s.speed)}/s, {s.connections} connections{eta}",
-            file=self.stream,
-            flush=True,
-        )
-
-    def finished(self, result: DownloadResult) -> None:
-        if not self.quiet:
-            print(_summary(result), file=self.stream, flush=True)
-
-    def failed(self, url: str, exc: DownloadError) -> None:
-        print(f"curlmulti-dl: error: {exc}", file=sys.stderr, flush=True)
-
-
-class _RichDisplay(_Display):
-    """A live rich progress display, refreshed ~10 times a second."""
-
-    def __init__(self, quiet: bool, stream: TextIO) -> None:
-        super().__init__(quiet, 0.0, stream)
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        self.console = Console(file=stream)
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
-            TextColumn("{task.fields[connections]} conn"),
-            TimeRemainingColumn(),
-            console=self.console,
-            refresh_per_second=10,
-            transient=False,
-        )
-        self._tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> _RichDisplay:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.progress.stop()
-
-    def callback(self, url: str) -> Any:
-        task = self.progress.add_task(filename_from_url(url), total=None, connections=0)
-        self._tasks[url] = task
-
-        def on_progress(snapshot: ProgressSnapshot) -> None:
-            self.progress.update(
-                task,
-                completed=snapshot.bytes_done,
-                total=snapshot.total,
-                connections=snapshot.connections,
-            )
-
-        return on_progress
-
-    def finished(self, result: DownloadResult) -> None:
-        task = self._tasks.get(result.url)
-        if task is not None:
-            self.progress.update(task, completed=result.size, total=result.size, connections=0)
-        self.progress.console.print(_summary(result), highlight=False)
-
-    def failed(self, url: str, exc: DownloadError) -> None:
-        self.progress.console.print(f"[red]curlmulti-dl: error:[/red] {exc}", highlight=False)
-
-
-def _make_display(args: argparse.Namespace) -> _Display:
-    if not args.quiet and sys.stderr.isatty():
-        return _RichDisplay(args.quiet, sys.stderr)
-    return _Display(args.quiet, args.progress_interval, sys.stderr)
