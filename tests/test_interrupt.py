@@ -66,4 +66,4 @@ def test_ctrl_c_cancels_download_inside_running_loop(
     assert "interrupted" in out, (out, err)
     assert process.returncode == 130
     assert took < 5, f"the download ran on for {took:.1f} s after Ctrl+C"
-    assert list(tmp_path.iterdir()) == []  # neither NAME nor NAME.part
+    assert list(tmp_path.iterdir()) == [], (out, err)  # neither NAME nor NAME.part

@@ -92,6 +92,10 @@ class _Worker:
     def __init__(self, make: Callable[[], Coroutine[Any, Any, DownloadResult]]) -> None:
         self._make = make
         self._ready = threading.Event()
+        # Not Thread.join(): on Python 3.11 a KeyboardInterrupt inside join()
+        # can mark a running thread as stopped, and a later join() returns at
+        # once (the clean-up would then be cut off when the process exits).
+        self.done = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[DownloadResult] | None = None
         self.result: DownloadResult | None = None
@@ -111,6 +115,7 @@ class _Worker:
             self._ready.set()
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+            self.done.set()
 
     def cancel(self) -> None:
         self._ready.wait()
@@ -131,13 +136,12 @@ def _run_in_worker_thread(
         # Short waits, so that a KeyboardInterrupt reaches this thread and a
         # cancellation of the calling task (asyncio.run's first Ctrl+C only
         # marks it) is noticed although that task's loop is blocked here.
-        while worker.thread.is_alive():
-            worker.thread.join(0.05)
+        while not worker.done.wait(0.05):
             if caller is not None and _cancel_requested(caller):
                 raise asyncio.CancelledError
     except BaseException:
         worker.cancel()
-        worker.thread.join(10)  # removing NAME.part and the handles is quick
+        worker.done.wait(10)  # removing NAME.part and the handles is quick
         raise
     if worker.error is not None:
         raise worker.error
