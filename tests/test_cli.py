@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -107,15 +108,15 @@ def test_plain_progress_lines_when_not_a_terminal(
     assert "\x1b[" not in done.stderr  # no terminal escapes in logs
 
 
-def test_rich_display_on_a_terminal(http_server: Server, data: DataFiles, tmp_path: Path) -> None:
-    url = http_server.url("huge.bin", rate=40_000_000)
+def on_terminal(*args: str, columns: int = 120) -> tuple[int, str]:
+    """Run the CLI with stderr on a pty; return its status and what it drew."""
     leader, follower = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "curlmulti_dl", "-n", "4", "-d", str(tmp_path), url],
+        [sys.executable, "-m", "curlmulti_dl", *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=follower,
-        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+        env={**os.environ, "COLUMNS": str(columns), "TERM": "xterm"},
     )
     os.close(follower)
     output = b""
@@ -127,8 +128,15 @@ def test_rich_display_on_a_terminal(http_server: Server, data: DataFiles, tmp_pa
         if not chunk:
             break
         output += chunk
-    assert process.wait(60) == 0
+    status = process.wait(60)
     os.close(leader)
-    text = output.decode(errors="replace")
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode(errors="replace"))
+    return status, text
+
+
+def test_rich_display_on_a_terminal(http_server: Server, data: DataFiles, tmp_path: Path) -> None:
+    url = http_server.url("huge.bin", rate=40_000_000)
+    status, text = on_terminal("-n", "4", "-d", str(tmp_path), url)
+    assert status == 0
     assert "conn" in text and "saved" in text and "MiB" in text
     data.assert_same("huge.bin", tmp_path / "huge.bin")

@@ -2,44 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from .conftest import DataFiles, Server
-from .test_cli import assert_one_line_error, cli
-
-
-def on_terminal(*args: str, columns: int = 120) -> tuple[int, str]:
-    """Run the CLI with stderr on a pty; return its status and what it drew."""
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "curlmulti_dl", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=follower,
-        env={**os.environ, "COLUMNS": str(columns), "TERM": "xterm"},
-    )
-    os.close(follower)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    status = process.wait(60)
-    os.close(leader)
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode(errors="replace"))
-    return status, text
-
+from .test_cli import assert_one_line_error, cli, on_terminal
 
 # ---------------------------------------------------------------- markup
 
