@@ -53,6 +53,7 @@ class DataFiles:
     def add(self, name: str, size: int) -> str:
         """Serve one more file of ``size`` random bytes (for odd names)."""
         if name not in self.digests:
+            (self.root / name).parent.mkdir(parents=True, exist_ok=True)
             _write_random(self.root / name, size)
             self.digests[name] = sha256_file(self.root / name)
         return name
@@ -119,6 +120,44 @@ def http_server(data: DataFiles) -> Iterator[Server]:
 def ftp_server(data: DataFiles) -> Iterator[Server]:
     server = start_server("ftpd.py", "--root", str(data.root), scheme="ftp")
     yield server
+    stop_server(server)
+
+
+class FtpLog:
+    """The commands the logging FTP server received, per session."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _lines(self) -> list[str]:
+        return self.path.read_text().splitlines() if self.path.exists() else []
+
+    def mark(self) -> int:
+        return len(self._lines())
+
+    def sessions(self, since: int) -> dict[int, list[tuple[str, str]]]:
+        """Session number -> its commands, for the lines after ``since``."""
+        found: dict[int, list[tuple[str, str]]] = {}
+        for line in self._lines()[since:]:
+            session, cmd, *arg = line.split(" ", 2)
+            found.setdefault(int(session), []).append((cmd, arg[0] if arg else ""))
+        return found
+
+    def logins(self, since: int) -> int:
+        return sum(1 for cmds in self.sessions(since).values() for cmd, _ in cmds if cmd == "USER")
+
+
+@dataclass
+class LoggedFtp:
+    server: Server
+    log: FtpLog
+
+
+@pytest.fixture(scope="session")
+def ftp_logged(data: DataFiles, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedFtp]:
+    path = tmp_path_factory.mktemp("ftplog") / "commands.log"
+    server = start_server("ftpd.py", "--root", str(data.root), "--log", str(path), scheme="ftp")
+    yield LoggedFtp(server, FtpLog(path))
     stop_server(server)
 
 

@@ -27,6 +27,10 @@ class DownloadOptions:
     cacert: a PEM bundle of trusted CAs instead of the system's.
     ftp_tls: require TLS (AUTH TLS, explicit FTPS) on ftp:// URLs; ftps://
         URLs always use implicit TLS.
+    ftp_file_method: how to reach a file's directory: "singlecwd" (one CWD to
+        the whole path, the default: one round trip), "nocwd" (the path goes
+        with SIZE and RETR, no CWD) or "multicwd" (one CWD per level, for
+        servers that refuse the others).
     connect_timeout: seconds to connect (and log in, for FTP).
     stall_timeout: a connection slower than ``stall_bytes_per_second`` for this
         many seconds is a timeout.
@@ -49,6 +53,7 @@ class DownloadOptions:
     verify_tls: bool = True
     cacert: str | None = None
     ftp_tls: bool = False
+    ftp_file_method: str = "singlecwd"
     connect_timeout: float = 30.0
     stall_timeout: float = 60.0
     stall_bytes_per_second: int = 1
@@ -65,6 +70,8 @@ class DownloadOptions:
         for name in ("min_part_size", "ftp_min_part_size", "min_split_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.ftp_file_method not in ("singlecwd", "nocwd", "multicwd"):
+            raise ValueError("ftp_file_method must be singlecwd, nocwd or multicwd")
         if not 1024 <= self.buffer_size <= 10 * MiB:
             raise ValueError("buffer_size must be between 1 KiB and 10 MiB")
         if self.write_buffer_size < 16 * KiB:

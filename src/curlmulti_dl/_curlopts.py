@@ -21,6 +21,11 @@ __all__ = ["RangeRequest", "configure_multi", "configure_transfer", "new_easy"]
 
 _PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS | pycurl.PROTO_FTP | pycurl.PROTO_FTPS
 _MAX_REDIRECTS = 10
+_FILE_METHODS = {
+    "multicwd": pycurl.FTPMETHOD_MULTICWD,
+    "singlecwd": pycurl.FTPMETHOD_SINGLECWD,
+    "nocwd": pycurl.FTPMETHOD_NOCWD,
+}
 
 
 @dataclass(frozen=True)
@@ -103,16 +108,15 @@ def _configure_http(curl: Any, request: RangeRequest) -> None:
 
 
 def _configure_ftp(curl: Any, request: RangeRequest, options: DownloadOptions) -> None:
-    curl.setopt(pycurl.FTP_USE_EPSV, 1)
+    curl.setopt(pycurl.FTP_USE_EPSV, 1)  # libcurl falls back to PASV when refused
+    curl.setopt(pycurl.FTP_FILEMETHOD, _FILE_METHODS[options.ftp_file_method])
     if options.ftp_tls:
         curl.setopt(pycurl.USE_SSL, pycurl.USESSL_ALL)
     if request.probe:
-        # SIZE and MDTM only. A NOBODY probe on FTP writes "Content-Length: ..."
-        # pseudo-headers through the write callback (to stdout without one):
-        # the transfer's callbacks swallow them.
-        curl.setopt(pycurl.NOBODY, 1)
+        # The first transfer learns the date (MDTM) in its own session; the
+        # size comes from the SIZE that libcurl sends before every RETR.
         curl.setopt(pycurl.OPT_FILETIME, 1)
-    elif request.byte_range != "0-":  # the whole file is a plain RETR, no REST
+    if request.byte_range != "0-":  # the whole file is a plain RETR, no REST
         curl.setopt(pycurl.RANGE, request.byte_range)
 
 

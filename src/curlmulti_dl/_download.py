@@ -23,7 +23,7 @@ from ._destination import Destination
 from ._exceptions import CallbackError, DownloadError, StorageError, TransportError
 from ._names import Origin
 from ._policy import RebalancePolicy
-from ._probe import ProbeResult, probe_from_ftp
+from ._probe import ProbeResult
 from ._progress import DownloadResult, ProgressCallback, ProgressSnapshot, SpeedMeter
 from ._ranges import RangeBook
 from ._redact import redact_url
@@ -116,17 +116,23 @@ class FileDownload:
         self._loop.call_soon(self._events.probe_ready, self, transfer)
         if probe.size is None or not probe.ranged:
             return probe.size
-        plan = self.book.plan(probe.size, self.options.min_part_size)
+        plan = self.book.plan(probe.size, self._min_part()[0])
         return plan[0].end if plan else probe.size
 
+    def _min_part(self) -> tuple[int, str]:
+        """Every FTP part but the last costs a login: FTP parts are larger."""
+        if self.origin.is_ftp:
+            return self.options.ftp_min_part_size, "ftp_min_part_size"
+        return self.options.min_part_size, "min_part_size"
+
     def apply_probe(self, transfer: RangeTransfer) -> None:
-        """Plan the file from the first HTTP answer (once; outside libcurl)."""
+        """Plan the file from the first answer (once; outside libcurl)."""
         probe = transfer.probe_result
         if probe is not None and self.book.probe is None and not self.state.is_over:
-            self._start_running(probe, self.options.min_part_size, "min_part_size", transfer)
+            self._start_running(probe, *self._min_part(), transfer)
 
     def _start_running(
-        self, probe: ProbeResult, min_part: int, option: str, first: RangeTransfer | None
+        self, probe: ProbeResult, min_part: int, option: str, first: RangeTransfer
     ) -> None:
         self.state = DownloadState.RUNNING
         self.book.apply(probe, min_part, first)
@@ -167,10 +173,6 @@ class FileDownload:
             raise error_from_curl(code, message, self.url)
         if transfer.first_byte_at and transfer.added_at:
             self.book.setup_seconds = transfer.first_byte_at - transfer.added_at
-        if transfer.is_ftp and transfer.probe:
-            self.book.drop(transfer)
-            self._after_ftp_probe(transfer)
-            return
         if not transfer.head_checked:  # no body came: an empty file, or an error
             transfer.head_checked = True
             transfer.check_head()
@@ -181,14 +183,6 @@ class FileDownload:
                 f"connection ended at byte {transfer.pos}, expected {transfer.end}", url=self.url
             )
         self.book.finished(transfer)
-
-    def _after_ftp_probe(self, transfer: RangeTransfer) -> None:
-        curl = transfer.curl
-        size = int(curl.getinfo(pycurl.CONTENT_LENGTH_DOWNLOAD_T))
-        mtime = int(curl.getinfo(pycurl.INFO_FILETIME))
-        self.book.setup_seconds = float(curl.getinfo(pycurl.PRETRANSFER_TIME))
-        probe = probe_from_ftp(size, mtime, self.url)
-        self._start_running(probe, self.options.ftp_min_part_size, "ftp_min_part_size", None)
 
     def _finish(self) -> None:
         book = self.book

@@ -1,4 +1,4 @@
-"""Pure HTTP header parsing for the header callback. No I/O.
+"""Pure parsing of what the header callback sees (HTTP heads, FTP replies). No I/O.
 
 libcurl hands every header line of every response (redirects, 100-continue)
 to HEADERFUNCTION; ``ResponseHead`` keeps only the last response's lines by
@@ -7,11 +7,18 @@ starting over at each status line.
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
-__all__ = ["ContentRange", "ResponseHead", "parse_content_range", "parse_status_line"]
+__all__ = [
+    "ContentRange",
+    "FtpReplies",
+    "ResponseHead",
+    "parse_content_range",
+    "parse_status_line",
+]
 
 _STATUS_RE = re.compile(rb"^HTTP/(\d(?:\.\d)?)\s+(\d{3})(?:\s+(.*))?$")
 _RANGE_RE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)\s*/\s*(\d+|\*)\s*$", re.IGNORECASE)
@@ -108,3 +115,37 @@ class ResponseHead:
     @property
     def last_modified(self) -> str | None:
         return self.headers.get("last-modified")
+
+
+_MDTM_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.\d+)?$")
+
+
+@dataclass
+class FtpReplies:
+    """What an FTP server said before the data: SIZE and MDTM answers.
+
+    libcurl hands every server reply line to HEADERFUNCTION. Both answers are
+    ``213``: a 14-digit date is MDTM's, any other number SIZE's.
+
+    >>> replies = FtpReplies()
+    >>> for line in (b"213 20231123000000\\r\\n", b"213 1048576\\r\\n"):
+    ...     replies.feed(line)
+    >>> replies.size, replies.mtime
+    (1048576, 1700697600)
+    """
+
+    size: int | None = None
+    mtime: int | None = None
+
+    def feed(self, line: bytes) -> None:
+        if not line.startswith(b"213 "):
+            return
+        value = line[4:].decode("latin-1").strip()
+        date = _MDTM_RE.match(value)
+        if date is not None:
+            year, month, day, hour, minute, second = (int(g) for g in date.groups())
+            if 1970 <= year <= 2200 and 1 <= month <= 12 and 1 <= day <= 31:
+                self.mtime = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+                return
+        if value.isdigit():
+            self.size = int(value)

@@ -19,7 +19,7 @@ from ._exceptions import (
     RemoteFileChangedError,
     TransportError,
 )
-from ._headers import ResponseHead
+from ._headers import FtpReplies, ResponseHead
 
 __all__ = ["ProbeResult", "RangeExpectation", "probe_from_ftp", "probe_from_http"]
 
@@ -74,16 +74,18 @@ def probe_from_http(head: ResponseHead, url: str) -> ProbeResult:
     raise HTTPStatusError(f"HTTP status {status}", url=url, status=status)
 
 
-def probe_from_ftp(size: int, mtime: int, url: str) -> ProbeResult:
-    """An FTP file from SIZE (-1: unknown) and MDTM (-1: unknown, Unix time)."""
-    last_modified = None
-    if mtime >= 0:
-        last_modified = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(mtime))
-    if size < 0:
+def probe_from_ftp(size: int | None, mtime: int | None, url: str) -> ProbeResult:
+    """An FTP file from its SIZE and MDTM answers (None: not answered)."""
+    last_modified = _http_date(mtime) if mtime is not None else None
+    if size is None:
         return ProbeResult(
             None, None, last_modified, url, ranged=False, single_reason="SIZE is not answered"
         )
     return ProbeResult(size, None, last_modified, url, ranged=True)
+
+
+def _http_date(mtime: int) -> str:
+    return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(mtime))
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,18 @@ class RangeExpectation:
         if status is None:
             raise TransportError("no HTTP status line in the response", url=url)
         raise HTTPStatusError(f"HTTP status {status}", url=url, status=status)
+
+    def check_ftp(self, replies: FtpReplies, url: str) -> None:
+        """An FTP range: the SIZE (and MDTM, when asked) this session got."""
+        if replies.size is not None and replies.size != self.total:
+            raise RemoteFileChangedError(
+                f"size changed from {self.total} to {replies.size} bytes", url=url
+            )
+        modified = _http_date(replies.mtime) if replies.mtime is not None else None
+        if modified and self.last_modified and modified != self.last_modified:
+            raise RemoteFileChangedError(
+                f"modification time changed from {self.last_modified} to {modified}", url=url
+            )
 
     def _check_validators(self, head: ResponseHead, url: str) -> None:
         for name, expected, got in (

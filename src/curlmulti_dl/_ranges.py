@@ -52,7 +52,6 @@ class RangeBook:
         self.setup_seconds: float | None = None
         self._budget = budget
         self._replacements: dict[ByteRange, int] = {}
-        self._stream_to_eof = False
 
     # ------------------------------------------------------------ making transfers
 
@@ -64,14 +63,10 @@ class RangeBook:
         return self._track(transfer)
 
     def wants_more(self) -> bool:
-        return self._stream_to_eof or bool(self.queue) or len(self.active) < self.target
+        return bool(self.queue) or len(self.active) < self.target
 
     def next(self, storage: Storage) -> RangeTransfer | None:
         """A transfer for a free slot, or None if none is worth one now."""
-        if self._stream_to_eof:
-            self._stream_to_eof = False
-            request = RangeRequest(self.url, 0, None, self.is_ftp)
-            return self._track(RangeTransfer(request, storage, self.options, budget=self._budget))
         if self.queue:
             planned = self.queue.popleft()
             return self._range(storage, planned, self._replacements.pop(planned, 0))
@@ -117,18 +112,18 @@ class RangeBook:
     def plan(self, size: int, min_part: int) -> list[ByteRange]:
         return plan_ranges(size, self.options.parts, min_part)
 
-    def apply(self, probe: ProbeResult, min_part: int, first: RangeTransfer | None) -> None:
-        """Plan the file the probe describes; ``first`` already fetches from byte 0."""
+    def apply(self, probe: ProbeResult, min_part: int, first: RangeTransfer) -> None:
+        """Plan the file the probe describes; ``first`` already fetches from byte 0
+        (to the end, when the size is unknown)."""
         self.probe = probe
         size = probe.size
         if size is None:
-            self._stream_to_eof = first is None
             return
         self.ledger = RangeLedger(size)
         # Without ranges the whole file is one range (none when it is empty).
         plan = self.plan(size, min_part) if probe.ranged else plan_ranges(size, 1, 1)
         self.target = max(1, len(plan))
-        if first is not None and plan:
+        if plan:
             self.ledger.assign(first, plan[0])
             plan = plan[1:]
         self.queue.extend(plan)
@@ -236,11 +231,6 @@ class RangeBook:
             return  # it held no bytes: an empty file
         self.ledger.record_written(transfer, transfer.flushed)
         self.ledger.finish(transfer)
-
-    def drop(self, transfer: RangeTransfer) -> None:
-        """A transfer that fetched no range (an FTP size probe) is over."""
-        self.active.remove(transfer)
-        self.ranges -= 1
 
     @property
     def complete(self) -> bool:

@@ -24,8 +24,8 @@ import pycurl
 from ._config import DownloadOptions
 from ._curlopts import RangeRequest, new_easy
 from ._exceptions import DownloadError, StorageError
-from ._headers import ResponseHead
-from ._probe import ProbeResult, RangeExpectation, probe_from_http
+from ._headers import FtpReplies, ResponseHead
+from ._probe import ProbeResult, RangeExpectation, probe_from_ftp, probe_from_http
 
 __all__ = ["BudgetHooks", "RangeTransfer"]
 
@@ -74,11 +74,11 @@ class RangeTransfer:
         self.probe = request.probe
         self.storage = storage
         self.head = ResponseHead(request.url)
+        self.replies = FtpReplies()
         self.expect = expect
         self.probe_result: ProbeResult | None = None
         self._on_probe = on_probe
-        # FTP answers carry no HTTP head to check; an FTP probe writes nothing.
-        self.head_checked = request.is_ftp
+        self.head_checked = False  # the answer is checked before its first byte is written
         self.error: DownloadError | None = None
         self.reached_end = False
         self.added_at = 0.0
@@ -94,12 +94,8 @@ class RangeTransfer:
         # Bound once: the write path runs ~65,000 times per GB/s.
         self._over_budget = budget.over_budget if budget is not None else None
         self._hold = budget.hold if budget is not None else _discard
-        if request.is_ftp and request.probe:
-            self.curl = new_easy(request, options, _discard, _discard)
-        elif request.is_ftp:
-            self.curl = new_easy(request, options, self._on_write, _discard)
-        else:
-            self.curl = new_easy(request, options, self._on_write, self.head.feed)
+        on_header = self.replies.feed if request.is_ftp else self.head.feed
+        self.curl = new_easy(request, options, self._on_write, on_header)
 
     # -------------------------------------------------------- hot path
 
@@ -152,10 +148,17 @@ class RangeTransfer:
     def check_head(self) -> None:
         """Before the first byte: is this answer our bytes of our file?"""
         if self.expect is not None:
-            self.expect.check(self.head, self.url)
+            if self.is_ftp:
+                self.expect.check_ftp(self.replies, self.url)
+            else:
+                self.expect.check(self.head, self.url)
             return
         if self.probe:
-            result = probe_from_http(self.head, self.url)
+            if self.is_ftp:
+                # SIZE and MDTM came in this very session: no separate probe login.
+                result = probe_from_ftp(self.replies.size, self.replies.mtime, self.url)
+            else:
+                result = probe_from_http(self.head, self.url)
             self.probe_result = result
             if self._on_probe is not None:
                 # Pure: where this first range ends; the download applies the

@@ -6,6 +6,8 @@ processes as well as for us.
 
 Prints ``PORT <n>`` once it listens; exits when its parent dies or after
 ``--lifetime`` seconds. ``--max-cons-per-ip`` makes it answer 421 beyond that.
+``--log FILE`` appends one line per command received: ``<session> <COMMAND> <arg>``
+(passwords as ``***``), so tests can count logins and round trips.
 """
 
 from __future__ import annotations
@@ -30,6 +32,35 @@ def watch_parent(parent: int, lifetime: float) -> None:
     os._exit(0)
 
 
+class CommandLog:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.sessions = 0
+
+    def new_session(self) -> int:
+        with self.lock:
+            self.sessions += 1
+            return self.sessions
+
+    def write(self, session: int, cmd: str, arg: str) -> None:
+        with self.lock, open(self.path, "a", encoding="utf-8") as f:
+            f.write(f"{session} {cmd} {'***' if cmd == 'PASS' else arg}\n")
+
+
+def logging_handler(base: type[FTPHandler], log: CommandLog) -> type[FTPHandler]:
+    class Logged(base):  # type: ignore[misc, valid-type]
+        def on_connect(self) -> None:
+            self.session_number = log.new_session()
+            super().on_connect()
+
+        def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
+            log.write(getattr(self, "session_number", 0), cmd.upper(), arg)
+            super().pre_process_command(line, cmd, arg)
+
+    return Logged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", required=True)
@@ -38,6 +69,7 @@ def main() -> None:
     parser.add_argument("--certfile")
     parser.add_argument("--keyfile")
     parser.add_argument("--lifetime", type=float, default=1800.0)
+    parser.add_argument("--log")
     args = parser.parse_args()
     authorizer = DummyAuthorizer()
     authorizer.add_anonymous(args.root, perm="elr")
@@ -49,6 +81,8 @@ def main() -> None:
         handler = TLS_FTPHandler
         handler.certfile = args.certfile
         handler.keyfile = args.keyfile
+    if args.log:
+        handler = logging_handler(handler, CommandLog(args.log))
     handler.authorizer = authorizer
     handler.banner = "curlmulti_dl test server"
     handler.permit_foreign_addresses = False
