@@ -161,6 +161,40 @@ def ftp_logged(data: DataFiles, tmp_path_factory: pytest.TempPathFactory) -> Ite
     stop_server(server)
 
 
+@dataclass
+class FarServer:
+    """A server behind tests/servers/farproxy.py (distance, pacing, counting)."""
+
+    process: subprocess.Popen[bytes]
+    base: str
+    stats_port: int
+
+    def url(self, name: str) -> str:
+        return f"{self.base}/{name}"
+
+    def stats(self) -> dict[str, Any]:
+        import json
+        import socket
+
+        with socket.create_connection(("127.0.0.1", self.stats_port)) as sock:
+            return json.loads(sock.makefile("rb").read())  # type: ignore[no-any-return]
+
+
+def start_far(server: Server, delay: float, rate: int = 0) -> FarServer:
+    scheme, target = server.base.split("://")
+    args = ["--target", target, "--delay", str(delay), "--rate", str(rate), "--lifetime", "1200"]
+    if scheme == "ftp":
+        args.append("--ftp")
+    process = subprocess.Popen(
+        [sys.executable, str(SERVERS / "farproxy.py"), *args],
+        stdout=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    port = int(process.stdout.readline().split()[1])
+    stats_port = int(process.stdout.readline().split()[1])
+    return FarServer(process, f"{scheme}://127.0.0.1:{port}", stats_port)
+
+
 def _runner(kind: str) -> Callable[[Awaitable[T]], T]:
     def run(coro: Awaitable[T]) -> T:
         if kind == "uvloop":

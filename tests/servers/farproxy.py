@@ -1,0 +1,269 @@
+"""A far server on loopback: a TCP proxy that adds distance and counts round trips.
+
+Every chunk is delivered to the other side ``--delay`` seconds after it was
+read (one way, both directions, order kept), and a new connection reaches the
+server only after one round trip (the TCP handshake). Each connection is
+paced at ``--rate`` bytes/s per direction. With ``--ftp`` the proxy reads the
+control connection: it counts sessions, logins and commands, rewrites
+``227``/``229`` passive replies so that data connections pass through it too
+(with the same delay and rate), and holds a ``226`` until the data connection
+it belongs to has delivered everything (as a real far link would).
+
+Run as a script: it prints ``PORT <n>`` (the proxy) and ``STATS <n>`` (connect
+there to read JSON counters), binds only 127.0.0.1 and exits when its parent
+dies or after ``--lifetime`` seconds.
+
+    python farproxy.py --target 127.0.0.1:2121 --delay 0.05 --rate 2097152 --ftp
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import socket
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+CHUNK = 64 * 1024
+_PASV = re.compile(rb"^227 .*?\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)")
+_EPSV = re.compile(rb"^229 .*?\(\|\|\|(\d+)\|\)")
+
+
+@dataclass
+class Stats:
+    connections: int = 0  # every TCP connection, control and data
+    sessions: int = 0  # FTP control connections
+    logins: int = 0
+    commands: Counter[str] = field(default_factory=Counter)
+    bytes_down: int = 0
+    bytes_up: int = 0
+    active: int = 0
+    max_active_sessions: int = 0
+    active_sessions: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "connections": self.connections,
+            "sessions": self.sessions,
+            "logins": self.logins,
+            "commands": dict(self.commands),
+            "bytes_down": self.bytes_down,
+            "bytes_up": self.bytes_up,
+            "active": self.active,
+            "active_sessions": self.active_sessions,
+            "max_active_sessions": self.max_active_sessions,
+        }
+
+
+class Link:
+    """One direction of one connection: delayed, paced, in order."""
+
+    def __init__(self, proxy: FarProxy, writer: asyncio.StreamWriter, down: bool) -> None:
+        self.proxy = proxy
+        self.writer = writer
+        self.down = down
+        self.queue: asyncio.Queue[tuple[float, bytes | None]] = asyncio.Queue()
+        self.sent_at = time.monotonic()
+        self.drained = asyncio.Event()
+        self.task = asyncio.create_task(self._deliver())
+
+    def put(self, data: bytes | None) -> None:
+        self.queue.put_nowait((time.monotonic() + self.proxy.delay, data))
+
+    async def _deliver(self) -> None:
+        rate = self.proxy.rate
+        try:
+            while True:
+                due, data = await self.queue.get()
+                wait = due - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if data is None:
+                    break
+                if rate:
+                    # Pace: this chunk may leave only when the ones before it
+                    # have had their time on the wire.
+                    self.sent_at = max(self.sent_at, time.monotonic()) + len(data) / rate
+                    pause = self.sent_at - time.monotonic() - len(data) / rate
+                    if pause > 0:
+                        await asyncio.sleep(pause)
+                self.writer.write(data)
+                await self.writer.drain()
+                if self.down:
+                    self.proxy.stats.bytes_down += len(data)
+                else:
+                    self.proxy.stats.bytes_up += len(data)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self.drained.set()
+            try:
+                if self.writer.can_write_eof():
+                    self.writer.write_eof()
+            except (ConnectionError, OSError, RuntimeError):
+                pass
+
+
+class FarProxy:
+    def __init__(self, target: tuple[str, int], delay: float, rate: float, ftp: bool) -> None:
+        self.target = target
+        self.delay = delay
+        self.rate = rate
+        self.ftp = ftp
+        self.stats = Stats()
+        self._data_done: dict[int, asyncio.Event] = {}  # per control session: data delivered
+
+    async def serve(self, host: str, port: int) -> asyncio.Server:
+        return await asyncio.start_server(self._control, host, port)
+
+    async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._relay(reader, writer, self.target, ftp_control=self.ftp)
+
+    async def _relay(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        target: tuple[str, int],
+        ftp_control: bool = False,
+        data_done: asyncio.Event | None = None,
+    ) -> None:
+        self.stats.connections += 1
+        self.stats.active += 1
+        session = self.stats.sessions + 1 if ftp_control else 0
+        if ftp_control:
+            self.stats.sessions += 1
+            self.stats.active_sessions += 1
+            self.stats.max_active_sessions = max(
+                self.stats.max_active_sessions, self.stats.active_sessions
+            )
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)  # ABOR's urgent byte
+        try:
+            await asyncio.sleep(2 * self.delay)  # the TCP handshake: one round trip
+            up_reader, up_writer = await asyncio.open_connection(*target)
+        except OSError:
+            writer.close()
+            self._closed(ftp_control)
+            return
+        to_client = Link(self, writer, down=True)
+        to_server = Link(self, up_writer, down=False)
+        if ftp_control:
+            pump_down = self._ftp_replies(up_reader, to_client, session)
+            pump_up = self._ftp_commands(reader, to_server)
+        else:
+            pump_down = self._pump(up_reader, to_client)
+            pump_up = self._pump(reader, to_server)
+        await asyncio.gather(pump_down, pump_up, return_exceptions=True)
+        await asyncio.gather(to_client.task, to_server.task, return_exceptions=True)
+        if data_done is not None:
+            data_done.set()
+        for w in (writer, up_writer):
+            w.close()
+        self._closed(ftp_control)
+
+    def _closed(self, ftp_control: bool) -> None:
+        self.stats.active -= 1
+        if ftp_control:
+            self.stats.active_sessions -= 1
+
+    async def _pump(self, reader: asyncio.StreamReader, link: Link) -> None:
+        try:
+            while data := await reader.read(CHUNK):
+                link.put(data)
+        except (ConnectionError, OSError):
+            pass
+        link.put(None)
+
+    async def _ftp_commands(self, reader: asyncio.StreamReader, link: Link) -> None:
+        try:
+            while line := await reader.readline():
+                word = line.lstrip(b"\xff\xf4\xf2").split(b" ", 1)[0].strip().upper()
+                name = word.decode("ascii", "replace")
+                self.stats.commands[name] += 1
+                if name == "USER":
+                    self.stats.logins += 1
+                link.put(line)
+        except (ConnectionError, OSError):
+            pass
+        link.put(None)
+
+    async def _ftp_replies(self, reader: asyncio.StreamReader, link: Link, session: int) -> None:
+        try:
+            while line := await reader.readline():
+                pasv, epsv = _PASV.match(line), _EPSV.match(line)
+                if pasv or epsv:
+                    if pasv:
+                        port = int(pasv.group(5)) * 256 + int(pasv.group(6))
+                    else:
+                        assert epsv is not None
+                        port = int(epsv.group(1))
+                    line = await self._data_listener(port, session, extended=bool(epsv))
+                elif line.startswith((b"226", b"250 Transfer")):
+                    done = self._data_done.get(session)
+                    if done is not None:
+                        # The data arrives before the server's word that it was sent.
+                        await asyncio.wait([asyncio.ensure_future(done.wait())], timeout=30)
+                link.put(line)
+        except (ConnectionError, OSError):
+            pass
+        link.put(None)
+
+    async def _data_listener(self, port: int, session: int, extended: bool) -> bytes:
+        """A one-shot listener that relays the next data connection to ``port``."""
+        done = self._data_done[session] = asyncio.Event()
+        server: asyncio.Server | None = None
+
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if server is not None:
+                server.close()
+            await self._relay(reader, writer, (self.target[0], port), data_done=done)
+
+        server = await asyncio.start_server(accept, "127.0.0.1", 0)
+        mine = server.sockets[0].getsockname()[1]
+        if extended:
+            return f"229 Entering Extended Passive Mode (|||{mine}|)\r\n".encode()
+        return f"227 Entering Passive Mode (127,0,0,1,{mine >> 8},{mine & 255})\r\n".encode()
+
+
+async def serve_stats(proxy: FarProxy) -> asyncio.Server:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(json.dumps(proxy.stats.as_dict()).encode())
+        await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(answer, "127.0.0.1", 0)
+
+
+async def watch_parent(parent: int, lifetime: float) -> None:
+    deadline = time.monotonic() + lifetime
+    while time.monotonic() < deadline and os.getppid() == parent:
+        await asyncio.sleep(0.5)
+    os._exit(0)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", required=True, help="HOST:PORT of the real server")
+    parser.add_argument("--delay", type=float, default=0.05, help="one-way delay, seconds")
+    parser.add_argument("--rate", type=float, default=0, help="bytes/s per connection (0: no cap)")
+    parser.add_argument("--ftp", action="store_true")
+    parser.add_argument("--lifetime", type=float, default=1800.0)
+    args = parser.parse_args()
+    host, _, port = args.target.rpartition(":")
+    if host not in ("127.0.0.1", "localhost"):
+        raise SystemExit("farproxy relays to loopback only")
+    proxy = FarProxy((host, int(port)), args.delay, args.rate, args.ftp)
+    server = await proxy.serve("127.0.0.1", 0)
+    stats = await serve_stats(proxy)
+    print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
+    print(f"STATS {stats.sockets[0].getsockname()[1]}", flush=True)
+    await watch_parent(os.getppid(), args.lifetime)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
