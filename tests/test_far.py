@@ -64,3 +64,68 @@ def test_http_through_the_far_link(far_http: FarServer, data: DataFiles, tmp_pat
     assert stats["connections"] == result.ranges
     # Paced at 8 MiB/s per connection: four connections beat one by far.
     assert result.connections == 4
+
+
+def fetch_all(names: list[str], base: FarServer, dest: Path, **kwargs: object) -> list[object]:
+    async def scenario() -> list[object]:
+        async with curlmulti_dl.Downloader(**kwargs) as dl:  # type: ignore[arg-type]
+            return await asyncio.gather(*(dl.fetch(base.url(n), dest) for n in names))
+
+    return asyncio.run(scenario())
+
+
+def test_ten_small_ftp_files_over_one_allowed_session_cost_one_login(
+    far_ftp: FarServer, data: DataFiles, tmp_path: Path
+) -> None:
+    names = [data.add(f"small/{n}.bin", 20_000 + n) for n in range(10)]
+    results = fetch_all(names, far_ftp, tmp_path, max_host_connections=1)
+    for name, result in zip(names, results, strict=True):
+        data.assert_same(name, result.path)  # type: ignore[attr-defined]
+    stats = far_ftp.stats()
+    assert (stats["sessions"], stats["logins"]) == (1, 1), stats
+    assert stats["commands"]["RETR"] == 10
+
+
+def test_http_keep_alive_serves_the_next_files(
+    far_http: FarServer, data: DataFiles, tmp_path: Path
+) -> None:
+    names = [data.add(f"small/{n}.bin", 20_000 + n) for n in range(10)]
+    results = fetch_all(names, far_http, tmp_path, max_host_connections=1)
+    for name, result in zip(names, results, strict=True):
+        data.assert_same(name, result.path)  # type: ignore[attr-defined]
+    assert far_http.stats()["connections"] == 1
+
+
+@pytest.mark.parametrize("kind", ["http", "ftp"])
+def test_host_cap_counts_idle_connections_too(
+    request: pytest.FixtureRequest, data: DataFiles, tmp_path: Path, kind: str
+) -> None:
+    far: FarServer = request.getfixturevalue(f"far_{kind}")
+    names = ["huge.bin", "big.bin", *(data.add(f"small/{n}.bin", 20_000 + n) for n in range(6))]
+    sizes = {"min_part_size": 1 << 20, "ftp_min_part_size": 1 << 20}
+    results = fetch_all(names, far, tmp_path, max_host_connections=3, **sizes)
+    for name, result in zip(names, results, strict=True):
+        data.assert_same(name, result.path)  # type: ignore[attr-defined]
+    stats = far.stats()
+    # Open connections, busy or idle in libcurl's cache, never above the cap.
+    most = stats["max_active_sessions"] if kind == "ftp" else stats["max_active"]
+    assert most <= 3, stats
+
+
+def test_idle_connections_make_room_under_the_cap(
+    far_http: FarServer, data: DataFiles, tmp_path: Path
+) -> None:
+    # Two files leave two idle keep-alive connections; a third file that asks
+    # for a fresh connection must not make it three: an idle one closes first.
+    names = [data.add(f"room/{n}.bin", 30_000 + n) for n in range(3)]
+
+    async def scenario() -> None:
+        async with curlmulti_dl.Downloader(max_host_connections=2) as dl:
+            first = await asyncio.gather(*(dl.fetch(far_http.url(n), tmp_path) for n in names[:2]))
+            third = await dl.fetch(far_http.url(names[2]), tmp_path, reuse_connections=False)
+        for name, result in zip(names, [*first, third], strict=True):
+            data.assert_same(name, result.path)
+
+    asyncio.run(scenario())
+    stats = far_http.stats()
+    assert stats["connections"] == 3 and stats["max_active"] <= 2, stats

@@ -240,18 +240,23 @@ def test_host_budget_caps_connections(
     arun(scenario())
 
 
-def test_no_connection_outlives_its_transfer(
+def test_idle_connections_are_kept_for_reuse_and_closed_with_the_downloader(
     http_server: Server, data: DataFiles, tmp_path: Path, arun
 ) -> None:
-    # Slots are counted per transfer, so no idle connection may stay behind.
     async def scenario() -> None:
-        async with Downloader() as dl:
+        async with Downloader(max_host_connections=4) as dl:
             result = await dl.fetch(http_server.url("big.bin"), tmp_path, parts=4, **SMALL_PARTS)
             data.assert_same("big.bin", result.path)
-            deadline = time.monotonic() + 2
-            while stats(http_server)["active"] > 1 and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            assert stats(http_server)["active"] == 1  # the /_stats request itself
+            before = stats(http_server)["connections"]
+            again = await dl.fetch(http_server.url("odd.bin"), tmp_path, parts=1)
+            data.assert_same("odd.bin", again.path)
+            # The second file came over a kept connection: no new one was opened
+            # (the /_stats requests are the only new ones).
+            assert stats(http_server)["connections"] - before == 1
+        deadline = time.monotonic() + 2
+        while stats(http_server)["active"] > 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert stats(http_server)["active"] == 1  # only the /_stats request itself
 
     arun(scenario())
 

@@ -43,6 +43,10 @@ class DownloadOptions:
         directory after.
     overwrite: replace an existing regular file at the destination (keeping
         its mode, owner and hard links); without it such a file is an error.
+    reuse_connections: keep a connection whose transfer ended cleanly for the
+        next transfer to the same server (no new handshake or FTP login), and
+        take such a kept connection when there is one. False: a new
+        connection for every transfer, closed at its end.
     user_agent: the User-Agent header.
     """
 
@@ -62,6 +66,7 @@ class DownloadOptions:
     write_buffer_size: int = 1 * MiB
     fsync: bool = False
     overwrite: bool = False
+    reuse_connections: bool = True
     user_agent: str = f"curlmulti_dl/{__version__}"
 
     def __post_init__(self) -> None:

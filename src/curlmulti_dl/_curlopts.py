@@ -72,10 +72,13 @@ def configure_transfer(
     set_ = curl.setopt
     set_(pycurl.URL, request.url)
     set_(pycurl.NOSIGNAL, 1)
-    # The connection closes when the transfer ends, so a host's slot (held
-    # from add to done) is exactly the socket's lifetime: no idle cached
-    # connection counts against a server's cap unseen.
-    set_(pycurl.FORBID_REUSE, 1)
+    # A connection that ends its transfer cleanly (HTTP keep-alive, an FTP
+    # RETR that ran to EOF) stays in libcurl's cache and serves the next
+    # transfer to that host without a new handshake or login. libcurl counts
+    # cached connections against M_MAX_HOST_CONNECTIONS and closes the oldest
+    # idle one when a new connection would exceed it (see configure_multi).
+    set_(pycurl.FORBID_REUSE, 0 if options.reuse_connections else 1)
+    set_(pycurl.FRESH_CONNECT, 0 if options.reuse_connections else 1)
     set_(pycurl.PROTOCOLS, _PROTOCOLS)
     set_(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
     set_(pycurl.WRITEFUNCTION, on_write, use_memoryview=True)
@@ -123,7 +126,9 @@ def _configure_ftp(curl: Any, request: RangeRequest, options: DownloadOptions) -
 def configure_multi(
     setopt: Callable[[int, Any], None], max_connections: int, max_host: int, multiplex: bool
 ) -> None:
-    """libcurl's own caps are a backstop: the scheduler keeps below them."""
+    """The scheduler keeps running transfers per host below ``max_host``;
+    libcurl's caps make the open connections, idle cached ones included,
+    stay below it too (it closes the oldest idle one to make room)."""
     setopt(pycurl.M_MAX_HOST_CONNECTIONS, max_host)
     setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, max_connections)
     setopt(pycurl.M_MAXCONNECTS, max_connections)

@@ -42,6 +42,7 @@ class Stats:
     bytes_down: int = 0
     bytes_up: int = 0
     active: int = 0
+    max_active: int = 0  # TCP connections open at once (HTTP: idle cached ones too)
     max_active_sessions: int = 0
     active_sessions: int = 0
 
@@ -54,6 +55,7 @@ class Stats:
             "bytes_down": self.bytes_down,
             "bytes_up": self.bytes_up,
             "active": self.active,
+            "max_active": self.max_active,
             "active_sessions": self.active_sessions,
             "max_active_sessions": self.max_active_sessions,
         }
@@ -132,14 +134,9 @@ class FarProxy:
         data_done: asyncio.Event | None = None,
     ) -> None:
         self.stats.connections += 1
-        self.stats.active += 1
         session = self.stats.sessions + 1 if ftp_control else 0
         if ftp_control:
             self.stats.sessions += 1
-            self.stats.active_sessions += 1
-            self.stats.max_active_sessions = max(
-                self.stats.max_active_sessions, self.stats.active_sessions
-            )
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)  # ABOR's urgent byte
@@ -148,8 +145,11 @@ class FarProxy:
             up_reader, up_writer = await asyncio.open_connection(*target)
         except OSError:
             writer.close()
-            self._closed(ftp_control)
             return
+        # Open, as the server sees it: from its accept to the first close from
+        # either side reaching it (so a client closing one connection and
+        # opening the next is never counted twice).
+        self._opened(ftp_control)
         to_client = Link(self, writer, down=True)
         to_server = Link(self, up_writer, down=False)
         if ftp_control:
@@ -158,13 +158,24 @@ class FarProxy:
         else:
             pump_down = self._pump(up_reader, to_client)
             pump_up = self._pump(reader, to_server)
-        await asyncio.gather(pump_down, pump_up, return_exceptions=True)
+        down = asyncio.ensure_future(pump_down)
+        up = asyncio.ensure_future(pump_up)
+        await asyncio.wait([down, to_server.task], return_when=asyncio.FIRST_COMPLETED)
+        self._closed(ftp_control)
+        await asyncio.gather(down, up, return_exceptions=True)
         await asyncio.gather(to_client.task, to_server.task, return_exceptions=True)
         if data_done is not None:
             data_done.set()
         for w in (writer, up_writer):
             w.close()
-        self._closed(ftp_control)
+
+    def _opened(self, ftp_control: bool) -> None:
+        stats = self.stats
+        stats.active += 1
+        stats.max_active = max(stats.max_active, stats.active)
+        if ftp_control:
+            stats.active_sessions += 1
+            stats.max_active_sessions = max(stats.max_active_sessions, stats.active_sessions)
 
     def _closed(self, ftp_control: bool) -> None:
         self.stats.active -= 1
