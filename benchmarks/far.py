@@ -1,0 +1,170 @@
+"""The Himawari job through the far-server emulator, with lftp, aria2c and parfive.
+
+    .venv/bin/python benchmarks/far.py [--runs 3] [--only small,large]
+
+An FTP server (pyftpdlib, at most 30 sessions per client, USER + PASS login)
+behind tests/servers/farproxy.py: 100 ms round trip, 2 MiB/s per connection.
+Jobs: 60 files of 40-400 KB (one hour of band 13) and 16 files of 24 MiB
+(full-disk segments). Each tool at its best setting found within 30 sessions;
+runs alternate. Every output's sha256 is checked; logins are counted at the
+proxy. parfive runs from its own venv (benchmarks/setup.sh makes it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import WORK, MiB, median
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVERS = ROOT / "tests" / "servers"
+PYTHON = str(ROOT / ".venv/bin/python")
+PEERS_PYTHON = str(ROOT / "benchmarks/.peers-venv/bin/python")
+DELAY, RATE, CAP = 0.05, 2 * MiB, 30
+
+PARFIVE = """
+import sys, parfive
+urls, out = sys.argv[2:], sys.argv[1]
+dl = parfive.Downloader(max_conn=30, max_splits=1, progress=False, overwrite=True)
+for url in urls:
+    dl.enqueue_file(url, path=out)
+result = dl.download()
+sys.exit(1 if result.errors else 0)
+"""
+
+
+def make_data() -> dict[str, list[str]]:
+    rng = random.Random(2023_11_23)
+    base = WORK / "far" / "data"
+    jobs: dict[str, list[str]] = {"small": [], "large": []}
+    for n in range(60):
+        jobs["small"].append(f"small/HS_H09_B13_S{n:02d}.DAT")
+    for n in range(16):
+        jobs["large"].append(f"large/HS_H09_FLDK_S{n:02d}.DAT")
+    for name in jobs["small"] + jobs["large"]:
+        path = base / name
+        size = rng.randint(40_000, 400_000) if name.startswith("small") else 24 * MiB
+        if not path.exists() or path.stat().st_size != size:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(rng.randbytes(size))
+    return jobs
+
+
+def start(script: str, *args: str) -> tuple[subprocess.Popen[bytes], list[int]]:
+    process = subprocess.Popen([PYTHON, str(SERVERS / script), *args], stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    first = process.stdout.readline().split()
+    ports = [int(first[1])]
+    if script == "farproxy.py":
+        ports.append(int(process.stdout.readline().split()[1]))
+    return process, ports
+
+
+def proxy_logins(stats_port: int) -> int:
+    with socket.create_connection(("127.0.0.1", stats_port)) as sock:
+        return int(json.loads(sock.makefile("rb").read())["logins"])
+
+
+def commands(tool: str, job: str, base: str, names: list[str], out: Path) -> list[str]:
+    urls = [f"{base}/{name}" for name in names]
+    host = base.split("://")[1]
+    folder = names[0].split("/")[0]
+    if tool == "curlmulti_dl":
+        parts = "1" if job == "small" else "2"
+        return [PYTHON, "-m", "curlmulti_dl", "-q", "-n", parts, "--max-host-connections", "30",
+                "-d", str(out), *urls]  # fmt: skip
+    if tool == "lftp":
+        if job == "small":
+            script = f"set cmd:fail-exit yes; mget -P 30 -O {out} {folder}/*; quit"
+        else:
+            script = f"set cmd:fail-exit yes; mirror -P 10 --use-pget-n=3 {folder} {out}; quit"
+        return ["lftp", "-u", "anonymous,x", "-e", script, f"ftp://{host}"]
+    if tool == "aria2c":
+        listing = out.parent / f"{out.name}.list"
+        listing.write_text("\n".join(urls) + "\n")
+        jobs = "30" if job == "small" else "16"
+        return ["aria2c", "-q", "-j", jobs, "-x", "1", "--allow-overwrite=true",
+                "--auto-file-renaming=false", "-d", str(out), "-i", str(listing)]  # fmt: skip
+    if tool == "parfive":
+        return [PEERS_PYTHON, "-c", PARFIVE, str(out), *urls]
+    raise ValueError(tool)
+
+
+def check(out: Path, names: list[str]) -> None:
+    base = WORK / "far" / "data"
+    for name in names:
+        got = out / Path(name).name
+        want = hashlib.sha256((base / name).read_bytes()).hexdigest()
+        if not got.exists() or hashlib.sha256(got.read_bytes()).hexdigest() != want:
+            raise RuntimeError(f"{got} is missing or differs from {name}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", default="small,large")
+    parser.add_argument("--tools", default="curlmulti_dl,lftp,aria2c,parfive")
+    args = parser.parse_args()
+    jobs = make_data()
+    tools = [t for t in args.tools.split(",") if t != "parfive" or os.path.exists(PEERS_PYTHON)]
+    ftpd, (ftp_port,) = start(
+        "ftpd.py", "--root", str(WORK / "far" / "data"), "--max-cons-per-ip", str(CAP)
+    )
+    # parfive's FTP client ignores the port in a URL: the proxy takes port 21
+    # when it can (root, nothing else there), and parfive sits out otherwise.
+    far = ["--target", f"127.0.0.1:{ftp_port}", "--delay", str(DELAY), "--rate", str(RATE)]
+    try:
+        proxy, (port, stats) = start("farproxy.py", *far, "--ftp", "--port", "21")
+    except (IndexError, ValueError):
+        proxy, (port, stats) = start("farproxy.py", *far, "--ftp")
+        tools = [t for t in tools if t != "parfive"]
+    base = f"ftp://127.0.0.1:{port}"
+    lines = [f"far FTP: {2 * DELAY * 1000:.0f} ms RTT, {RATE // MiB} MiB/s per connection, "
+             f"at most {CAP} sessions; medians of {args.runs} alternating runs", ""]  # fmt: skip
+    try:
+        for job in args.only.split(","):
+            names = jobs[job]
+            times: dict[str, list[float]] = {t: [] for t in tools}
+            logins: dict[str, list[int]] = {t: [] for t in tools}
+            for index in range(args.runs):
+                for tool in tools[index % len(tools) :] + tools[: index % len(tools)]:
+                    out = WORK / "far" / f"out-{tool}"
+                    shutil.rmtree(out, ignore_errors=True)
+                    out.mkdir(parents=True)
+                    before = proxy_logins(stats)
+                    started = time.perf_counter()
+                    done = subprocess.run(
+                        commands(tool, job, base, names, out), capture_output=True, timeout=600
+                    )
+                    wall = time.perf_counter() - started
+                    if done.returncode != 0:
+                        raise RuntimeError(f"{tool} failed: {done.stderr[-800:]!r}")
+                    check(out, names)
+                    times[tool].append(wall)
+                    logins[tool].append(proxy_logins(stats) - before)
+            best_peer = min(median(times[t]) for t in tools if t != "curlmulti_dl")
+            lines.append(f"{job} ({len(names)} files): tool, median s, logins, ratio to best peer")
+            for tool in tools:
+                m = median(times[tool])
+                lines.append(
+                    f"  {tool}: {m:.2f} s, {int(median(logins[tool]))} logins, "
+                    f"{m / best_peer:.2f}  (runs: {', '.join(f'{t:.2f}' for t in times[tool])})"
+                )
+    finally:
+        proxy.kill()
+        ftpd.kill()
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
