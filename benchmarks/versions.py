@@ -101,14 +101,18 @@ def main() -> None:
                 ratio = wall / median(walls[first])
                 lines.append(
                     f"  {tool}: {wall:.2f} s, {size / MiB / wall:.0f} MiB/s, {cpu:.2f}, {ratio:.3f}"
-                    f"  (runs: {', '.join(f'{w:.2f}' for w in walls[tool])})"
+                    f"  (runs: {', '.join(f'{w:.2f}' for w in walls[tool])};"
+                    f" CPU-s: {', '.join(f'{c:.2f}' for c in cpus[tool])})"
                 )
     if "responsiveness" in only:
         rows = responsiveness(tools, args.runs)
         lines.append("responsiveness (1 GiB, 5 ms budget): MiB/s, p50, p99, max lateness ms")
         for tool, values in rows.items():
             cols = [median([v[i] for v in values]) for i in range(4)]
-            lines.append(f"  {tool}: {cols[0]:.0f}, {cols[1]:.1f}, {cols[2]:.1f}, {cols[3]:.1f}")
+            lines.append(
+                f"  {tool}: {cols[0]:.0f}, {cols[1]:.1f}, {cols[2]:.1f}, {cols[3]:.1f}"
+                f"  (runs: {', '.join(f'{v[0]:.0f} MiB/s p99 {v[2]:.1f}' for v in values)})"
+            )
     print("\n".join(lines))
 
 

@@ -73,8 +73,10 @@ class Link:
         self.drained = asyncio.Event()
         self.task = asyncio.create_task(self._deliver())
 
-    def put(self, data: bytes | None) -> None:
-        self.queue.put_nowait((time.monotonic() + self.proxy.delay, data))
+    def put(self, data: bytes | None, read_at: float | None = None) -> None:
+        """Deliver ``data`` one delay after it was read (default: now)."""
+        when = time.monotonic() if read_at is None else read_at
+        self.queue.put_nowait((when + self.proxy.delay, data))
 
     async def _deliver(self) -> None:
         rate = self.proxy.rate
@@ -160,12 +162,13 @@ class FarProxy:
             pump_up = self._pump(reader, to_server)
         down = asyncio.ensure_future(pump_down)
         up = asyncio.ensure_future(pump_up)
+        if data_done is not None:
+            # Data "has arrived" once everything the server sent reached the client.
+            to_client.task.add_done_callback(lambda _: data_done.set())
         await asyncio.wait([down, to_server.task], return_when=asyncio.FIRST_COMPLETED)
         self._closed(ftp_control)
         await asyncio.gather(down, up, return_exceptions=True)
         await asyncio.gather(to_client.task, to_server.task, return_exceptions=True)
-        if data_done is not None:
-            data_done.set()
         for w in (writer, up_writer):
             w.close()
 
@@ -214,12 +217,16 @@ class FarProxy:
                         assert epsv is not None
                         port = int(epsv.group(1))
                     line = await self._data_listener(port, session, extended=bool(epsv))
-                elif line.startswith((b"226", b"250 Transfer")):
+                read_at = time.monotonic()
+                if line.startswith((b"226", b"250 Transfer")):
                     done = self._data_done.get(session)
                     if done is not None:
-                        # The data arrives before the server's word that it was sent.
+                        # The server's word that the data was sent never overtakes
+                        # the data (a paced link would hold it back): it travels
+                        # beside it, and leaves once the data has arrived.
                         await asyncio.wait([asyncio.ensure_future(done.wait())], timeout=30)
-                link.put(line)
+                        read_at = max(read_at, time.monotonic() - self.delay)
+                link.put(line, read_at)
         except (ConnectionError, OSError):
             pass
         link.put(None)
