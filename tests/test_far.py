@@ -129,3 +129,27 @@ def test_idle_connections_make_room_under_the_cap(
     asyncio.run(scenario())
     stats = far_http.stats()
     assert stats["connections"] == 3 and stats["max_active"] <= 2, stats
+
+
+def test_cached_sessions_close_without_blocking_quits(
+    far_ftp: FarServer, data: DataFiles, tmp_path: Path
+) -> None:
+    # libcurl ends a cached FTP session with QUIT and waits for the answer,
+    # blocking the loop a round trip per session: the Downloader cuts them.
+    names = [data.add(f"small/{n}.bin", 20_000 + n) for n in range(8)]
+
+    async def scenario() -> None:
+        dl = curlmulti_dl.Downloader(max_host_connections=4)
+        async with dl:
+            results = await asyncio.gather(*(dl.fetch(far_ftp.url(n), tmp_path) for n in names))
+            for name, result in zip(names, results, strict=True):
+                data.assert_same(name, result.path)
+            host = far_ftp.base.split("://")[1]
+            kept = dl.open_connections()[host]
+            assert 1 <= kept <= 4  # idle sessions, counted on their sockets
+        assert dl.open_connections() == {}
+
+    asyncio.run(scenario())
+    stats = far_ftp.stats()
+    assert stats["commands"].get("QUIT", 0) == 0, stats
+    assert stats["logins"] <= 4

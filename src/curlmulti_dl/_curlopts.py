@@ -17,7 +17,13 @@ import pycurl
 
 from ._config import DownloadOptions, milliseconds
 
-__all__ = ["RangeRequest", "configure_multi", "configure_transfer", "new_easy"]
+__all__ = [
+    "RangeRequest",
+    "configure_multi",
+    "configure_transfer",
+    "new_easy",
+    "watch_sockets",
+]
 
 _PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS | pycurl.PROTO_FTP | pycurl.PROTO_FTPS
 _MAX_REDIRECTS = 10
@@ -121,6 +127,11 @@ def _configure_ftp(curl: Any, request: RangeRequest, options: DownloadOptions) -
         curl.setopt(pycurl.OPT_FILETIME, 1)
     if request.byte_range != "0-":  # the whole file is a plain RETR, no REST
         curl.setopt(pycurl.RANGE, request.byte_range)
+
+
+def watch_sockets(curl: Any, opensocket: Callable[..., Any]) -> None:
+    """libcurl creates this handle's sockets through us (_sockets.py)."""
+    curl.setopt(pycurl.OPENSOCKETFUNCTION, opensocket)
 
 
 def configure_multi(

@@ -28,6 +28,7 @@ from ._progress import DownloadResult, ProgressCallback, ProgressSnapshot, Speed
 from ._ranges import RangeBook
 from ._redact import redact_url
 from ._report import notice_for, result_of
+from ._sockets import SocketRegistry
 from ._storage import PartFile, Storage
 from ._transfer import BudgetHooks, RangeTransfer
 
@@ -68,6 +69,7 @@ class FileDownload:
         storage: Storage | None = None,
         rebalance: RebalancePolicy | None = None,
         notice: str | None = None,
+        sockets: SocketRegistry | None = None,
     ) -> None:
         self.url = url  # the real URL: only transfers see it
         self.public_url = redact_url(url)  # what results and snapshots show
@@ -78,7 +80,15 @@ class FileDownload:
         self.notice = notice
         self.state = DownloadState.QUEUED
         self.storage = storage  # a NAME.part is opened when the first slot is granted
-        self.book = RangeBook(url, origin.is_ftp, options, budget, rebalance or RebalancePolicy())
+        self.book = RangeBook(
+            url,
+            origin.is_ftp,
+            options,
+            budget,
+            rebalance or RebalancePolicy(),
+            sockets=sockets,
+            host=origin.host_key,
+        )
         self.future: asyncio.Future[DownloadResult] = loop.create_future()
         self.started_at = time.monotonic()
         self._loop = loop

@@ -27,6 +27,7 @@ from ._names import normalize_url, parse_origin
 from ._policy import RebalancePolicy
 from ._progress import DownloadResult, ProgressCallback
 from ._scheduler import Scheduler
+from ._sockets import SocketRegistry
 from ._stream import open_stream
 from ._transfer import RangeTransfer
 
@@ -80,6 +81,7 @@ class Downloader:
         self.options = DownloadOptions(**options)
         self.scheduler: Scheduler[FileDownload] = Scheduler(max_connections, max_host_connections)
         self._bridge: CurlBridge | None = None
+        self.sockets = SocketRegistry()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._jobs: set[FileDownload] = set()
         self._tick_handle: asyncio.TimerHandle | None = None
@@ -107,8 +109,16 @@ class Downloader:
             self._tick_handle.cancel()
             self._tick_handle = None
         if self._bridge is not None:
+            # Cut the kept connections first: libcurl would end each cached FTP
+            # session with a QUIT and wait for its answer, blocking the loop.
+            self.sockets.shutdown_all()
             self._bridge.close()
             self._bridge = None
+        self.sockets.close()
+
+    def open_connections(self) -> dict[str, int]:
+        """Sockets open now per host ("host:port"), idle cached ones included."""
+        return dict(self.sockets.open_sockets())
 
     @property
     def closed(self) -> bool:
@@ -183,6 +193,7 @@ class Downloader:
             storage=storage,
             rebalance=self.rebalance,
             notice=notice,
+            sockets=self.sockets,
         )
         self._jobs.add(job)
         try:

@@ -19,6 +19,7 @@ from ._plan import ByteRange, plan_ranges
 from ._policy import RebalancePolicy
 from ._probe import ProbeResult, RangeExpectation
 from ._rebalance import Running, choose_quiet_tail, choose_replacement, choose_split
+from ._sockets import SocketRegistry
 from ._storage import Storage
 from ._transfer import BudgetHooks, RangeTransfer
 
@@ -37,6 +38,8 @@ class RangeBook:
         options: DownloadOptions,
         budget: BudgetHooks | None,
         rebalance: RebalancePolicy,
+        sockets: SocketRegistry | None = None,
+        host: str = "",
     ) -> None:
         self.url = url
         self.is_ftp = is_ftp
@@ -51,6 +54,8 @@ class RangeBook:
         self.max_active = self.ranges = self.splits = self.reconnects = 0
         self.setup_seconds: float | None = None
         self._budget = budget
+        self._socket_registry = sockets
+        self._host = host
         self._replacements: dict[ByteRange, int] = {}
 
     # ------------------------------------------------------------ making transfers
@@ -58,7 +63,13 @@ class RangeBook:
     def first(self, storage: Storage, on_probe: OnProbe) -> RangeTransfer:
         request = RangeRequest(self.url, 0, None, self.is_ftp, probe=True)
         transfer = RangeTransfer(
-            request, storage, self.options, budget=self._budget, on_probe=on_probe
+            request,
+            storage,
+            self.options,
+            budget=self._budget,
+            on_probe=on_probe,
+            sockets=self._socket_registry,
+            host=self._host,
         )
         return self._track(transfer)
 
@@ -93,6 +104,8 @@ class RangeBook:
             expect=expect,
             budget=self._budget,
             replacements=replacements,
+            sockets=self._socket_registry,
+            host=self._host,
         )
         transfer.end = span.end
         transfer.natural_end = probe.size if to_eof else span.end

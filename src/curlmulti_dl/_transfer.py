@@ -22,10 +22,11 @@ from typing import Any, Protocol
 import pycurl
 
 from ._config import DownloadOptions
-from ._curlopts import RangeRequest, new_easy
+from ._curlopts import RangeRequest, new_easy, watch_sockets
 from ._exceptions import DownloadError, StorageError
 from ._headers import FtpReplies, ResponseHead
 from ._probe import ProbeResult, RangeExpectation, probe_from_ftp, probe_from_http
+from ._sockets import SocketRegistry
 
 __all__ = ["BudgetHooks", "RangeTransfer"]
 
@@ -63,6 +64,8 @@ class RangeTransfer:
         expect: RangeExpectation | None = None,
         on_probe: Callable[[RangeTransfer, ProbeResult], int | None] | None = None,
         budget: BudgetHooks | None = None,
+        sockets: SocketRegistry | None = None,
+        host: str = "",
         replacements: int = 0,
     ) -> None:
         self.request = request
@@ -96,6 +99,8 @@ class RangeTransfer:
         self._hold = budget.hold if budget is not None else _discard
         on_header = self.replies.feed if request.is_ftp else self.head.feed
         self.curl = new_easy(request, options, self._on_write, on_header)
+        if sockets is not None:
+            watch_sockets(self.curl, sockets.opener(host))
 
     # -------------------------------------------------------- hot path
 

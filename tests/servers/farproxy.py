@@ -120,6 +120,7 @@ class FarProxy:
         self.ftp = ftp
         self.stats = Stats()
         self._data_done: dict[int, asyncio.Event] = {}  # per control session: data delivered
+        self._aborted: dict[int, asyncio.Event] = {}  # the client sent ABOR on this session
 
     async def serve(self, host: str, port: int) -> asyncio.Server:
         return await asyncio.start_server(self._control, host, port)
@@ -156,7 +157,7 @@ class FarProxy:
         to_server = Link(self, up_writer, down=False)
         if ftp_control:
             pump_down = self._ftp_replies(up_reader, to_client, session)
-            pump_up = self._ftp_commands(reader, to_server)
+            pump_up = self._ftp_commands(reader, to_server, session)
         else:
             pump_down = self._pump(up_reader, to_client)
             pump_up = self._pump(reader, to_server)
@@ -193,7 +194,7 @@ class FarProxy:
             pass
         link.put(None)
 
-    async def _ftp_commands(self, reader: asyncio.StreamReader, link: Link) -> None:
+    async def _ftp_commands(self, reader: asyncio.StreamReader, link: Link, session: int) -> None:
         try:
             while line := await reader.readline():
                 word = line.lstrip(b"\xff\xf4\xf2").split(b" ", 1)[0].strip().upper()
@@ -201,6 +202,10 @@ class FarProxy:
                 self.stats.commands[name] += 1
                 if name == "USER":
                     self.stats.logins += 1
+                elif name == "ABOR":
+                    # The client stopped reading: no reply (not even a 226 the
+                    # server sent before the ABOR) waits behind data nobody takes.
+                    self._aborted.setdefault(session, asyncio.Event()).set()
                 link.put(line)
         except (ConnectionError, OSError):
             pass
@@ -217,14 +222,19 @@ class FarProxy:
                         assert epsv is not None
                         port = int(epsv.group(1))
                     line = await self._data_listener(port, session, extended=bool(epsv))
+                    self._aborted[session] = asyncio.Event()
                 read_at = time.monotonic()
                 if line.startswith((b"226", b"250 Transfer")):
                     done = self._data_done.get(session)
-                    if done is not None:
+                    aborted = self._aborted.setdefault(session, asyncio.Event())
+                    if done is not None and not aborted.is_set():
                         # The server's word that the data was sent never overtakes
                         # the data (a paced link would hold it back): it travels
                         # beside it, and leaves once the data has arrived.
-                        await asyncio.wait([asyncio.ensure_future(done.wait())], timeout=30)
+                        waits = [asyncio.ensure_future(e.wait()) for e in (done, aborted)]
+                        await asyncio.wait(waits, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+                        for wait in waits:
+                            wait.cancel()
                         read_at = max(read_at, time.monotonic() - self.delay)
                 link.put(line, read_at)
         except (ConnectionError, OSError):

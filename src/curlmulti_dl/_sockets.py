@@ -1,0 +1,99 @@
+"""Every socket libcurl opens for us, known by its inode and host.
+
+libcurl creates its sockets through ``OPENSOCKETFUNCTION``; pycurl duplicates
+the socket we hand it, so ours is closed right after, and the socket lives
+exactly as long as libcurl's copy. Where a socket is at any moment is read
+back from ``/proc/self/fd`` (Linux): that is what a server sees of us, idle
+connections in libcurl's cache included.
+
+This lets a Downloader close quickly: libcurl ends every cached FTP session
+with QUIT and waits for the answer, blocking, one round trip per session (3 s
+for 30 sessions 100 ms away). ``shutdown_all`` cuts the sockets first, so
+those waits end at once; servers see a closed connection, as on any exit.
+
+No ``CLOSESOCKETFUNCTION``: libcurl may close a cached connection after the
+handle that opened it has left the multi, when pycurl can no longer call
+Python (it warns and leaks the descriptor).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+__all__ = ["SocketRegistry"]
+
+_FD_DIR = "/proc/self/fd"
+
+
+class SocketRegistry:
+    """The sockets opened for transfers, by inode, with their host."""
+
+    def __init__(self) -> None:
+        self._hosts: dict[int, str] = {}  # inode -> host key
+        self._handed_over: list[socket.socket] = []  # ours, after pycurl's dup
+
+    def opener(self, host: str) -> Callable[..., Any]:
+        """An ``OPENSOCKETFUNCTION`` for transfers to ``host``."""
+
+        def opensocket(purpose: int, address: tuple[Any, ...]) -> socket.socket | None:
+            self._release_handed_over()
+            try:
+                sock = socket.socket(address[0], address[1], address[2])
+            except OSError:
+                return None  # libcurl reports a connect failure
+            self._hosts[os.fstat(sock.fileno()).st_ino] = host
+            self._handed_over.append(sock)  # closed once pycurl holds its copy
+            return sock
+
+        return opensocket
+
+    def _release_handed_over(self) -> None:
+        for sock in self._handed_over:
+            sock.close()
+        self._handed_over.clear()
+
+    def _live(self) -> Iterator[tuple[int, str]]:
+        """(descriptor, host) of every registered socket libcurl holds now."""
+        self._release_handed_over()
+        try:
+            names = os.listdir(_FD_DIR)
+        except OSError:
+            return
+        seen = set()
+        for name in names:
+            try:
+                target = os.readlink(f"{_FD_DIR}/{name}")
+            except OSError:
+                continue
+            if not target.startswith("socket:["):
+                continue
+            inode = int(target[8:-1])
+            host = self._hosts.get(inode)
+            if host is not None:
+                seen.add(inode)
+                yield int(name), host
+        for inode in set(self._hosts) - seen:
+            del self._hosts[inode]  # closed by libcurl since
+
+    def open_sockets(self) -> Counter[str]:
+        """Open sockets per host (FTP: control and data connections)."""
+        return Counter(host for _, host in self._live())
+
+    def shutdown_all(self) -> None:
+        """Cut every open connection (before the multi handle closes them)."""
+        for fd, _ in list(self._live()):
+            try:
+                # A copy of libcurl's descriptor: shutdown acts on the socket
+                # both share; closing the copy leaves libcurl's to libcurl.
+                with socket.socket(fileno=os.dup(fd)) as copy:
+                    copy.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                continue
+
+    def close(self) -> None:
+        self._release_handed_over()
+        self._hosts.clear()
