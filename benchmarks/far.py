@@ -5,7 +5,9 @@
 An FTP server (pyftpdlib, at most 30 sessions per client, USER + PASS login)
 behind tests/servers/farproxy.py: 100 ms round trip, 2 MiB/s per connection.
 Jobs: 60 files of 40-400 KB (one hour of band 13) and 16 files of 24 MiB
-(full-disk segments). Each tool at its best setting found within 30 sessions;
+(full-disk segments); one 256 MiB file over FTP with 8 connections (against
+``lftp pget -n 8``); one 64 MiB file over HTTP, 8 connections at 4 MiB/s
+each (against axel). Each tool at its best setting found within 30 sessions;
 runs alternate. Every output's sha256 is checked; logins are counted at the
 proxy. parfive runs from its own venv (benchmarks/setup.sh makes it).
 """
@@ -43,20 +45,29 @@ sys.exit(1 if result.errors else 0)
 """
 
 
+TOOLS_FOR = {"ftp256": ["curlmulti_dl", "lftp"], "http64": ["curlmulti_dl", "axel"]}
+
+
 def make_data() -> dict[str, list[str]]:
     rng = random.Random(2023_11_23)
     base = WORK / "far" / "data"
-    jobs: dict[str, list[str]] = {"small": [], "large": []}
+    jobs: dict[str, list[str]] = {"small": [], "large": [], "ftp256": [], "http64": []}
+    jobs["ftp256"].append("one/HS_H09_FLDK_256M.DAT")
+    jobs["http64"].append("one/http64.bin")
     for n in range(60):
         jobs["small"].append(f"small/HS_H09_B13_S{n:02d}.DAT")
     for n in range(16):
         jobs["large"].append(f"large/HS_H09_FLDK_S{n:02d}.DAT")
-    for name in jobs["small"] + jobs["large"]:
+    for name in [n for names in jobs.values() for n in names]:
         path = base / name
-        size = rng.randint(40_000, 400_000) if name.startswith("small") else 24 * MiB
+        size = {"small": rng.randint(40_000, 400_000), "large": 24 * MiB}.get(
+            name.split("/")[0], 256 * MiB if "256M" in name else 64 * MiB
+        )
         if not path.exists() or path.stat().st_size != size:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(rng.randbytes(size))
+            with open(path, "wb") as f:
+                for start in range(0, size, 16 * MiB):
+                    f.write(rng.randbytes(min(16 * MiB, size - start)))
     return jobs
 
 
@@ -80,11 +91,15 @@ def commands(tool: str, job: str, base: str, names: list[str], out: Path) -> lis
     host = base.split("://")[1]
     folder = names[0].split("/")[0]
     if tool == "curlmulti_dl":
-        parts = "1" if job == "small" else "2"
+        parts = {"small": "1", "large": "2"}.get(job, "8")
         return [PYTHON, "-m", "curlmulti_dl", "-q", "-n", parts, "--max-host-connections", "30",
                 "-d", str(out), *urls]  # fmt: skip
+    if tool == "axel":
+        return ["axel", "-q", "-n", "8", "-o", str(out / Path(names[0]).name), urls[0]]
     if tool == "lftp":
-        if job == "small":
+        if job == "ftp256":
+            script = f"set cmd:fail-exit yes; pget -n 8 -O {out} {names[0]}; quit"
+        elif job == "small":
             script = f"set cmd:fail-exit yes; mget -P 30 -O {out} {folder}/*; quit"
         else:
             script = f"set cmd:fail-exit yes; mirror -P 10 --use-pget-n=3 {folder} {out}; quit"
@@ -112,7 +127,7 @@ def check(out: Path, names: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default="small,large")
+    parser.add_argument("--only", default="small,large,ftp256,http64")
     parser.add_argument("--tools", default="curlmulti_dl,lftp,aria2c,parfive")
     args = parser.parse_args()
     jobs = make_data()
@@ -129,22 +144,30 @@ def main() -> None:
         proxy, (port, stats) = start("farproxy.py", *far, "--ftp")
         tools = [t for t in tools if t != "parfive"]
     base = f"ftp://127.0.0.1:{port}"
+    httpd, (http_port,) = start("httpd.py", "--root", str(WORK / "far" / "data"))
+    http_far = ["--target", f"127.0.0.1:{http_port}", "--delay", str(DELAY), "--rate", str(4 * MiB)]
+    http_proxy, (hport, _) = start("farproxy.py", *http_far)
+    http_base = f"http://127.0.0.1:{hport}"
     lines = [f"far FTP: {2 * DELAY * 1000:.0f} ms RTT, {RATE // MiB} MiB/s per connection, "
              f"at most {CAP} sessions; medians of {args.runs} alternating runs", ""]  # fmt: skip
     try:
         for job in args.only.split(","):
             names = jobs[job]
-            times: dict[str, list[float]] = {t: [] for t in tools}
-            logins: dict[str, list[int]] = {t: [] for t in tools}
+            job_tools = TOOLS_FOR.get(job, tools)
+            job_tools = [t for t in job_tools if t in tools or t == "axel"]
+            job_base = http_base if job == "http64" else base
+            times: dict[str, list[float]] = {t: [] for t in job_tools}
+            logins: dict[str, list[int]] = {t: [] for t in job_tools}
             for index in range(args.runs):
-                for tool in tools[index % len(tools) :] + tools[: index % len(tools)]:
+                shift = index % len(job_tools)
+                for tool in job_tools[shift:] + job_tools[:shift]:
                     out = WORK / "far" / f"out-{tool}"
                     shutil.rmtree(out, ignore_errors=True)
                     out.mkdir(parents=True)
                     before = proxy_logins(stats)
                     started = time.perf_counter()
                     done = subprocess.run(
-                        commands(tool, job, base, names, out), capture_output=True, timeout=600
+                        commands(tool, job, job_base, names, out), capture_output=True, timeout=600
                     )
                     wall = time.perf_counter() - started
                     if done.returncode != 0:
@@ -152,17 +175,17 @@ def main() -> None:
                     check(out, names)
                     times[tool].append(wall)
                     logins[tool].append(proxy_logins(stats) - before)
-            best_peer = min(median(times[t]) for t in tools if t != "curlmulti_dl")
+            best_peer = min(median(times[t]) for t in job_tools if t != "curlmulti_dl")
             lines.append(f"{job} ({len(names)} files): tool, median s, logins, ratio to best peer")
-            for tool in tools:
+            for tool in job_tools:
                 m = median(times[tool])
                 lines.append(
                     f"  {tool}: {m:.2f} s, {int(median(logins[tool]))} logins, "
                     f"{m / best_peer:.2f}  (runs: {', '.join(f'{t:.2f}' for t in times[tool])})"
                 )
     finally:
-        proxy.kill()
-        ftpd.kill()
+        for process in (proxy, ftpd, http_proxy, httpd):
+            process.kill()
     print("\n".join(lines))
 
 
