@@ -52,7 +52,7 @@ def test_split_ftp_file_opens_no_more_sessions_than_ranges(
     result = fetch(far_ftp.url("huge.bin"), tmp_path, parts=4, ftp_min_part_size=4 << 20)
     data.assert_same("huge.bin", result.path)
     stats = far_ftp.stats()
-    assert stats["sessions"] == stats["logins"] == result.ranges, stats
+    assert stats["sessions"] == stats["logins"] <= result.ranges, stats
     assert stats["max_active_sessions"] <= 4
     assert stats["bytes_down"] >= FILES["huge.bin"]
 

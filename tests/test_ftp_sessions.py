@@ -54,4 +54,5 @@ def test_split_file_opens_no_more_sessions_than_ranges(
     result = fetch(ftp_logged.server.url("huge.bin"), tmp_path, parts=4, ftp_min_part_size=1 << 20)
     data.assert_same("huge.bin", result.path)
     assert result.connections == 4
-    assert ftp_logged.log.logins(mark) == result.ranges  # the first range was the probe
+    # The first range was the probe; a range may reuse a finished range's session.
+    assert 1 <= ftp_logged.log.logins(mark) <= result.ranges
