@@ -61,7 +61,7 @@ def test_http_through_the_far_link(far_http: FarServer, data: DataFiles, tmp_pat
     result = fetch(far_http.url("huge.bin"), tmp_path, parts=4)
     data.assert_same("huge.bin", result.path)
     stats = far_http.stats()
-    assert stats["connections"] == result.ranges
+    assert stats["connections"] <= result.ranges  # a later range may reuse a connection
     # Paced at 8 MiB/s per connection: four connections beat one by far.
     assert result.connections == 4
 
