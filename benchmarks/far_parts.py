@@ -21,7 +21,9 @@ from far import CAP, DELAY, RATE, check, make_data, proxy_logins, start
 import curlmulti_dl
 
 
-async def one(base: str, names: list[str], parts: int) -> tuple[float, int, float, int]:
+async def one(
+    base: str, names: list[str], parts: int, min_part: int = 8 * 2**20
+) -> tuple[float, int, float, int]:
     out = WORK / "far" / "out-parts"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -37,7 +39,10 @@ async def one(base: str, names: list[str], parts: int) -> tuple[float, int, floa
     watcher = asyncio.create_task(sleeper())
     started = time.monotonic()
     async with curlmulti_dl.Downloader(max_host_connections=CAP) as dl:
-        results = await asyncio.gather(*(dl.fetch(f"{base}/{n}", out, parts=parts) for n in names))
+        fetches = (
+            dl.fetch(f"{base}/{n}", out, parts=parts, ftp_min_part_size=min_part) for n in names
+        )
+        results = await asyncio.gather(*fetches)
     elapsed = time.monotonic() - started
     done.set()
     await watcher
@@ -49,6 +54,7 @@ async def one(base: str, names: list[str], parts: int) -> tuple[float, int, floa
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--parts", default="1,2,3,4")
+    parser.add_argument("--min-part-mib", type=float, default=8.0, help="ftp_min_part_size")
     args = parser.parse_args()
     names = make_data()["large"]
     root = str(WORK / "far" / "data")
@@ -60,7 +66,7 @@ def main() -> None:
         for parts in (int(p) for p in args.parts.split(",")):
             before = proxy_logins(stats)
             elapsed, ranges, blocked, stalls = asyncio.run(
-                one(f"ftp://127.0.0.1:{port}", names, parts)
+                one(f"ftp://127.0.0.1:{port}", names, parts, int(args.min_part_mib * 2**20))
             )
             logins = proxy_logins(stats) - before
             print(f"{parts} | {elapsed:.2f} | {ranges} | {logins} | {blocked:.2f} | {stalls}")

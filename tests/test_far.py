@@ -152,3 +152,41 @@ def test_cached_sessions_close_without_blocking_quits(
     stats = far_ftp.stats()
     assert stats["commands"].get("QUIT", 0) == 0, stats
     assert stats["logins"] <= 4
+
+
+def test_split_ftp_ranges_end_without_abor(
+    far_ftp: FarServer, data: DataFiles, tmp_path: Path
+) -> None:
+    # libcurl ends a range given with an end by ABOR and waits for the reply,
+    # blocking the loop; a range that stops itself lets libcurl drop the session.
+    result = fetch(far_ftp.url("huge.bin"), tmp_path, parts=4, ftp_min_part_size=4 << 20)
+    data.assert_same("huge.bin", result.path)
+    assert result.ranges >= 4
+    stats = far_ftp.stats()
+    assert stats["commands"].get("ABOR", 0) == 0, stats
+    assert stats["commands"]["REST"] == result.ranges - 1  # every range but the first
+
+
+def test_files_given_together_share_the_host_sessions(
+    far_ftp: FarServer, data: DataFiles, tmp_path: Path
+) -> None:
+    # Four 8 MiB files, six sessions: the two free slots go to two files as a
+    # second range each, instead of twelve more ranges queueing for logins.
+    names = [data.add(f"shared/{n}.bin", 8 * 2**20 + n) for n in range(4)]
+
+    async def scenario() -> list[curlmulti_dl.DownloadResult]:
+        async with curlmulti_dl.Downloader(max_host_connections=6) as dl:
+            fetches = (
+                dl.fetch(far_ftp.url(n), tmp_path, parts=4, ftp_min_part_size=1 << 20)
+                for n in names
+            )
+            return await asyncio.gather(*fetches)
+
+    results = asyncio.run(scenario())
+    for name, result in zip(names, results, strict=True):
+        data.assert_same(name, result.path)
+    planned = sorted(r.ranges - r.splits - r.reconnects for r in results)
+    assert planned == [1, 1, 2, 2], results
+    stats = far_ftp.stats()
+    assert stats["max_active_sessions"] <= 6, stats
+    assert stats["logins"] <= sum(r.ranges for r in results), stats

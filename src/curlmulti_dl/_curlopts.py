@@ -125,8 +125,13 @@ def _configure_ftp(curl: Any, request: RangeRequest, options: DownloadOptions) -
         # The first transfer learns the date (MDTM) in its own session; the
         # size comes from the SIZE that libcurl sends before every RETR.
         curl.setopt(pycurl.OPT_FILETIME, 1)
-    if request.byte_range != "0-":  # the whole file is a plain RETR, no REST
-        curl.setopt(pycurl.RANGE, request.byte_range)
+    # Only a start (REST): the transfer stops itself at its range's end from
+    # the write callback. Given an end, libcurl would send ABOR there and wait
+    # for the reply blocking the event loop (a round trip or more per range);
+    # a write callback that stops the transfer makes libcurl drop the session
+    # at once instead, which an ABOR'd session would be anyway.
+    if request.start:
+        curl.setopt(pycurl.RESUME_FROM_LARGE, request.start)
 
 
 def watch_sockets(curl: Any, opensocket: Callable[..., Any]) -> None:

@@ -24,6 +24,7 @@ from ._exceptions import CallbackError, DownloadError, StorageError, TransportEr
 from ._names import Origin
 from ._policy import RebalancePolicy
 from ._probe import ProbeResult
+from ._profile import HostProfile
 from ._progress import DownloadResult, ProgressCallback, ProgressSnapshot, SpeedMeter
 from ._ranges import RangeBook
 from ._redact import redact_url
@@ -51,6 +52,10 @@ class JobEvents(Protocol):
     def probe_ready(self, job: FileDownload, transfer: RangeTransfer) -> None:
         """The first answer arrived (called soon after, never inside libcurl)."""
 
+    def share_of_free_slots(self, job: FileDownload) -> int:
+        """How many connections ``job`` may start on (arithmetic only: this is
+        asked inside libcurl's write callback)."""
+
 
 class FileDownload:
     """One file over several ranges. ``future`` gets the result or the error."""
@@ -70,6 +75,7 @@ class FileDownload:
         rebalance: RebalancePolicy | None = None,
         notice: str | None = None,
         sockets: SocketRegistry | None = None,
+        profile: HostProfile | None = None,
     ) -> None:
         self.url = url  # the real URL: only transfers see it
         self.public_url = redact_url(url)  # what results and snapshots show
@@ -88,6 +94,7 @@ class FileDownload:
             rebalance or RebalancePolicy(),
             sockets=sockets,
             host=origin.host_key,
+            profile=profile,
         )
         self.future: asyncio.Future[DownloadResult] = loop.create_future()
         self.started_at = time.monotonic()
@@ -114,19 +121,24 @@ class FileDownload:
                 if self.storage is None:
                     self.storage = PartFile(self.destination, self.url)
                 self.state = DownloadState.PROBING
-                return self.book.first(self.storage, self._first_range_end)
+                return self.book.first(self.storage, self._on_probe)
             if self.state is DownloadState.RUNNING and self.storage is not None:
                 return self.book.next(self.storage)
         except StorageError as exc:
             self.fail(exc)
         return None
 
-    def _first_range_end(self, transfer: RangeTransfer, probe: ProbeResult) -> int | None:
-        """Inside the write callback: arithmetic only, and an event for later."""
+    def _on_probe(self, transfer: RangeTransfer, probe: ProbeResult) -> int | None:
+        """Inside the write callback: where this first range ends (arithmetic
+        only), and an event to plan the rest later."""
         self._loop.call_soon(self._events.probe_ready, self, transfer)
         if probe.size is None or not probe.ranged:
             return probe.size
-        plan = self.book.plan(probe.size, self._min_part()[0])
+        # Fixed now, before the range runs past its end: the file's share of
+        # the host's free slots (the Downloader counts it as promised).
+        share = self._events.share_of_free_slots(self)
+        self.book.promised = share
+        plan = self.book.plan(probe.size, self._min_part()[0], share)
         return plan[0].end if plan else probe.size
 
     def _min_part(self) -> tuple[int, str]:
@@ -153,6 +165,23 @@ class FileDownload:
                 self.storage.reserve(probe.size)
             except StorageError as exc:
                 self.fail(exc)
+
+    def finish_eta(self) -> float:
+        """Bytes left per running connection: which file should be helped first."""
+        book = self.book
+        if book.ledger is None or not book.active:
+            return 0.0
+        return (book.ledger.size - book.bytes_done()) / len(book.active)
+
+    @property
+    def rank(self) -> tuple[int, float]:
+        """The scheduler serves lower ranks first: planned ranges, then files
+        not started yet, then splits of the file that would finish last."""
+        if self.book.queue:
+            return (0, 0.0)
+        if self.state is DownloadState.QUEUED:
+            return (1, 0.0)
+        return (2, -self.finish_eta())
 
     # ------------------------------------------------------------ completion
 
@@ -181,8 +210,8 @@ class FileDownload:
             raise transfer.error
         if code != 0 and not (code == pycurl.E_WRITE_ERROR and transfer.reached_end):
             raise error_from_curl(code, message, self.url)
-        if transfer.first_byte_at and transfer.added_at:
-            self.book.setup_seconds = transfer.first_byte_at - transfer.added_at
+        if transfer.first_byte_at and not transfer.setup_noted:
+            self.book.note_setup(transfer)
         if not transfer.head_checked:  # no body came: an empty file, or an error
             transfer.head_checked = True
             transfer.check_head()

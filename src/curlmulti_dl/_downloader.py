@@ -25,6 +25,7 @@ from ._exceptions import DownloaderClosedError, DownloadError
 from ._multi import CurlBridge
 from ._names import normalize_url, parse_origin
 from ._policy import RebalancePolicy
+from ._profile import HostProfile
 from ._progress import DownloadResult, ProgressCallback
 from ._scheduler import Scheduler
 from ._sockets import SocketRegistry
@@ -82,6 +83,7 @@ class Downloader:
         self.scheduler: Scheduler[FileDownload] = Scheduler(max_connections, max_host_connections)
         self._bridge: CurlBridge | None = None
         self.sockets = SocketRegistry()
+        self._profiles: dict[str, HostProfile] = {}  # what each host's set-ups cost
         self._loop: asyncio.AbstractEventLoop | None = None
         self._jobs: set[FileDownload] = set()
         self._tick_handle: asyncio.TimerHandle | None = None
@@ -194,6 +196,7 @@ class Downloader:
             rebalance=self.rebalance,
             notice=notice,
             sockets=self.sockets,
+            profile=self._profiles.setdefault(origin.host_key, HostProfile()),
         )
         self._jobs.add(job)
         try:
@@ -225,7 +228,7 @@ class Downloader:
         self._settle(job)
         self._pump()
 
-    def _settle(self, job: FileDownload) -> None:
+    def _settle(self, job: FileDownload, *, rewant: bool = True) -> None:
         """Carry out what ``job`` decided: remove the transfers it stopped, and
         put it in line for a slot if it wants one."""
         retired = job.book.retired
@@ -237,10 +240,38 @@ class Downloader:
             transfer.close()
         if job.state.is_over:
             self.scheduler.forget(job)
-        elif job.wants_connection():
+        elif rewant and job.wants_connection():
             self.scheduler.want(job)
 
     # ------------------------------------------------------------ slots
+
+    def share_of_free_slots(self, job: FileDownload) -> int:
+        """How many connections ``job`` may start on: its own, plus an even
+        share of the host's free slots among the files not planned yet.
+
+        Files given together thus split the host's sessions between them
+        instead of each planning ``parts`` ranges that would queue for logins;
+        slots freed later go to the file that would finish last (``rank``).
+        Arithmetic only: asked inside libcurl's write callback.
+        """
+        key = job.host_key
+        free = min(self.scheduler.host(key).available, self.scheduler.total.available)
+        unplanned = 1
+        for other in self._jobs:
+            if other is job or other.host_key != key:
+                continue
+            book = other.book
+            free -= len(book.queue) + (book.promised - 1 if book.promised else 0)
+            if book.promised is None and book.probe is None and not other.state.is_over:
+                unplanned += 1
+        return 1 + -(-max(0, free) // unplanned)
+
+    def _unplanned_on(self, key: str) -> bool:
+        return any(
+            job.host_key == key and job.book.probe is None and job.book.promised is None
+            for job in self._jobs
+            if not job.state.is_over
+        )
 
     def _pump(self) -> None:
         """Start a transfer on every slot the scheduler grants."""
@@ -259,10 +290,17 @@ class Downloader:
 
     def _start_one(self, job: FileDownload) -> None:
         bridge = self._bridge
-        transfer = job.start_transfer() if bridge is not None else None
+        transfer = None
+        if bridge is not None and not (job.rank[0] == 2 and self._unplanned_on(job.host_key)):
+            # A split waits while files of its host are still to be planned:
+            # their shares of the free slots are theirs.
+            transfer = job.start_transfer()
         if transfer is None:
-            self.scheduler.forget(job)  # nothing to start now; events bring it back
-            self._settle(job)
+            # Nothing worth a connection now (events bring it back): the slot
+            # goes to the next in line, so go round once more.
+            self.scheduler.forget(job)
+            self._pump_again = True
+            self._settle(job, rewant=False)
             return
         self._pump_again = True
         if not self.scheduler.acquire(job, transfer):  # cannot happen: grants counted

@@ -18,6 +18,7 @@ from ._ledger import RangeLedger
 from ._plan import ByteRange, plan_ranges
 from ._policy import RebalancePolicy
 from ._probe import ProbeResult, RangeExpectation
+from ._profile import HostProfile
 from ._rebalance import Running, choose_quiet_tail, choose_replacement, choose_split
 from ._sockets import SocketRegistry
 from ._storage import Storage
@@ -40,6 +41,7 @@ class RangeBook:
         rebalance: RebalancePolicy,
         sockets: SocketRegistry | None = None,
         host: str = "",
+        profile: HostProfile | None = None,
     ) -> None:
         self.url = url
         self.is_ftp = is_ftp
@@ -52,7 +54,10 @@ class RangeBook:
         self.retired: list[RangeTransfer] = []  # stopped here; the Downloader removes them
         self.target = 1  # connections this file should run on
         self.max_active = self.ranges = self.splits = self.reconnects = 0
-        self.setup_seconds: float | None = None
+        self.profile = profile or HostProfile()  # shared by the host's files
+        # Connections the plan will start on, fixed with the first range's end
+        # and counted by the Downloader as taken until the plan is applied.
+        self.promised: int | None = None
         self._budget = budget
         self._socket_registry = sockets
         self._host = host
@@ -88,11 +93,12 @@ class RangeBook:
     def _range(self, storage: Storage, span: ByteRange, replacements: int = 0) -> RangeTransfer:
         probe = self.probe
         assert probe is not None
-        to_eof = self.is_ftp and span.end == probe.size  # FTP can only stop by aborting
+        # An FTP server always sends to the end of the file: the transfer stops
+        # itself at ``span.end`` (see _curlopts._configure_ftp).
         request = RangeRequest(
             probe.effective_url,
             span.start,
-            None if to_eof else span.end,
+            None if self.is_ftp else span.end,
             self.is_ftp,
             if_range=None if self.is_ftp else probe.if_range,
         )
@@ -108,7 +114,7 @@ class RangeBook:
             host=self._host,
         )
         transfer.end = span.end
-        transfer.natural_end = probe.size if to_eof else span.end
+        transfer.natural_end = probe.size if self.is_ftp else span.end
         if self.ledger is not None:
             self.ledger.assign(transfer, span)
         return self._track(transfer)
@@ -122,20 +128,30 @@ class RangeBook:
 
     # ------------------------------------------------------------ planning
 
-    def plan(self, size: int, min_part: int) -> list[ByteRange]:
-        return plan_ranges(size, self.options.parts, min_part)
+    def plan(self, size: int, min_part: int, connections: int | None = None) -> list[ByteRange]:
+        """The ranges to start on: ``parts`` of them, or ``connections`` if fewer."""
+        count = self.options.parts if connections is None else min(self.options.parts, connections)
+        return plan_ranges(size, max(1, count), min_part)
 
     def apply(self, probe: ProbeResult, min_part: int, first: RangeTransfer) -> None:
         """Plan the file the probe describes; ``first`` already fetches from byte 0
-        (to the end, when the size is unknown)."""
+        (to the end, when the size is unknown).
+
+        ``target``, the most connections the file may run on, comes from
+        ``parts``; the plan starts on ``promised`` of them (the file's share of
+        the host's free slots). Later, free slots split running ranges.
+        """
         self.probe = probe
         size = probe.size
         if size is None:
             return
         self.ledger = RangeLedger(size)
-        # Without ranges the whole file is one range (none when it is empty).
-        plan = self.plan(size, min_part) if probe.ranged else plan_ranges(size, 1, 1)
-        self.target = max(1, len(plan))
+        if probe.ranged:
+            self.target = max(1, len(self.plan(size, min_part)))
+            plan = self.plan(size, min_part, self.promised)
+        else:  # the whole file is one range (none when it is empty)
+            plan = plan_ranges(size, 1, 1)
+        self.promised = None
         if plan:
             self.ledger.assign(first, plan[0])
             plan = plan[1:]
@@ -143,22 +159,30 @@ class RangeBook:
 
     # ------------------------------------------------------------ rebalancing
 
-    def _views(self, now: float) -> list[Running]:
+    def _views(self, now: float, *, started_only: bool = True) -> list[Running]:
+        """The ranges rebalancing may move. A range whose first byte has not
+        come yet may be cut too (its end is only read by the write callback):
+        just after a split the newest range is often the one that would finish
+        last."""
         return [
             Running(
                 i, t.pos, t.end, t.rate(now), t.first_byte_at, t.seen_pos, t.seen_at, t.replacements
             )
             for i, t in enumerate(self.active)
-            if t.end is not None and t.head_checked and not t.reached_end
+            if t.end is not None
+            and not t.reached_end
+            and not t.probe_pending
+            and (t.head_checked or not started_only)
         ]
 
     def _split(self, storage: Storage) -> RangeTransfer | None:
         """Cut the range that would finish last, or take a quiet tail over whole."""
         assert self.ledger is not None
         now = time.monotonic()
-        views = self._views(now)
-        setup = self.setup_seconds or 0.0
-        choice = choose_split(views, setup, self.options.min_split_size, self.is_ftp)
+        views = self._views(now, started_only=False)
+        setup = self.profile.split_cost
+        settled_before = now - self.rebalance.warmup
+        choice = choose_split(views, setup, self.options.min_split_size, settled_before)
         if choice is not None:
             victim, cut = self.active[choice[0]], choice[1]
             victim.end = cut  # the old connection stops exactly here
@@ -166,7 +190,7 @@ class RangeBook:
             assert rest is not None
             self.splits += 1
             return self._range(storage, rest)
-        quiet = choose_quiet_tail(views, now, setup, self.rebalance)
+        quiet = choose_quiet_tail([v for v in views if v.first_byte_at], now, setup, self.rebalance)
         if quiet is None:
             return None
         rest = self.stop(self.active[quiet])
@@ -180,7 +204,7 @@ class RangeBook:
         bytes go first in the queue, for a new connection."""
         if self.queue or self.target < 2 or self.ledger is None:
             return
-        setup = self.setup_seconds or 0.0
+        setup = self.profile.split_cost
         views = self._views(now)
         key = choose_replacement(views, now, setup, self.options.min_split_size, self.rebalance)
         if key is None:
@@ -214,10 +238,19 @@ class RangeBook:
         """The tick: note where each range is, and what reached the file."""
         ledger = self.ledger
         for transfer in self.active:
+            if transfer.first_byte_at and not transfer.setup_noted:
+                self.note_setup(transfer)
             if transfer.pos != transfer.seen_pos:
                 transfer.seen_pos, transfer.seen_at = transfer.pos, now
             if ledger is not None and ledger.holding(transfer) is not None:
                 ledger.record_written(transfer, transfer.flushed)
+
+    def note_setup(self, transfer: RangeTransfer) -> None:
+        """Put ``transfer``'s wait for its first byte into the host's profile."""
+        transfer.setup_noted = True
+        self.profile.observe_setup(
+            transfer.first_byte_at - transfer.added_at, fresh=transfer.opened_connection()
+        )
 
     def bytes_done(self) -> int:
         ledger = self.ledger

@@ -20,7 +20,16 @@ from dataclasses import dataclass
 from ._plan import RangeState, choose_victim, should_replace, split_point
 from ._policy import RebalancePolicy
 
-__all__ = ["Running", "choose_quiet_tail", "choose_replacement", "choose_split"]
+__all__ = [
+    "Running",
+    "choose_quiet_tail",
+    "choose_replacement",
+    "choose_split",
+    "split_saving",
+]
+
+
+_MEASURED = 1.0  # bytes per second: below this a rate is no measure
 
 
 @dataclass(frozen=True)
@@ -46,20 +55,59 @@ class Running:
 
 
 def choose_split(
-    ranges: Sequence[Running], setup: float, min_split: int, per_connection_login: bool
+    ranges: Sequence[Running],
+    setup: float,
+    min_split: int,
+    settled_before: float = float("inf"),
 ) -> tuple[int, int] | None:
-    """``(key, cut)``: cut range ``key`` at byte ``cut``; the newcomer takes the rest."""
-    rates = [r.rate for r in ranges if r.rate > 0]
+    """``(key, cut)``: cut range ``key`` at byte ``cut``; the newcomer takes the rest.
+
+    The victim is the range that would finish last. The newcomer first waits
+    ``setup`` seconds for its first byte (a login on FTP); the split is made
+    only when it brings the victim's finish forward by at least that much
+    again: a new session must pay for itself. Without measured rates (the
+    first moments of a download) the cut is the middle.
+
+    A rate is trusted only from ranges whose first byte came before
+    ``settled_before`` (a connection's first fraction of a second says little
+    of its speed); the others are assumed as fast as the trusted median.
+    """
+    settled = [
+        r.rate for r in ranges if r.rate >= _MEASURED and 0 < r.first_byte_at <= settled_before
+    ]
+    rates = settled or [r.rate for r in ranges if r.rate >= _MEASURED]
     newcomer_rate = statistics.median(rates) if rates else 0.0
-    if per_connection_login:
-        # Each FTP part costs a login: the tail must be worth at least that.
-        min_split = max(min_split, int(newcomer_rate * setup))
-    states = [RangeState(r.key, r.pos, r.end, r.rate) for r in ranges]
-    victim = choose_victim(states, min_split)
+
+    def rate_of(r: Running) -> float:
+        return (
+            r.rate
+            if r.rate >= _MEASURED and 0 < r.first_byte_at <= settled_before
+            else newcomer_rate
+        )
+
+    states = {r.key: RangeState(r.key, r.pos, r.end, rate_of(r)) for r in ranges}
+    victim = choose_victim(list(states.values()), min_split)
     if victim is None:
         return None
-    cut = split_point(victim, newcomer_rate, setup, min_split)
-    return None if cut is None else (victim.key, cut)
+    started = next(r.first_byte_at > 0 for r in ranges if r.key == victim.key)
+    # A victim still waiting for its first byte waits as long as the newcomer.
+    wait = setup if started else 0.0
+    cut = split_point(victim, newcomer_rate, wait, min_split)
+    if cut is None:
+        return None
+    if newcomer_rate >= _MEASURED and split_saving(victim, cut, newcomer_rate, wait) < setup:
+        return None
+    return victim.key, cut
+
+
+def split_saving(victim: RangeState, cut: int, newcomer_rate: float, setup: float) -> float:
+    """Seconds by which cutting ``victim`` at ``cut`` brings its bytes' finish
+    forward, the newcomer starting ``setup`` seconds late."""
+    if victim.rate < _MEASURED or newcomer_rate < _MEASURED:
+        return 0.0
+    before = victim.remaining / victim.rate
+    after = max((cut - victim.pos) / victim.rate, setup + (victim.end - cut) / newcomer_rate)
+    return before - after
 
 
 def choose_quiet_tail(

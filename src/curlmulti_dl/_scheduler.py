@@ -8,8 +8,9 @@ transfer holds each slot. Nothing here starts, stops or calls anything.
 Slots are held by transfers (the borrowers) in two limiters at once: the
 file's host (``max_host_connections``, which can be lowered or raised while
 running) and the whole Downloader (``max_connections``). Waiting downloads
-are kept per host in insertion order with O(1) membership and are served
-round-robin.
+are kept per host in insertion order with O(1) membership and are served by
+rank (planned ranges, then new files, then splits of the file that would
+finish last), round-robin within a rank.
 """
 
 from __future__ import annotations
@@ -29,8 +30,17 @@ class Waiter(Protocol):
     @property
     def host_key(self) -> str: ...
 
+    @property
+    def rank(self) -> tuple[int, float]:
+        """Lower ranks are served first; equal ranks round-robin."""
+        ...
+
 
 W = TypeVar("W", bound=Waiter)
+
+
+def _rank(waiter: Waiter) -> tuple[int, float]:
+    return waiter.rank
 
 
 @dataclass
@@ -79,7 +89,10 @@ class Scheduler(Generic[W]):
             if free_total <= 0:
                 break
             count = min(host.limiter.available, free_total, len(host.waiting))
-            for waiter in list(host.waiting)[:count]:
+            if not count:
+                continue
+            # sorted() is stable: equal ranks keep their round-robin order.
+            for waiter in sorted(host.waiting, key=_rank)[:count]:
                 del host.waiting[waiter]
                 host.waiting[waiter] = None  # to the back: round-robin
                 chosen.append(waiter)

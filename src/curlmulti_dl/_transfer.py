@@ -90,6 +90,7 @@ class RangeTransfer:
         self.seen_pos = request.start
         self.seen_at = 0.0
         self.replacements = replacements  # how often this range moved off a slow connection
+        self.setup_noted = False  # its set-up time went into the host's profile
         self._cap = options.write_buffer_size
         self._buf = bytearray(self._cap)
         self._view = memoryview(self._buf)
@@ -181,6 +182,17 @@ class RangeTransfer:
             self._fill = 0
 
     # ---------------------------------------------------------- outside callbacks
+
+    def opened_connection(self) -> bool:
+        """Whether libcurl made a new connection for this transfer (not a
+        cached one)."""
+        return bool(self.curl.getinfo(pycurl.NUM_CONNECTS))
+
+    @property
+    def probe_pending(self) -> bool:
+        """The first request, before its answer was checked: its end is not
+        known to the plan yet."""
+        return self.probe and not self.head_checked
 
     @property
     def buffered(self) -> int:

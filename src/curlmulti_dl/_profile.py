@@ -1,0 +1,50 @@
+"""What a Downloader has measured of each host, to price new connections. Pure.
+
+A new connection costs its set-up before its first byte: TCP (and TLS)
+handshakes, and on FTP a login and several commands, each a round trip. A
+connection taken from libcurl's cache costs less (on FTP still a data
+connection and a few commands). Splitting a range, or moving it off a slow
+connection, pays only when the time saved exceeds what the newcomer spends
+before its first byte; ``split_cost`` is that price.
+
+Example::
+
+    profile = HostProfile()
+    profile.observe_setup(1.2, fresh=True)
+    profile.observe_setup(0.3, fresh=False)
+    profile.split_cost  # 1.2: a split may have to log in
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["HostProfile"]
+
+_WEIGHT = 0.3  # of a new sample in the moving averages
+
+
+def _average(old: float | None, sample: float) -> float:
+    return sample if old is None else old + _WEIGHT * (sample - old)
+
+
+@dataclass
+class HostProfile:
+    """Moving averages of a host's set-up times, in seconds (None: not seen yet)."""
+
+    fresh_setup: float | None = None  # connect (+ login) to first byte
+    reused_setup: float | None = None  # a cached connection to first byte
+
+    def observe_setup(self, seconds: float, *, fresh: bool) -> None:
+        seconds = max(0.0, seconds)
+        if fresh:
+            self.fresh_setup = _average(self.fresh_setup, seconds)
+        else:
+            self.reused_setup = _average(self.reused_setup, seconds)
+
+    @property
+    def split_cost(self) -> float:
+        """Seconds a new range waits for its first byte, at worst: whether a
+        cached connection will be free for it is not known in advance."""
+        known = [s for s in (self.fresh_setup, self.reused_setup) if s is not None]
+        return max(known, default=0.0)
