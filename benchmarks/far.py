@@ -91,9 +91,11 @@ def commands(tool: str, job: str, base: str, names: list[str], out: Path) -> lis
     host = base.split("://")[1]
     folder = names[0].split("/")[0]
     if tool == "curlmulti_dl":
-        parts = {"small": "1", "large": "2"}.get(job, "8")
-        return [PYTHON, "-m", "curlmulti_dl", "-q", "-n", parts, "--max-host-connections", "30",
-                "-d", str(out), *urls]  # fmt: skip
+        # large: up to 8 parts per file, 2 MiB at least; the host's 30 slots
+        # are shared among the files and the tail is split where it pays.
+        parts = {"small": ["-n", "1"], "large": ["-n", "8", "--min-part-size", "2M"]}
+        return [PYTHON, "-m", "curlmulti_dl", "-q", *parts.get(job, ["-n", "8"]),
+                "--max-host-connections", "30", "-d", str(out), *urls]  # fmt: skip
     if tool == "axel":
         return ["axel", "-q", "-n", "8", "-o", str(out / Path(names[0]).name), urls[0]]
     if tool == "lftp":

@@ -156,3 +156,18 @@ def test_non_ascii_url_on_the_command_line(
     done = cli("-q", "-d", str(tmp_path), f"{http_server.base}/{name}")
     assert done.returncode == 0, done.stderr
     data.assert_same(name, tmp_path / name)
+
+
+def test_retries_carry_a_cut_download_through(
+    http_server: Server, data: DataFiles, tmp_path: Path
+) -> None:
+    url = http_server.url("odd.bin", drop_after=300_000)
+    done = cli("-q", "--retries", "20", "-n", "2", "--min-part-size", "1", "-d", str(tmp_path), url)
+    assert done.returncode == 0, done.stderr
+    data.assert_same("odd.bin", tmp_path / "odd.bin")
+    (tmp_path / "again").mkdir()
+    failed = cli("-d", str(tmp_path / "again"), "--retries", "0", url)
+    assert failed.returncode == 1
+    assert list((tmp_path / "again").iterdir()) == []
+    assert_one_line_error(failed.stderr, "odd.bin")
+    assert cli("--retries", "-1", url).returncode == 2

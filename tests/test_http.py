@@ -16,6 +16,7 @@ from curlmulti_dl import Downloader
 
 from .conftest import FILES, DataFiles, Server
 
+NO_RETRY = curlmulti_dl.RetryPolicy(attempts=0)
 SMALL_PARTS = {"min_part_size": 1, "min_split_size": 1}
 
 
@@ -152,7 +153,7 @@ def test_quiet_tail_is_taken_over(
 def test_http_error_status(http_server: Server, tmp_path: Path, arun, status: int) -> None:
     url = http_server.url("big.bin", status=status)
     with pytest.raises(curlmulti_dl.HTTPStatusError) as info:
-        arun(curlmulti_dl.fetch(url, tmp_path / "x.bin"))
+        arun(curlmulti_dl.fetch(url, tmp_path / "x.bin", retry=NO_RETRY))
     assert info.value.status == status
     assert info.value.url == url
     assert list(tmp_path.iterdir()) == []
@@ -170,8 +171,15 @@ def test_dropped_connection_fails_without_final_file(
 ) -> None:
     url = http_server.url("big.bin", drop_after=100_000)
     with pytest.raises(curlmulti_dl.TransportError) as info:
-        arun(curlmulti_dl.fetch(url, tmp_path / "x.bin", parts=4, **SMALL_PARTS))
+        arun(curlmulti_dl.fetch(url, tmp_path / "x.bin", parts=4, retry=NO_RETRY, **SMALL_PARTS))
     assert info.value.curl_code is not None
+    assert list(tmp_path.iterdir()) == []
+    # With retries, a server that cuts every response still ends in a typed error.
+    few = curlmulti_dl.RetryPolicy(attempts=3, backoff_factor=0.01)
+    with pytest.raises(curlmulti_dl.RetriesExhaustedError) as exhausted:
+        arun(curlmulti_dl.fetch(url, tmp_path / "x.bin", parts=4, retry=few, **SMALL_PARTS))
+    assert isinstance(exhausted.value.last_error, curlmulti_dl.TransportError)
+    assert exhausted.value.__cause__ is exhausted.value.last_error
     assert list(tmp_path.iterdir()) == []
 
 
@@ -184,7 +192,7 @@ def test_file_changing_mid_download_is_caught(http_server: Server, tmp_path: Pat
 
 def test_connection_refused(tmp_path: Path, arun) -> None:
     with pytest.raises(curlmulti_dl.ConnectError) as info:
-        arun(curlmulti_dl.fetch("http://127.0.0.1:9/x.bin", tmp_path))
+        arun(curlmulti_dl.fetch("http://127.0.0.1:9/x.bin", tmp_path, retry=NO_RETRY))
     assert info.value.curl_code == 7
     assert list(tmp_path.iterdir()) == []
 

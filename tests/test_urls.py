@@ -110,9 +110,12 @@ def test_password_hidden_in_http_errors(http_server: Server, tmp_path: Path) -> 
     with pytest.raises(curlmulti_dl.HTTPStatusError) as info:
         fetch(with_password(http_server.url("missing.bin")), tmp_path)
     assert_hidden(info.value)
-    with pytest.raises(curlmulti_dl.ConnectError) as refused:
-        fetch(with_password("http://127.0.0.1:9/x.bin"), tmp_path)
+    quick = curlmulti_dl.RetryPolicy(attempts=1, backoff_factor=0.01)
+    with pytest.raises(curlmulti_dl.RetriesExhaustedError) as refused:
+        fetch(with_password("http://127.0.0.1:9/x.bin"), tmp_path, retry=quick)
     assert_hidden(refused.value)
+    assert isinstance(refused.value.last_error, curlmulti_dl.ConnectError)
+    assert_hidden(refused.value.last_error)
 
 
 def test_password_hidden_in_ftp_login_failure(ftp_server: Server, tmp_path: Path) -> None:
@@ -185,7 +188,12 @@ def test_tiny_connect_timeout_is_not_libcurls_default(silent_listener: int, tmp_
     with pytest.raises(curlmulti_dl.DownloadTimeout):
         # An FTP server that never greets: only the connect timeout ends this
         # (0 ms would have meant libcurl's default of 300 s).
-        fetch(f"ftp://127.0.0.1:{silent_listener}/x.bin", tmp_path, connect_timeout=0.0001)
+        fetch(
+            f"ftp://127.0.0.1:{silent_listener}/x.bin",
+            tmp_path,
+            connect_timeout=0.0001,
+            retry=curlmulti_dl.RetryPolicy(attempts=0),
+        )
     assert time.monotonic() - started < 10
     assert list(tmp_path.iterdir()) == []
 

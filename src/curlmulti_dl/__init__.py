@@ -31,6 +31,7 @@ from ._exceptions import (
     TLSError,
     TransportError,
 )
+from ._policy import RebalancePolicy, RetryPolicy
 from ._progress import DownloadResult, ProgressSnapshot
 from ._version import __version__
 
@@ -52,8 +53,10 @@ __all__ = [
     "ProgressSnapshot",
     "RangeError",
     "RangeNotSupportedError",
+    "RebalancePolicy",
     "RemoteFileChangedError",
     "RetriesExhaustedError",
+    "RetryPolicy",
     "ServerError",
     "StorageError",
     "TLSError",

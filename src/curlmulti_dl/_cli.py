@@ -22,6 +22,7 @@ from ._display import make_display
 from ._downloader import Downloader
 from ._exceptions import DownloadError
 from ._names import filename_from_url, parse_origin
+from ._policy import RetryPolicy
 from ._signals import StopSignals
 from ._storage import part_path_for
 
@@ -103,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to connect and log in (default: 30)",
     )
     parser.add_argument(
+        "--retries",
+        type=int,
+        default=RetryPolicy().attempts,
+        metavar="N",
+        help="failures a file may have (cut connections, timeouts, busy servers) before it "
+        "fails; each failed range starts again where it stopped (default: %(default)s)",
+    )
+    parser.add_argument(
         "--progress-interval",
         type=float,
         default=5.0,
@@ -132,6 +141,8 @@ def _usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> s
         return "--max-host-connections must be at least 1"
     if not math.isfinite(args.connect_timeout) or args.connect_timeout <= 0:
         return "--connect-timeout must be a positive number of seconds"
+    if args.retries < 0:
+        return f"--retries must be 0 or more, not {args.retries}"
     if not math.isfinite(args.progress_interval) or args.progress_interval <= 0:
         return "--progress-interval must be a positive number of seconds"
     if args.output and len(args.urls) > 1:
@@ -193,7 +204,11 @@ async def _run(args: argparse.Namespace) -> int:
 async def _download_all(args: argparse.Namespace) -> int:
     dest: Any = 1 if args.output == "-" else (args.output or args.dir)
     display = make_display(args.quiet, args.progress_interval, args.output == "-")
-    options: dict[str, Any] = {"connect_timeout": args.connect_timeout, "overwrite": args.force}
+    options: dict[str, Any] = {
+        "connect_timeout": args.connect_timeout,
+        "overwrite": args.force,
+        "retry": RetryPolicy(attempts=args.retries),
+    }
     if args.min_part_size is not None:
         options["min_part_size"] = options["ftp_min_part_size"] = args.min_part_size
     if args.cacert:

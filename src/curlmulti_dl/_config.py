@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ._policy import RetryPolicy
 from ._version import __version__
 
 __all__ = ["DownloadOptions", "KiB", "MiB", "milliseconds"]
@@ -47,6 +48,8 @@ class DownloadOptions:
         next transfer to the same server (no new handshake or FTP login), and
         take such a kept connection when there is one. False: a new
         connection for every transfer, closed at its end.
+    retry: how a failed range is fetched again, from the byte where it
+        stopped (``RetryPolicy``; ``RetryPolicy(attempts=0)`` fails at once).
     user_agent: the User-Agent header.
     """
 
@@ -67,6 +70,7 @@ class DownloadOptions:
     fsync: bool = False
     overwrite: bool = False
     reuse_connections: bool = True
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     user_agent: str = f"curlmulti_dl/{__version__}"
 
     def __post_init__(self) -> None:
@@ -75,6 +79,8 @@ class DownloadOptions:
         for name in ("min_part_size", "ftp_min_part_size", "min_split_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if not isinstance(self.retry, RetryPolicy):
+            raise ValueError(f"retry must be a RetryPolicy, not {self.retry!r}")
         if self.ftp_file_method not in ("singlecwd", "nocwd", "multicwd"):
             raise ValueError("ftp_file_method must be singlecwd, nocwd or multicwd")
         if not 1024 <= self.buffer_size <= 10 * MiB:

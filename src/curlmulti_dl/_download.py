@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import random
 import time
 from typing import Protocol
 
@@ -20,9 +21,16 @@ import pycurl
 from ._config import DownloadOptions
 from ._curl_errors import error_from_curl
 from ._destination import Destination
-from ._exceptions import CallbackError, DownloadError, StorageError, TransportError
+from ._exceptions import (
+    CallbackError,
+    DownloadError,
+    RetriesExhaustedError,
+    StorageError,
+    TransportError,
+)
 from ._names import Origin
-from ._policy import RebalancePolicy
+from ._plan import ByteRange
+from ._policy import RebalancePolicy, is_refusal, parse_retry_after
 from ._probe import ProbeResult
 from ._profile import HostProfile
 from ._progress import DownloadResult, ProgressCallback, ProgressSnapshot, SpeedMeter
@@ -51,6 +59,13 @@ class DownloadState(enum.Enum):
 class JobEvents(Protocol):
     def probe_ready(self, job: FileDownload, transfer: RangeTransfer) -> None:
         """The first answer arrived (called soon after, never inside libcurl)."""
+
+    def retry_ready(self, job: FileDownload, rest: ByteRange | None) -> None:
+        """A failed range's back-off is over (``rest``: its unwritten bytes;
+        None: the first request is to be sent again)."""
+
+    def host_refused(self, job: FileDownload) -> None:
+        """``job``'s server refused one more connection."""
 
     def share_of_free_slots(self, job: FileDownload) -> int:
         """How many connections ``job`` may start on (arithmetic only: this is
@@ -102,6 +117,8 @@ class FileDownload:
         self._events = events
         self._meter = SpeedMeter()
         self._last_check = 0.0
+        self.retry = options.retry  # failures so far, shared by the file's ranges
+        self._retry_timers: set[asyncio.TimerHandle] = set()
 
     # ------------------------------------------------------------ scheduling
 
@@ -193,7 +210,7 @@ class FileDownload:
         try:
             self._settle(transfer, code, message)
         except DownloadError as exc:
-            self.fail(exc)
+            self._retry_or_fail(transfer, exc)
             return
         finally:
             transfer.close()
@@ -223,6 +240,53 @@ class FileDownload:
             )
         self.book.finished(transfer)
 
+    def _retry_or_fail(self, transfer: RangeTransfer, error: DownloadError) -> None:
+        """Fetch ``transfer``'s unwritten bytes again after a back-off, if the
+        error may pass and the file's retry budget allows; else fail."""
+        reply = transfer.replies.last_code if transfer.is_ftp else None
+        refused = is_refusal(error, reply, transfer.replies.last_text)
+        if refused:
+            self._events.host_refused(self)
+        retryable = refused or self.retry.is_retryable(error, reply)
+        unknown_size = self.state is DownloadState.RUNNING and self.book.ledger is None
+        if isinstance(error, StorageError) or not retryable or self.retry.attempts == 0:
+            self.fail(error)
+            return
+        if unknown_size:  # a stream to EOF: no byte to start again from
+            self.fail(error)
+            return
+        try:
+            self.retry = self.retry.increment(error)
+        except RetriesExhaustedError as exhausted:
+            self.fail(exhausted)
+            return
+        if self.state is DownloadState.PROBING and transfer.probe_result is not None:
+            self.apply_probe(transfer)  # the size is known: plan, then retry this range
+        rest = self.book.lost(transfer)
+        if self.state is DownloadState.RUNNING and rest is None:
+            # It had written all it held (the error came after its last byte).
+            if self.book.complete and not self.book.queue:
+                self._finish()
+            return
+        retry_after = None
+        if not transfer.is_ftp and transfer.head.retry_after is not None:
+            retry_after = parse_retry_after(transfer.head.retry_after)
+        delay = self.retry.backoff(random.random(), retry_after)
+        handle = self._loop.call_later(delay, self._retry_now, rest)
+        self._retry_timers.add(handle)
+
+    def _retry_now(self, rest: ByteRange | None) -> None:
+        self._retry_timers = {
+            h for h in self._retry_timers if not h.cancelled() and h.when() > self._loop.time()
+        }
+        if self.state.is_over:
+            return
+        if rest is not None:
+            self.book.queue.appendleft(rest)
+        elif self.state is DownloadState.PROBING:
+            self.state = DownloadState.QUEUED  # the first request again
+        self._events.retry_ready(self, rest)
+
     def _finish(self) -> None:
         book = self.book
         assert book.ledger is not None and self.storage is not None
@@ -247,6 +311,9 @@ class FileDownload:
         if self.state.is_over:
             return
         self.state = DownloadState.FAILED
+        for handle in self._retry_timers:
+            handle.cancel()
+        self._retry_timers.clear()
         self.book.stop_all()
         if self.storage is not None:
             self.storage.discard()

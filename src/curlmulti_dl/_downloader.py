@@ -24,6 +24,7 @@ from ._download import DownloadState, FileDownload
 from ._exceptions import DownloaderClosedError, DownloadError
 from ._multi import CurlBridge
 from ._names import normalize_url, parse_origin
+from ._plan import ByteRange
 from ._policy import RebalancePolicy
 from ._profile import HostProfile
 from ._progress import DownloadResult, ProgressCallback
@@ -216,6 +217,18 @@ class Downloader:
         job.apply_probe(transfer)
         self._settle(job)
         self._pump()
+
+    def host_refused(self, job: FileDownload) -> None:
+        """The server has as many connections from us as it takes: hold the
+        host to the ones still running (never below one) for the rest of
+        the run, instead of failing or trying again and again."""
+        limiter = self.scheduler.host(job.host_key)
+        limiter.total = max(1, min(limiter.total, limiter.borrowed))
+
+    def retry_ready(self, job: FileDownload, rest: ByteRange | None) -> None:
+        self._settle(job)
+        self._pump()
+        self._ensure_tick()
 
     def _on_done(self, job: FileDownload, transfer: RangeTransfer, code: int, msg: str) -> None:
         self.scheduler.release(job, transfer)

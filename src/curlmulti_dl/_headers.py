@@ -116,6 +116,10 @@ class ResponseHead:
     def last_modified(self) -> str | None:
         return self.headers.get("last-modified")
 
+    @property
+    def retry_after(self) -> str | None:
+        return self.headers.get("retry-after")
+
 
 _MDTM_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.\d+)?$")
 
@@ -136,8 +140,13 @@ class FtpReplies:
 
     size: int | None = None
     mtime: int | None = None
+    last_code: int | None = None  # of the last final reply line (421, 550, ...)
+    last_text: str = ""
 
     def feed(self, line: bytes) -> None:
+        if len(line) >= 4 and line[:3].isdigit() and line[3:4] == b" ":
+            self.last_code = int(line[:3])
+            self.last_text = line[4:].decode("latin-1").strip()
         if not line.startswith(b"213 "):
             return
         value = line[4:].decode("latin-1").strip()

@@ -15,12 +15,30 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
+import re
 import time
 from dataclasses import dataclass, field
 
-from ._exceptions import DownloadError, RetriesExhaustedError
+from ._exceptions import (
+    ConnectError,
+    DownloadError,
+    DownloadTimeout,
+    HTTPStatusError,
+    RetriesExhaustedError,
+    TLSError,
+    TransportError,
+)
 
-__all__ = ["RebalancePolicy", "RetryPolicy", "parse_retry_after"]
+__all__ = ["RebalancePolicy", "RetryPolicy", "is_refusal", "parse_retry_after"]
+
+# FTP replies that say "not now": service not available (421), no data
+# connection (425), connection closed (426), file busy (450), local error (451).
+_FTP_TRANSIENT = frozenset({421, 425, 426, 450, 451})
+_COULDNT_RESOLVE_HOST = 6
+# How servers word "530 too many connections" (vsftpd, proftpd, pure-ftpd, IIS).
+_TOO_MANY = re.compile(
+    r"too many|maximum|max(imum)? (number of )?(users|clients|connections)", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -94,7 +112,8 @@ class RetryPolicy:
         history = (*self.history, error)
         if len(history) > self.attempts:
             raise RetriesExhaustedError(
-                f"gave up after {len(history)} failures; the last: {error.message}",
+                f"gave up after {len(history)} failure{'s' if len(history) > 1 else ''}; "
+                f"the last: {error.message}",
                 last_error=error,
             ) from error
         return dataclasses.replace(self, history=history)
@@ -111,6 +130,37 @@ class RetryPolicy:
 
     def retries_status(self, status: int) -> bool:
         return status in self.retry_statuses
+
+    def is_retryable(self, error: DownloadError, ftp_reply: int | None = None) -> bool:
+        """Whether ``error`` may pass with time: a cut or refused connection, a
+        timeout, a retryable HTTP status, an FTP 4xx reply. A missing file,
+        denied access, failed login, TLS failure or changed file fails at once.
+
+        ``ftp_reply`` is the FTP server's last reply code, when there was one:
+        libcurl reports a ``421`` greeting as a timeout, and a cut after a
+        ``550`` is no cut at all.
+        """
+        if ftp_reply is not None and ftp_reply >= 500:
+            return False  # a 530 "too many connections" is a refusal (is_refusal)
+        if ftp_reply in _FTP_TRANSIENT:
+            return True
+        if isinstance(error, HTTPStatusError):
+            return self.retries_status(error.status)
+        if isinstance(error, TLSError):
+            return False
+        if isinstance(error, ConnectError):
+            return error.curl_code != _COULDNT_RESOLVE_HOST
+        return type(error) in (TransportError, DownloadTimeout)
+
+
+def is_refusal(error: DownloadError, ftp_reply: int | None, ftp_text: str = "") -> bool:
+    """Whether the server refused one more connection (it has too many): FTP
+    421, or 530 saying so; HTTP 429 or 503. The host's limit should go down."""
+    if ftp_reply == 421:
+        return True
+    if ftp_reply == 530:
+        return bool(_TOO_MANY.search(ftp_text))
+    return isinstance(error, HTTPStatusError) and error.status in (429, 503)
 
 
 def parse_retry_after(value: str, now: float | None = None) -> float | None:

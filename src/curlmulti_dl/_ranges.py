@@ -227,6 +227,20 @@ class RangeBook:
         self.ledger.record_written(transfer, transfer.flushed)
         return self.ledger.release(transfer)
 
+    def lost(self, transfer: RangeTransfer) -> ByteRange | None:
+        """``transfer`` failed after writing up to ``flushed``: its unwritten
+        rest becomes pending and is returned (None if it held none)."""
+        self.active.remove(transfer)
+        ledger = self.ledger
+        if ledger is None or ledger.holding(transfer) is None:
+            return None
+        if self.probe is not None and not self.probe.ranged:
+            # The server sends whole files only: start over from byte 0.
+            self.ledger = RangeLedger(ledger.size)
+            return ByteRange(0, ledger.size)
+        ledger.record_written(transfer, transfer.flushed)
+        return ledger.release(transfer)
+
     def stop_all(self) -> None:
         self.retired.extend(self.active)
         self.active.clear()

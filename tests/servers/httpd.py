@@ -12,6 +12,8 @@ under ``--root``, and exits by itself when its parent dies or after
     slow_token=T        the first connection asking with token T is slow (slow_rate)
     stall_at=N          ... and goes quiet for stall_seconds=S after N body bytes
     drop_after=N        close the connection after N body bytes
+    fail_first=K        the first K requests for this path answer fail_status
+                        (default 503), with Retry-After: retry_after if given
     status=NNN          answer that status with a short body
     redirect=N          redirect N times (302) before serving
     change=1            the ETag changes on every request (a file that changes)
@@ -68,6 +70,7 @@ class Server(ThreadingHTTPServer):
         super().__init__(address, Handler)
         self.root = root
         self.stats = Stats()
+        self.failures: dict[str, int] = {}  # path -> requests failed on purpose (fail_first)
         self.tokens: set[str] = set()
 
     def handle_error(self, request: object, client_address: object) -> None:
@@ -133,6 +136,15 @@ class Handler(BaseHTTPRequestHandler):
         if "status" in query:
             self.send_small(int(query["status"]), b"error requested\n", "text/plain")
             return
+        if "fail_first" in query:
+            with self.server.stats.lock:
+                failed = self.server.failures.get(parts.path, 0)
+                self.server.failures[parts.path] = failed + 1
+            if failed < int(query["fail_first"]):
+                extra = {"Retry-After": query["retry_after"]} if "retry_after" in query else {}
+                status = int(query.get("fail_status", "503"))
+                self.send_small(status, b"try again\n", "text/plain", extra)
+                return
         path = (self.server.root / unquote(parts.path).lstrip("/")).resolve()
         if self.server.root not in path.parents or not path.is_file():
             self.send_small(404, b"not found\n", "text/plain")
@@ -204,8 +216,12 @@ class Handler(BaseHTTPRequestHandler):
                 self.server.stats.log.append(record)
             self.send_body(path, start, end, rate, drop_after, stall, record)
 
-    def send_small(self, status: int, body: bytes, content_type: str) -> None:
+    def send_small(
+        self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

@@ -1,0 +1,164 @@
+"""Per-range retries: a failed range is fetched again from the byte where it
+stopped; errors that cannot pass fail at once. Real transfers, sha256 checked."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import curlmulti_dl
+from curlmulti_dl import RetryPolicy
+from curlmulti_dl._policy import is_refusal
+
+from .conftest import FILES, DataFiles, Server, start_server, stop_server
+
+QUICK = RetryPolicy(attempts=30, backoff_factor=0.01, backoff_max=0.05)
+
+
+def served(server: Server, name: str) -> list[dict[str, Any]]:
+    import json
+
+    with urllib.request.urlopen(f"{server.base}/_stats") as response:
+        log = json.load(response)["log"]
+    return [r for r in log if r["target"].split("?")[0] == f"/{name}"]
+
+
+def test_cut_connections_resume_where_they_stopped(
+    http_server: Server, data: DataFiles, tmp_path: Path, arun
+) -> None:
+    # Every response is cut after 150 000 bytes: each range needs several
+    # requests, and each request starts at the byte where the last one ended.
+    url = http_server.url("odd.bin", drop_after=150_000)
+    result = arun(curlmulti_dl.fetch(url, tmp_path, parts=2, min_part_size=1, retry=QUICK))
+    data.assert_same("odd.bin", result.path)
+    records = served(http_server, "odd.bin")
+    assert len(records) >= FILES["odd.bin"] // 150_000
+    # Nothing fetched twice: the bytes sent add up to the file.
+    assert sum(r["sent"] for r in records) == FILES["odd.bin"]
+    starts = sorted(r["start"] for r in records)
+    ends = sorted(r["start"] + r["sent"] for r in records)
+    assert starts[0] == 0 and set(starts[1:]) <= set(ends)
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_busy_server_is_retried_after_its_retry_after(
+    http_server: Server, data: DataFiles, tmp_path: Path, arun, status: int
+) -> None:
+    name = data.add(f"busy-{status}.bin", 300_000)
+    url = http_server.url(name, fail_first=2, fail_status=status, retry_after=1)
+    started = time.monotonic()
+    result = arun(curlmulti_dl.fetch(url, tmp_path, retry=QUICK))
+    data.assert_same(name, result.path)
+    # Two refusals, each answered with "Retry-After: 1": at least 2 s, not the 0.05 s backoff.
+    assert time.monotonic() - started >= 2.0
+
+
+def test_permanent_error_fails_at_once(http_server: Server, tmp_path: Path, arun) -> None:
+    before = len(served(http_server, "missing.bin"))
+    with pytest.raises(curlmulti_dl.HTTPStatusError) as caught:
+        arun(curlmulti_dl.fetch(http_server.url("missing.bin"), tmp_path, retry=QUICK))
+    assert caught.value.status == 404
+    assert len(served(http_server, "missing.bin")) == before  # a 404 sends no body record
+    assert not list(tmp_path.iterdir())
+
+
+def test_retries_exhausted_carries_the_last_cause(
+    http_server: Server, data: DataFiles, tmp_path: Path, arun
+) -> None:
+    name = data.add("always-busy.bin", 10_000)
+    url = http_server.url(name, fail_first=100)
+    policy = RetryPolicy(attempts=2, backoff_factor=0.01)
+    with pytest.raises(curlmulti_dl.RetriesExhaustedError) as caught:
+        arun(curlmulti_dl.fetch(url, tmp_path, retry=policy))
+    assert isinstance(caught.value.last_error, curlmulti_dl.HTTPStatusError)
+    assert caught.value.last_error.status == 503
+    assert not list(tmp_path.iterdir())  # no NAME, no NAME.part
+
+
+def test_no_retries_when_asked(http_server: Server, tmp_path: Path, arun) -> None:
+    url = http_server.url("odd.bin", drop_after=150_000)
+    with pytest.raises(curlmulti_dl.TransportError):
+        arun(curlmulti_dl.fetch(url, tmp_path, retry=RetryPolicy(attempts=0)))
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("error", "reply", "retry"),
+    [
+        (curlmulti_dl.TransportError("cut", curl_code=56), None, True),
+        (curlmulti_dl.DownloadTimeout("stalled", curl_code=28), None, True),
+        (curlmulti_dl.ConnectError("refused", curl_code=7), None, True),
+        (curlmulti_dl.ConnectError("no such host", curl_code=6), None, False),
+        (curlmulti_dl.TLSError("untrusted", curl_code=60), None, False),
+        (curlmulti_dl.HTTPStatusError("busy", status=503), None, True),
+        (curlmulti_dl.HTTPStatusError("gone", status=404), None, False),
+        (curlmulti_dl.DownloadTimeout("421 greeting", curl_code=28), 421, True),
+        (curlmulti_dl.FTPError("login", curl_code=67), 530, False),
+        (curlmulti_dl.FTPError("missing", curl_code=78), 550, False),
+        (curlmulti_dl.FTPError("no data connection", curl_code=13), 425, True),
+        (curlmulti_dl.TransportError("cut after 550"), 550, False),
+        (curlmulti_dl.RemoteFileChangedError("changed"), None, False),
+        (curlmulti_dl.RangeError("wrong range"), None, False),
+    ],
+)
+def test_which_errors_are_retried(
+    error: curlmulti_dl.DownloadError, reply: int | None, retry: bool
+) -> None:
+    assert RetryPolicy().is_retryable(error, reply) is retry
+
+
+def test_ftp_server_allowing_fewer_sessions_than_parts(
+    data: DataFiles, tmp_path: Path, arun
+) -> None:
+    # Two sessions per client: the ranges refused with 421 wait and are retried
+    # until a session is free. (Lowering the host's limit is issue 8's next step.)
+    server = start_server(
+        "ftpd.py", "--root", str(data.root), "--max-cons-per-ip", "2", scheme="ftp"
+    )
+    try:
+        policy = RetryPolicy(attempts=50, backoff_factor=0.05, backoff_max=0.2)
+        result = arun(
+            curlmulti_dl.fetch(
+                server.url("huge.bin"), tmp_path, parts=4, ftp_min_part_size=1, retry=policy
+            )
+        )
+        data.assert_same("huge.bin", result.path)
+    finally:
+        stop_server(server)
+
+
+@pytest.mark.parametrize(
+    ("reply", "text", "refused"),
+    [
+        (421, "Too many connections from this IP", True),
+        (
+            530,
+            "Sorry, the maximum number of clients (30) from your host are already connected.",
+            True,
+        ),
+        (530, "Too many users, sorry", True),
+        (530, "Login incorrect.", False),
+        (550, "No such file", False),
+    ],
+)
+def test_ftp_refusals_are_told_from_login_failures(reply: int, text: str, refused: bool) -> None:
+    error = curlmulti_dl.FTPError("refused", curl_code=67)
+    assert is_refusal(error, reply, text) is refused
+
+
+def test_server_without_ranges_starts_over_after_a_cut(
+    http_server: Server, data: DataFiles, tmp_path: Path, arun
+) -> None:
+    # No ranges: a cut range cannot continue, so the whole file comes again.
+    name = data.add("no-ranges.bin", 400_000)
+    url = http_server.url(name, ignore_range=1, drop_after=300_000)
+    policy = RetryPolicy(attempts=2, backoff_factor=0.01)
+    with pytest.raises(curlmulti_dl.RetriesExhaustedError):
+        arun(curlmulti_dl.fetch(url, tmp_path, retry=policy))
+    records = served(http_server, name)
+    assert len(records) == 3 and all(r["start"] == 0 for r in records)
+    assert not list(tmp_path.iterdir())
