@@ -60,7 +60,7 @@ def new_easy(
     request: RangeRequest,
     options: DownloadOptions,
     on_write: Callable[[memoryview], int | None],
-    on_header: Callable[[bytes], None],
+    on_header: Callable[[bytes], int | None],
 ) -> Any:
     """A configured easy handle for ``request``."""
     curl = pycurl.Curl()
@@ -73,7 +73,7 @@ def configure_transfer(
     request: RangeRequest,
     options: DownloadOptions,
     on_write: Callable[[memoryview], int | None],
-    on_header: Callable[[bytes], None],
+    on_header: Callable[[bytes], int | None],
 ) -> None:
     set_ = curl.setopt
     set_(pycurl.URL, request.url)

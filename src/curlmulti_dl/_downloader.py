@@ -280,8 +280,10 @@ class Downloader:
         return 1 + -(-max(0, free) // unplanned)
 
     def _unplanned_on(self, key: str) -> bool:
+        """Whether a file of host ``key`` has yet to queue its planned ranges
+        (its share may be promised, but its ranges are not in line yet)."""
         return any(
-            job.host_key == key and job.book.probe is None and job.book.promised is None
+            job.host_key == key and job.book.probe is None
             for job in self._jobs
             if not job.state.is_over
         )

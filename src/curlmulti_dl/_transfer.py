@@ -98,7 +98,9 @@ class RangeTransfer:
         # Bound once: the write path runs ~65,000 times per GB/s.
         self._over_budget = budget.over_budget if budget is not None else None
         self._hold = budget.hold if budget is not None else _discard
-        on_header = self.replies.feed if request.is_ftp else self.head.feed
+        on_header: Callable[[bytes], int | None] = self.head.feed
+        if request.is_ftp:
+            on_header = self._on_ftp_reply if request.probe else self.replies.feed
         self.curl = new_easy(request, options, self._on_write, on_header)
         if sockets is not None:
             watch_sockets(self.curl, sockets.opener(host))
@@ -149,6 +151,21 @@ class RangeTransfer:
         if stop:
             self.reached_end = True
             return _ABORT
+        return None
+
+    def _on_ftp_reply(self, line: bytes) -> int | None:
+        """The first FTP transfer is planned at its SIZE answer: RETR and the
+        data connection are still to come, a round trip or two before the
+        first byte, and the other ranges can start logging in meanwhile."""
+        self.replies.feed(line)
+        if self.head_checked or self.replies.size is None:
+            return None
+        self.head_checked = True
+        try:
+            self.check_head()
+        except DownloadError as exc:
+            self.error = exc
+            return _ABORT  # any count but the line's length stops the transfer
         return None
 
     def check_head(self) -> None:
