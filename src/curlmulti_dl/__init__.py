@@ -12,6 +12,7 @@ from ._config import DownloadOptions
 from ._downloader import Downloader
 from ._exceptions import (
     CallbackError,
+    ChecksumMismatchError,
     ConnectError,
     DestinationExistsError,
     DestinationLockedError,
@@ -37,6 +38,7 @@ from ._version import __version__
 
 __all__ = [
     "CallbackError",
+    "ChecksumMismatchError",
     "ConnectError",
     "DestinationExistsError",
     "DestinationLockedError",

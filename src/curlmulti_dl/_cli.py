@@ -21,6 +21,7 @@ from ._destination import resolve_destination
 from ._display import make_display
 from ._downloader import Downloader
 from ._exceptions import DownloadError
+from ._integrity import Checksum
 from ._names import filename_from_url, parse_origin
 from ._policy import RetryPolicy
 from ._signals import StopSignals
@@ -104,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to connect and log in (default: 30)",
     )
     parser.add_argument(
+        "--checksum",
+        metavar="ALGO:HEX",
+        help="the file's expected digest, e.g. sha256:9f86d0... (md5, sha1, sha512 too), "
+        "checked after the last byte; on a mismatch the file is not kept (one URL only)",
+    )
+    parser.add_argument(
         "--retries",
         type=int,
         default=RetryPolicy().attempts,
@@ -141,6 +148,13 @@ def _usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> s
         return "--max-host-connections must be at least 1"
     if not math.isfinite(args.connect_timeout) or args.connect_timeout <= 0:
         return "--connect-timeout must be a positive number of seconds"
+    if args.checksum is not None:
+        if len(args.urls) > 1:
+            return "--checksum takes one URL"
+        try:
+            Checksum.parse(args.checksum)
+        except ValueError as exc:
+            return f"--checksum: {exc}"
     if args.retries < 0:
         return f"--retries must be 0 or more, not {args.retries}"
     if not math.isfinite(args.progress_interval) or args.progress_interval <= 0:
@@ -208,6 +222,7 @@ async def _download_all(args: argparse.Namespace) -> int:
         "connect_timeout": args.connect_timeout,
         "overwrite": args.force,
         "retry": RetryPolicy(attempts=args.retries),
+        "checksum": args.checksum,
     }
     if args.min_part_size is not None:
         options["min_part_size"] = options["ftp_min_part_size"] = args.min_part_size

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ._integrity import Checksum
 from ._policy import RetryPolicy
 from ._version import __version__
 
@@ -50,6 +51,9 @@ class DownloadOptions:
         connection for every transfer, closed at its end.
     retry: how a failed range is fetched again, from the byte where it
         stopped (``RetryPolicy``; ``RetryPolicy(attempts=0)`` fails at once).
+    checksum: the file's expected digest, ``"sha256:HEX"`` (md5, sha1 and
+        sha512 too), checked after the last byte; a digest the server sends
+        (``Repr-Digest``, RFC 9530) is checked too.
     user_agent: the User-Agent header.
     """
 
@@ -71,6 +75,7 @@ class DownloadOptions:
     overwrite: bool = False
     reuse_connections: bool = True
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    checksum: str | None = None
     user_agent: str = f"curlmulti_dl/{__version__}"
 
     def __post_init__(self) -> None:
@@ -79,6 +84,8 @@ class DownloadOptions:
         for name in ("min_part_size", "ftp_min_part_size", "min_split_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.checksum is not None:
+            Checksum.parse(self.checksum)  # ValueError with the reason
         if not isinstance(self.retry, RetryPolicy):
             raise ValueError(f"retry must be a RetryPolicy, not {self.retry!r}")
         if self.ftp_file_method not in ("singlecwd", "nocwd", "multicwd"):

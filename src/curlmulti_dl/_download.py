@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import os
 import random
 import time
 from typing import Protocol
@@ -23,11 +24,13 @@ from ._curl_errors import error_from_curl
 from ._destination import Destination
 from ._exceptions import (
     CallbackError,
+    ChecksumMismatchError,
     DownloadError,
     RetriesExhaustedError,
     StorageError,
     TransportError,
 )
+from ._integrity import Checksum, hash_descriptor
 from ._names import Origin
 from ._plan import ByteRange
 from ._policy import RebalancePolicy, is_refusal, parse_retry_after
@@ -39,6 +42,7 @@ from ._redact import redact_url
 from ._report import notice_for, result_of
 from ._sockets import SocketRegistry
 from ._storage import PartFile, Storage
+from ._stream import StreamFile
 from ._transfer import BudgetHooks, RangeTransfer
 
 __all__ = ["DownloadState", "FileDownload", "JobEvents"]
@@ -48,6 +52,7 @@ class DownloadState(enum.Enum):
     QUEUED = "queued"  # waiting for its first slot: holds no file descriptor
     PROBING = "probing"  # the first request is out; the size is not known yet
     RUNNING = "running"
+    VERIFYING = "verifying"  # every byte is in; the checksum is being computed
     FINISHED = "finished"
     FAILED = "failed"
 
@@ -118,6 +123,10 @@ class FileDownload:
         self._meter = SpeedMeter()
         self._last_check = 0.0
         self.retry = options.retry  # failures so far, shared by the file's ranges
+        self._verified = False  # the digests were checked
+        self._hashing: asyncio.Future[dict[str, str]] | None = None
+        if isinstance(storage, StreamFile) and options.checksum is not None:
+            storage.track_digest(Checksum.parse(options.checksum).algorithm)
         self._retry_timers: set[asyncio.TimerHandle] = set()
 
     # ------------------------------------------------------------ scheduling
@@ -287,10 +296,71 @@ class FileDownload:
             self.state = DownloadState.QUEUED  # the first request again
         self._events.retry_ready(self, rest)
 
+    def _expected_digests(self) -> list[Checksum]:
+        expected = list(self.book.probe.digests) if self.book.probe else []
+        if self.options.checksum is not None:
+            expected.insert(0, Checksum.parse(self.options.checksum))
+        return expected
+
+    def _verify_then_finish(self, expected: list[Checksum], size: int) -> None:
+        """Hash what arrived in a worker thread, then compare and finish."""
+        self.state = DownloadState.VERIFYING
+        algorithms = {c.algorithm for c in expected}
+        storage = self.storage
+        if isinstance(storage, StreamFile):
+            self._check_digests(expected, storage.digests(), size)
+            return
+        assert isinstance(storage, PartFile)
+        # A copy of the descriptor: a cancellation may close the file meanwhile.
+        fd = os.dup(storage.fd)
+
+        def hash_copy() -> dict[str, str]:
+            try:
+                return hash_descriptor(fd, size, algorithms)
+            finally:
+                os.close(fd)
+
+        work = self._loop.run_in_executor(None, hash_copy)
+        work.add_done_callback(lambda done: self._hashed(done, expected, size))
+        self._hashing = work
+
+    def _hashed(
+        self, done: asyncio.Future[dict[str, str]], expected: list[Checksum], size: int
+    ) -> None:
+        if self.state is not DownloadState.VERIFYING or done.cancelled():
+            return
+        error = done.exception()
+        if error is not None:
+            self.fail(StorageError(f"could not read the file back: {error}", url=self.url))
+            return
+        self._check_digests(expected, done.result(), size)
+
+    def _check_digests(self, expected: list[Checksum], actual: dict[str, str], size: int) -> None:
+        for checksum in expected:
+            got = actual.get(checksum.algorithm)
+            if got != checksum.hex:
+                self.fail(
+                    ChecksumMismatchError(
+                        f"{checksum.algorithm} of the {size} bytes received is {got}, "
+                        f"but {checksum.source} is {checksum.hex}",
+                        url=self.url,
+                        algorithm=checksum.algorithm,
+                        expected=checksum.hex,
+                        actual=got or "",
+                    )
+                )
+                return
+        self._verified = True
+        self._finish()
+
     def _finish(self) -> None:
         book = self.book
         assert book.ledger is not None and self.storage is not None
         size = book.ledger.size
+        expected = self._expected_digests()
+        if expected and not self._verified:
+            self._verify_then_finish(expected, size)
+            return
         try:
             self.storage.commit(size, self.options.fsync)
         except StorageError as exc:
@@ -311,6 +381,8 @@ class FileDownload:
         if self.state.is_over:
             return
         self.state = DownloadState.FAILED
+        if self._hashing is not None:
+            self._hashing.cancel()  # the thread finishes on its own copy of the descriptor
         for handle in self._retry_timers:
             handle.cancel()
         self._retry_timers.clear()

@@ -15,6 +15,8 @@ escapes the public API. The tree::
     ├── RangeError                   a range answer did not match what was asked
     │   └── RangeNotSupportedError   the server stopped honouring ranges mid-download
     ├── RemoteFileChangedError       size or validator changed during the download
+    ├── ChecksumMismatchError        the file's digest is not the expected one
+    │                                (.algorithm, .expected, .actual)
     ├── StorageError                 the local file could not be written
     │   ├── DiskFullError            no space left for the reservation or a write
     │   ├── DestinationLockedError   another download holds NAME.part
@@ -43,6 +45,7 @@ from ._redact import redact_url, url_secrets
 
 __all__ = [
     "CallbackError",
+    "ChecksumMismatchError",
     "ConnectError",
     "DestinationExistsError",
     "DestinationLockedError",
@@ -139,6 +142,19 @@ class RangeNotSupportedError(RangeError):
 
 class RemoteFileChangedError(DownloadError):
     """The remote file's size, ETag or Last-Modified changed while downloading."""
+
+
+class ChecksumMismatchError(DownloadError):
+    """Every byte arrived, but the file's ``algorithm`` digest is ``actual``,
+    not the ``expected`` one (given by you, or sent by the server)."""
+
+    def __init__(
+        self, message: str, *, url: str = "", algorithm: str, expected: str, actual: str
+    ) -> None:
+        super().__init__(message, url=url)
+        self.algorithm = algorithm
+        self.expected = expected
+        self.actual = actual
 
 
 class StorageError(DownloadError):

@@ -20,6 +20,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._headers import FtpReplies, ResponseHead
+from ._integrity import Checksum, digests_from_header
 
 __all__ = ["ProbeResult", "RangeExpectation", "probe_from_ftp", "probe_from_http"]
 
@@ -38,6 +39,7 @@ class ProbeResult:
     effective_url: str
     ranged: bool
     single_reason: str | None = None
+    digests: tuple[Checksum, ...] = ()  # what the server says the file's digest is
 
     @property
     def if_range(self) -> str | None:
@@ -54,6 +56,7 @@ def probe_from_http(head: ResponseHead, url: str) -> ProbeResult:
         raise TransportError("no HTTP status line in the response", url=url)
     content_range = head.content_range
     etag, modified, where = head.etag, head.last_modified, head.url
+    digests = _server_digests(head)
     if status == 206:
         if content_range is None or content_range.first != 0:
             raise RangeError(
@@ -62,16 +65,26 @@ def probe_from_http(head: ResponseHead, url: str) -> ProbeResult:
         if content_range.total is None:
             reason = "the server does not tell the size"
             return ProbeResult(None, etag, modified, where, ranged=False, single_reason=reason)
-        return ProbeResult(content_range.total, etag, modified, where, ranged=True)
+        return ProbeResult(content_range.total, etag, modified, where, True, None, digests)
     if status == 200:
         size = head.content_length
         reason = "the server ignores byte ranges"
         if size is None:
             reason = "the server does not tell the size"
-        return ProbeResult(size, etag, modified, where, ranged=False, single_reason=reason)
+        return ProbeResult(size, etag, modified, where, False, reason, digests)
     if status == 416 and content_range is not None and content_range.total == 0:
         return ProbeResult(0, etag, modified, where, ranged=False)
     raise HTTPStatusError(f"HTTP status {status}", url=url, status=status)
+
+
+def _server_digests(head: ResponseHead) -> tuple[Checksum, ...]:
+    """The file's digest as the server states it: ``Repr-Digest`` describes
+    the whole file whatever part is sent; ``Content-Digest`` only when the
+    whole file is the content (a 200)."""
+    found = digests_from_header(head.headers.get("repr-digest", ""))
+    if head.status == 200:
+        found += digests_from_header(head.headers.get("content-digest", ""), "Content-Digest")
+    return tuple(found)
 
 
 def probe_from_ftp(size: int | None, mtime: int | None, url: str) -> ProbeResult:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
 import os
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 from ._destination import Destination
 from ._exceptions import StorageError
@@ -48,6 +50,14 @@ class StreamFile:
         self.written = 0
         self.fd = fd
         self._owned = destination.fd is None  # the caller's descriptor stays open
+        self._hashers: dict[str, Any] = {}  # a stream cannot be read back: hash as it goes
+
+    def track_digest(self, algorithm: str) -> None:
+        """Compute ``algorithm``'s digest of every byte written from now on."""
+        self._hashers.setdefault(algorithm, hashlib.new(algorithm))
+
+    def digests(self) -> dict[str, str]:
+        return {name: hasher.hexdigest() for name, hasher in self._hashers.items()}
 
     def reserve(self, size: int) -> None:
         return None
@@ -57,6 +67,8 @@ class StreamFile:
             raise StorageError(
                 f"{self.final_path} is a stream: bytes must arrive in order", url=self.url
             )
+        for hasher in self._hashers.values():
+            hasher.update(data)
         try:
             while data:
                 written = os.write(self.fd, data)

@@ -17,6 +17,7 @@ under ``--root``, and exits by itself when its parent dies or after
     status=NNN          answer that status with a short body
     redirect=N          redirect N times (302) before serving
     change=1            the ETag changes on every request (a file that changes)
+    digest=1|bad        send Repr-Digest: the file's SHA-256 (or a wrong one)
     no_validators=1     send neither ETag nor Last-Modified
 
 ``GET /_stats`` returns JSON counters (connections, requests, most at once)
@@ -27,7 +28,9 @@ first byte, bytes sent), so tests can assert on what the server saw.
 from __future__ import annotations
 
 import argparse
+import base64
 import email.utils
+import hashlib
 import json
 import os
 import socket
@@ -197,6 +200,11 @@ class Handler(BaseHTTPRequestHandler):
         if validators:
             self.send_header("ETag", etag)
             self.send_header("Last-Modified", last_modified)
+        if "digest" in query:
+            digest = hashlib.sha256(path.read_bytes()).digest()
+            if query["digest"] == "bad":
+                digest = bytes(32)
+            self.send_header("Repr-Digest", f"sha-256=:{base64.b64encode(digest).decode()}:")
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
         if query.get("no_length") == "1":
