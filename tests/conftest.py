@@ -180,9 +180,12 @@ class FarServer:
             return json.loads(sock.makefile("rb").read())  # type: ignore[no-any-return]
 
 
-def start_far(server: Server, delay: float, rate: int = 0) -> FarServer:
+def start_far(server: Server, delay: float, rate: int = 0, *extra: str) -> FarServer:
+    """``server`` behind the far-server emulator (``extra``: more of its flags,
+    such as ``--cut-mean``)."""
     scheme, target = server.base.split("://")
     args = ["--target", target, "--delay", str(delay), "--rate", str(rate), "--lifetime", "1200"]
+    args += extra
     if scheme == "ftp":
         args.append("--ftp")
     process = subprocess.Popen(

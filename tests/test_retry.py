@@ -14,7 +14,7 @@ import curlmulti_dl
 from curlmulti_dl import RetryPolicy
 from curlmulti_dl._policy import is_refusal
 
-from .conftest import FILES, DataFiles, Server, start_server, stop_server
+from .conftest import FILES, DataFiles, Server, start_far, start_server, stop_server
 
 QUICK = RetryPolicy(attempts=30, backoff_factor=0.01, backoff_max=0.05)
 
@@ -162,3 +162,35 @@ def test_server_without_ranges_starts_over_after_a_cut(
     records = served(http_server, name)
     assert len(records) == 3 and all(r["start"] == 0 for r in records)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("scheme", ["http", "ftp"])
+def test_twenty_random_cuts_refetch_nothing(
+    request: pytest.FixtureRequest, data: DataFiles, tmp_path: Path, arun, scheme: str
+) -> None:
+    # Through the emulator, 20 data connections are closed after a random
+    # number of bytes (mean 1 MiB): every range goes on from where it stopped.
+    server: Server = request.getfixturevalue(f"{scheme}_server")
+    cuts = ("--cut-mean", str(1 << 20), "--cuts", "20", "--seed", "7")
+    far = start_far(server, 0.005, 16 << 20, *cuts)
+    try:
+        policy = RetryPolicy(attempts=40, backoff_factor=0.01, backoff_max=0.05)
+        options = {"ftp_min_part_size": 4 << 20, "min_part_size": 4 << 20}
+        result = arun(
+            curlmulti_dl.fetch(far.url("huge.bin"), tmp_path, parts=4, retry=policy, **options)
+        )
+        data.assert_same("huge.bin", result.path)
+        stats = far.stats()
+    finally:
+        far.process.kill()
+        far.process.wait()
+    assert stats["cuts"] == 20, stats
+    # Every byte delivered before a cut was kept: ranges that started again
+    # from their first byte would re-fetch ~1 MiB per cut (40% of the file).
+    # What the emulator sent beyond the file is headers, FTP replies, and the
+    # bytes in flight when a range ends early (a split, or an FTP range, whose
+    # server sends to the end of the file until the session closes), which
+    # loopback's large socket buffers make up to a few hundred KiB a range.
+    # (test_cut_connections_resume_where_they_stopped checks the exact bytes.)
+    extra = stats["bytes_down"] - FILES["huge.bin"]
+    assert extra < 0.15 * FILES["huge.bin"], (extra, result.ranges, stats)

@@ -9,6 +9,12 @@ control connection: it counts sessions, logins and commands, rewrites
 (with the same delay and rate), and holds a ``226`` until the data connection
 it belongs to has delivered everything (as a real far link would).
 
+With ``--cut-mean B --cuts N`` it also cuts connections: each of the first N
+data connections (HTTP connections; FTP data connections) is closed after a
+random number of bytes to the client (exponential, mean B, fixed by
+``--seed``), after every byte before the cut was delivered, as a middlebox or
+an overloaded server dropping a connection would.
+
 Run as a script: it prints ``PORT <n>`` (the proxy) and ``STATS <n>`` (connect
 there to read JSON counters), binds only 127.0.0.1 and exits when its parent
 dies or after ``--lifetime`` seconds.
@@ -22,10 +28,12 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import socket
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 CHUNK = 64 * 1024
@@ -45,6 +53,7 @@ class Stats:
     max_active: int = 0  # TCP connections open at once (HTTP: idle cached ones too)
     max_active_sessions: int = 0
     active_sessions: int = 0
+    cuts: int = 0  # connections cut on purpose (--cut-mean)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -58,6 +67,7 @@ class Stats:
             "max_active": self.max_active,
             "active_sessions": self.active_sessions,
             "max_active_sessions": self.max_active_sessions,
+            "cuts": self.cuts,
         }
 
 
@@ -71,6 +81,9 @@ class Link:
         self.queue: asyncio.Queue[tuple[float, bytes | None]] = asyncio.Queue()
         self.sent_at = time.monotonic()
         self.drained = asyncio.Event()
+        self.cut_at: int | None = None  # close after this many bytes (--cut-mean)
+        self.on_cut: Callable[[], None] = _nothing
+        self.delivered = 0
         self.task = asyncio.create_task(self._deliver())
 
     def put(self, data: bytes | None, read_at: float | None = None) -> None:
@@ -88,6 +101,13 @@ class Link:
                     await asyncio.sleep(wait)
                 if data is None:
                     break
+                cut = self.cut_at is not None and self.delivered + len(data) >= self.cut_at
+                if cut and self.proxy.cuts_left <= 0:
+                    cut, self.cut_at = False, None  # enough cuts made elsewhere
+                if cut:
+                    self.proxy.cuts_left -= 1
+                    assert self.cut_at is not None
+                    data = data[: self.cut_at - self.delivered]
                 if rate:
                     # Pace: this chunk may leave only when the ones before it
                     # have had their time on the wire.
@@ -97,10 +117,15 @@ class Link:
                         await asyncio.sleep(pause)
                 self.writer.write(data)
                 await self.writer.drain()
+                self.delivered += len(data)
                 if self.down:
                     self.proxy.stats.bytes_down += len(data)
                 else:
                     self.proxy.stats.bytes_up += len(data)
+                if cut:
+                    self.proxy.stats.cuts += 1
+                    self.on_cut()
+                    break
         except (ConnectionError, OSError):
             pass
         finally:
@@ -112,9 +137,25 @@ class Link:
                 pass
 
 
+def _nothing() -> None:
+    return None
+
+
 class FarProxy:
-    def __init__(self, target: tuple[str, int], delay: float, rate: float, ftp: bool) -> None:
+    def __init__(
+        self,
+        target: tuple[str, int],
+        delay: float,
+        rate: float,
+        ftp: bool,
+        cut_mean: float = 0.0,
+        cuts: int = 0,
+        seed: int = 0,
+    ) -> None:
         self.target = target
+        self.cut_mean = cut_mean
+        self.cuts_left = cuts if cut_mean > 0 else 0
+        self.random = random.Random(seed)
         self.delay = delay
         self.rate = rate
         self.ftp = ftp
@@ -155,6 +196,9 @@ class FarProxy:
         self._opened(ftp_control)
         to_client = Link(self, writer, down=True)
         to_server = Link(self, up_writer, down=False)
+        if not ftp_control and self.cuts_left > 0:
+            to_client.cut_at = max(1, int(self.random.expovariate(1 / self.cut_mean)))
+            to_client.on_cut = up_writer.close  # the server sees the connection go too
         if ftp_control:
             pump_down = self._ftp_replies(up_reader, to_client, session)
             pump_up = self._ftp_commands(reader, to_server, session)
@@ -282,11 +326,16 @@ async def main() -> None:
     parser.add_argument("--ftp", action="store_true")
     parser.add_argument("--lifetime", type=float, default=1800.0)
     parser.add_argument("--port", type=int, default=0, help="listen here (default: any free)")
+    parser.add_argument("--cut-mean", type=float, default=0, help="mean bytes before a cut")
+    parser.add_argument("--cuts", type=int, default=0, help="data connections to cut")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     host, _, port = args.target.rpartition(":")
     if host not in ("127.0.0.1", "localhost"):
         raise SystemExit("farproxy relays to loopback only")
-    proxy = FarProxy((host, int(port)), args.delay, args.rate, args.ftp)
+    proxy = FarProxy(
+        (host, int(port)), args.delay, args.rate, args.ftp, args.cut_mean, args.cuts, args.seed
+    )
     server = await proxy.serve("127.0.0.1", args.port)
     stats = await serve_stats(proxy)
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
