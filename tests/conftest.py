@@ -221,3 +221,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def arun(loop_kind: str) -> Callable[[Awaitable[T]], T]:
     return _runner(loop_kind)
+
+
+def assert_left_resumable(directory: Path, name: str, source: Path | None = None) -> None:
+    """After a stop: no ``name`` (nor anything else), only nothing at all or
+    ``name.part`` with the journal that vouches for it, whose every durable
+    span holds the source's bytes."""
+    from curlmulti_dl._journal import decode
+
+    left = {p.name for p in directory.iterdir()}
+    assert left in (set(), {f"{name}.part", f"{name}.part.journal"}), left
+    if not left:
+        return
+    state = decode((directory / f"{name}.part.journal").read_bytes())
+    assert state is not None and state.durable, "the journal is unreadable or empty"
+    if source is not None:
+        part, original = (directory / f"{name}.part").read_bytes(), source.read_bytes()
+        assert state.size == len(original)
+        for span in state.durable:
+            assert part[span.start : span.end] == original[span.start : span.end], span

@@ -40,7 +40,7 @@ def wait_for(path: Path, timeout: float = 20) -> None:
     "signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
 )
 def test_stop_signals_clean_up_and_say_so(
-    http_server: Server, tmp_path: Path, signum: int, status: int
+    http_server: Server, data: DataFiles, tmp_path: Path, signum: int, status: int
 ) -> None:
     url = http_server.url("huge.bin", rate=1_000_000)
     process = start_cli("-q", "-n", "4", "-o", "out.bin", url, cwd=tmp_path)
@@ -52,7 +52,24 @@ def test_stop_signals_clean_up_and_say_so(
     assert "Traceback" not in err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and signal.Signals(signum).name in lines[0], err
-    assert "no partial files left" in lines[0]
+    assert "kept" in lines[0] and "to resume" in lines[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin.part", "out.bin.part.journal"]
+    # The same command again goes on from there.
+    again = cli("-q", "-n", "4", "-o", str(tmp_path / "out.bin"), http_server.url("huge.bin"))
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+    data.assert_same("huge.bin", tmp_path / "out.bin")
+
+
+def test_stop_without_resume_keeps_nothing(http_server: Server, tmp_path: Path) -> None:
+    url = http_server.url("huge.bin", rate=1_000_000)
+    process = start_cli("-q", "--no-resume", "-o", "out.bin", url, cwd=tmp_path)
+    wait_for(tmp_path / "out.bin.part")
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=20)
+    assert process.returncode == 130, err
+    assert "no partial files left" in err
     assert list(tmp_path.iterdir()) == []
 
 
@@ -66,7 +83,9 @@ def test_two_quick_ctrl_c_print_one_line(http_server: Server, tmp_path: Path) ->
     _, err = process.communicate(timeout=20)
     assert process.returncode == 130, err
     assert "Traceback" not in err and err.count("stopped by") == 1, err
-    assert list(tmp_path.iterdir()) == []
+    # Stopped at once: nothing, or a part with the journal that vouches for it.
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left in (set(), {"huge.bin.part", "huge.bin.part.journal"}), left
 
 
 def test_output_dash_writes_standard_output(

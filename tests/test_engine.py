@@ -18,7 +18,7 @@ from curlmulti_dl._destination import resolve_destination
 from curlmulti_dl._storage import PartFile
 from curlmulti_dl._transfer import RangeTransfer
 
-from .conftest import FILES, DataFiles, Server
+from .conftest import FILES, DataFiles, Server, assert_left_resumable
 from .test_http import served
 
 
@@ -52,10 +52,11 @@ def test_files_waiting_for_a_slot_hold_no_file(
             await asyncio.sleep(0.2)
             parts = list(tmp_path.glob("*.part"))
             assert len(parts) == 1, parts  # only the file that has the slot
+            started = parts[0].name.removesuffix(".part")
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        assert list(tmp_path.iterdir()) == []
+        assert_left_resumable(tmp_path, started, data.root / "odd.bin")
 
     asyncio.run(scenario())
 
@@ -121,7 +122,7 @@ def test_closing_the_downloader_fails_pending_fetches_with_a_download_error(
         with pytest.raises(curlmulti_dl.DownloaderClosedError):
             await task  # not CancelledError: nobody cancelled this task
         assert not task.cancelled()
-        assert list(tmp_path.iterdir()) == []
+        assert_left_resumable(tmp_path, "huge.bin")
 
     asyncio.run(scenario())
 
@@ -134,7 +135,7 @@ def test_progress_callback_error_is_a_download_error(http_server: Server, tmp_pa
     with pytest.raises(curlmulti_dl.CallbackError) as info:
         asyncio.run(curlmulti_dl.fetch(url, tmp_path, parts=2, progress=broken))
     assert isinstance(info.value.__cause__, ZeroDivisionError)
-    assert list(tmp_path.iterdir()) == []
+    assert_left_resumable(tmp_path, "big.bin")
 
 
 class FlakyStorage:

@@ -14,7 +14,7 @@ import pytest
 import curlmulti_dl
 from curlmulti_dl import Downloader
 
-from .conftest import FILES, DataFiles, Server
+from .conftest import FILES, DataFiles, Server, assert_left_resumable
 
 NO_RETRY = curlmulti_dl.RetryPolicy(attempts=0)
 SMALL_PARTS = {"min_part_size": 1, "min_split_size": 1}
@@ -173,14 +173,16 @@ def test_dropped_connection_fails_without_final_file(
     with pytest.raises(curlmulti_dl.TransportError) as info:
         arun(curlmulti_dl.fetch(url, tmp_path / "x.bin", parts=4, retry=NO_RETRY, **SMALL_PARTS))
     assert info.value.curl_code is not None
-    assert list(tmp_path.iterdir()) == []
+    assert_left_resumable(tmp_path, "x.bin")
+    for leftover in tmp_path.iterdir():
+        leftover.unlink()
     # With retries, a server that cuts every response still ends in a typed error.
     few = curlmulti_dl.RetryPolicy(attempts=3, backoff_factor=0.01)
     with pytest.raises(curlmulti_dl.RetriesExhaustedError) as exhausted:
         arun(curlmulti_dl.fetch(url, tmp_path / "x.bin", parts=4, retry=few, **SMALL_PARTS))
     assert isinstance(exhausted.value.last_error, curlmulti_dl.TransportError)
     assert exhausted.value.__cause__ is exhausted.value.last_error
-    assert list(tmp_path.iterdir()) == []
+    assert_left_resumable(tmp_path, "x.bin")
 
 
 def test_file_changing_mid_download_is_caught(http_server: Server, tmp_path: Path, arun) -> None:
@@ -212,7 +214,8 @@ def test_cancellation_leaves_no_file_and_no_handles(
             with pytest.raises(asyncio.CancelledError):
                 await task
             assert dl.bridge.active == 0
-            assert not list(tmp_path.iterdir())
+            assert_left_resumable(tmp_path, "huge.bin")
+            assert (tmp_path / "huge.bin.part.journal").exists()
 
     arun(scenario())
 

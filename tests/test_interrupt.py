@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Server
+from .conftest import Server, assert_left_resumable
 
 NOTEBOOK_CELL = textwrap.dedent(
     """
@@ -66,4 +66,6 @@ def test_ctrl_c_cancels_download_inside_running_loop(
     assert "interrupted" in out, (out, err)
     assert process.returncode == 130
     assert took < 5, f"the download ran on for {took:.1f} s after Ctrl+C"
-    assert list(tmp_path.iterdir()) == [], (out, err)  # neither NAME nor NAME.part
+    # No NAME: NAME.part and the journal that vouches for its bytes.
+    assert (tmp_path / "out.bin.part.journal").exists(), (out, err)
+    assert_left_resumable(tmp_path, "out.bin")

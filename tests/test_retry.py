@@ -14,7 +14,15 @@ import curlmulti_dl
 from curlmulti_dl import RetryPolicy
 from curlmulti_dl._policy import is_refusal
 
-from .conftest import FILES, DataFiles, Server, start_far, start_server, stop_server
+from .conftest import (
+    FILES,
+    DataFiles,
+    Server,
+    assert_left_resumable,
+    start_far,
+    start_server,
+    stop_server,
+)
 
 QUICK = RetryPolicy(attempts=30, backoff_factor=0.01, backoff_max=0.05)
 
@@ -79,11 +87,11 @@ def test_retries_exhausted_carries_the_last_cause(
     assert not list(tmp_path.iterdir())  # no NAME, no NAME.part
 
 
-def test_no_retries_when_asked(http_server: Server, tmp_path: Path, arun) -> None:
+def test_no_retries_when_asked(http_server: Server, data: DataFiles, tmp_path: Path, arun) -> None:
     url = http_server.url("odd.bin", drop_after=150_000)
     with pytest.raises(curlmulti_dl.TransportError):
         arun(curlmulti_dl.fetch(url, tmp_path, retry=RetryPolicy(attempts=0)))
-    assert not list(tmp_path.iterdir())
+    assert_left_resumable(tmp_path, "odd.bin", data.root / "odd.bin")
 
 
 @pytest.mark.parametrize(
@@ -161,7 +169,7 @@ def test_server_without_ranges_starts_over_after_a_cut(
         arun(curlmulti_dl.fetch(url, tmp_path, retry=policy))
     records = served(http_server, name)
     assert len(records) == 3 and all(r["start"] == 0 for r in records)
-    assert not list(tmp_path.iterdir())
+    assert_left_resumable(tmp_path, name, data.root / name)
 
 
 @pytest.mark.parametrize("scheme", ["http", "ftp"])

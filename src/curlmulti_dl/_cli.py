@@ -111,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
         "checked after the last byte; on a mismatch the file is not kept (one URL only)",
     )
     parser.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="start from nothing even if NAME.part and its journal are there, and keep "
+        "nothing when stopped (default: go on where the last run stopped)",
+    )
+    parser.add_argument(
         "--retries",
         type=int,
         default=RetryPolicy().attempts,
@@ -223,6 +229,7 @@ async def _download_all(args: argparse.Namespace) -> int:
         "overwrite": args.force,
         "retry": RetryPolicy(attempts=args.retries),
         "checksum": args.checksum,
+        "resume": not args.no_resume,
     }
     if args.min_part_size is not None:
         options["min_part_size"] = options["ftp_min_part_size"] = args.min_part_size
@@ -278,4 +285,4 @@ def _left_on_disk(args: argparse.Namespace) -> str:
             left.append(str(part))
     if not left:
         return "no partial files left"
-    return "partial files left: " + ", ".join(left)
+    return f"kept {', '.join(left)}; run the same command again to resume"

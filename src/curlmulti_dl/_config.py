@@ -54,6 +54,10 @@ class DownloadOptions:
     checksum: the file's expected digest, ``"sha256:HEX"`` (md5, sha1 and
         sha512 too), checked after the last byte; a digest the server sends
         (``Repr-Digest``, RFC 9530) is checked too.
+    resume: keep ``NAME.part`` and a journal of what is on disk when a
+        download stops, and go on from there when the same URL is fetched to
+        the same place again (if the remote file is still the same). False:
+        start from nothing, and keep nothing.
     user_agent: the User-Agent header.
     """
 
@@ -76,6 +80,7 @@ class DownloadOptions:
     reuse_connections: bool = True
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     checksum: str | None = None
+    resume: bool = True
     user_agent: str = f"curlmulti_dl/{__version__}"
 
     def __post_init__(self) -> None:

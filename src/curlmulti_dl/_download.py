@@ -15,6 +15,7 @@ import enum
 import os
 import random
 import time
+from pathlib import Path
 from typing import Protocol
 
 import pycurl
@@ -26,6 +27,7 @@ from ._exceptions import (
     CallbackError,
     ChecksumMismatchError,
     DownloadError,
+    RemoteFileChangedError,
     RetriesExhaustedError,
     StorageError,
     TransportError,
@@ -40,6 +42,7 @@ from ._progress import DownloadResult, ProgressCallback, ProgressSnapshot, Speed
 from ._ranges import RangeBook
 from ._redact import redact_url
 from ._report import notice_for, result_of
+from ._resume import Resume
 from ._sockets import SocketRegistry
 from ._storage import PartFile, Storage
 from ._stream import StreamFile
@@ -59,6 +62,10 @@ class DownloadState(enum.Enum):
     @property
     def is_over(self) -> bool:
         return self in (DownloadState.FINISHED, DownloadState.FAILED)
+
+
+class _StartOver(DownloadError):
+    """The first answer is not the file the resume journal describes."""
 
 
 class JobEvents(Protocol):
@@ -124,6 +131,8 @@ class FileDownload:
         self._last_check = 0.0
         self.retry = options.retry  # failures so far, shared by the file's ranges
         self._verified = False  # the digests were checked
+        self._resume = Resume(loop, self.public_url)
+        self.kept_part: Path | None = None  # NAME.part left for a later run
         self._hashing: asyncio.Future[dict[str, str]] | None = None
         if isinstance(storage, StreamFile) and options.checksum is not None:
             storage.track_digest(Checksum.parse(options.checksum).algorithm)
@@ -145,9 +154,13 @@ class FileDownload:
         try:
             if self.state is DownloadState.QUEUED:
                 if self.storage is None:
-                    self.storage = PartFile(self.destination, self.url)
+                    resume = self.options.resume
+                    self.storage = PartFile(self.destination, self.url, keep_existing=resume)
+                    if resume:
+                        self._resume.load(self.storage)
                 self.state = DownloadState.PROBING
-                return self.book.first(self.storage, self._on_probe)
+                start, if_range = self._resume.start, self._resume.if_range
+                return self.book.first(self.storage, self._on_probe, start, if_range)
             if self.state is DownloadState.RUNNING and self.storage is not None:
                 return self.book.next(self.storage)
         except StorageError as exc:
@@ -157,7 +170,13 @@ class FileDownload:
     def _on_probe(self, transfer: RangeTransfer, probe: ProbeResult) -> int | None:
         """Inside the write callback: where this first range ends (arithmetic
         only), and an event to plan the rest later."""
+        if self._resume.found is not None and not self._resume.holds(transfer.start, probe):
+            raise _StartOver("the remote file changed since the last run", url=self.url)
         self._loop.call_soon(self._events.probe_ready, self, transfer)
+        if self._resume.found is not None:
+            assert probe.size is not None
+            self.book.restore_from(self._resume.found.durable, probe.size)
+            return self.book.missing_end(transfer.start)
         if probe.size is None or not probe.ranged:
             return probe.size
         # Fixed now, before the range runs past its end: the file's share of
@@ -176,7 +195,8 @@ class FileDownload:
     def apply_probe(self, transfer: RangeTransfer) -> None:
         """Plan the file from the first answer (once; outside libcurl)."""
         probe = transfer.probe_result
-        if probe is not None and self.book.probe is None and not self.state.is_over:
+        usable = transfer.error is None and transfer in self.book.active
+        if probe is not None and usable and self.book.probe is None and not self.state.is_over:
             self._start_running(probe, *self._min_part(), transfer)
 
     def _start_running(
@@ -184,6 +204,14 @@ class FileDownload:
     ) -> None:
         self.state = DownloadState.RUNNING
         self.book.apply(probe, min_part, first)
+        ledger = self.book.ledger
+        if ledger is not None and isinstance(self.storage, PartFile) and self.options.resume:
+            self._resume.attach(ledger)
+            if self.book.restored:
+                done = ledger.durable.total
+                self.notice = f"resumed: {done} of {ledger.size} bytes were already on disk"
+        if self._resume.changed:
+            self.notice = "the remote file changed since the last run: downloaded it again"
         planned = self.book.target if probe.size else 1
         self.notice = self.notice or notice_for(probe, self.options, planned, min_part, option)
         if probe.size and self.storage is not None:
@@ -252,6 +280,9 @@ class FileDownload:
     def _retry_or_fail(self, transfer: RangeTransfer, error: DownloadError) -> None:
         """Fetch ``transfer``'s unwritten bytes again after a back-off, if the
         error may pass and the file's retry budget allows; else fail."""
+        if isinstance(error, _StartOver):
+            self._start_over(transfer)
+            return
         reply = transfer.replies.last_code if transfer.is_ftp else None
         refused = is_refusal(error, reply, transfer.replies.last_text)
         if refused:
@@ -283,6 +314,18 @@ class FileDownload:
         delay = self.retry.backoff(random.random(), retry_after)
         handle = self._loop.call_later(delay, self._retry_now, rest)
         self._retry_timers.add(handle)
+
+    def _start_over(self, transfer: RangeTransfer) -> None:
+        """The journal's file is gone from the server: empty NAME.part and send
+        the first request again, from byte 0."""
+        self.book.lost(transfer)
+        if isinstance(self.storage, PartFile):
+            try:
+                self.storage.start_over()
+            except StorageError as exc:
+                self.fail(exc)
+                return
+        self._loop.call_soon(self._retry_now, None)
 
     def _retry_now(self, rest: ByteRange | None) -> None:
         self._retry_timers = {
@@ -386,15 +429,35 @@ class FileDownload:
         for handle in self._retry_timers:
             handle.cancel()
         self._retry_timers.clear()
+        storage = self.storage
+        if isinstance(storage, PartFile) and self._keeps_state(exc):
+            self.book.flush_all()
+            self.book.stop_all()
+            assert self.book.probe is not None
+            if self._resume.write_now(storage, self.book.probe):
+                storage.keep()
+                self.kept_part = storage.part_path
         self.book.stop_all()
-        if self.storage is not None:
-            self.storage.discard()
+        if storage is not None and not storage.closed:
+            storage.discard()
         if self.future.done():
             return
         if exc is None:
             self.future.cancel()
         else:
             self.future.set_exception(exc)
+
+    def _keeps_state(self, exc: DownloadError | None) -> bool:
+        """Whether a stop leaves NAME.part and its journal for a later run:
+        when resuming is on and bytes of a known file are on disk, unless the
+        bytes themselves are wrong."""
+        wrong = (ChecksumMismatchError, RemoteFileChangedError, _StartOver)
+        return (
+            self.options.resume
+            and self.book.ledger is not None
+            and self.book.probe is not None
+            and not isinstance(exc, wrong)
+        )
 
     # ---------------------------------------------------------- the tick
 
@@ -403,6 +466,10 @@ class FileDownload:
         if self.state.is_over:
             return
         self.book.observe(now)
+        storage, probe = self.storage, self.book.probe
+        running = self.state is DownloadState.RUNNING
+        if running and isinstance(storage, PartFile) and self.options.resume and probe:
+            self._resume.maybe_write(now, storage, probe)
         if self.state is DownloadState.RUNNING and now - self._last_check >= (
             self.book.rebalance.check_every
         ):

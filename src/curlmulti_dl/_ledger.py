@@ -180,6 +180,18 @@ class RangeLedger:
         self.written.add(held.written, upto)
         held.written = upto
 
+    def restore(self, durable: Iterable[ByteRange]) -> None:
+        """Bytes a journal says are on disk from an earlier run: written and
+        durable, no longer pending (before anything is assigned)."""
+        if self._assigned:
+            raise LedgerError("restore before assigning")
+        for span in durable:
+            if not 0 <= span.start < span.end <= self.size:
+                raise LedgerError(f"{span} is outside [0, {self.size})")
+            self.pending.remove(span.start, span.end)
+            self.written.add(span.start, span.end)
+            self.durable.add(span.start, span.end)
+
     def mark_durable(self, synced: SpanSet) -> None:
         """The bytes in ``synced`` (a copy of ``written`` taken before a sync) are on disk."""
         for span in synced:

@@ -48,9 +48,10 @@ class ProbeResult:
         return strong or self.last_modified
 
 
-def probe_from_http(head: ResponseHead, url: str) -> ProbeResult:
-    """Read the answer to ``Range: bytes=0-`` (raises ``DownloadError`` for an
-    answer that is not the file)."""
+def probe_from_http(head: ResponseHead, url: str, start: int = 0) -> ProbeResult:
+    """Read the answer to ``Range: bytes=START-`` (raises ``DownloadError`` for
+    an answer that is not the file). ``start`` is 0 but when resuming; a 200
+    then means the whole file from byte 0 (its If-Range no longer held)."""
     status = head.status
     if status is None:
         raise TransportError("no HTTP status line in the response", url=url)
@@ -58,9 +59,10 @@ def probe_from_http(head: ResponseHead, url: str) -> ProbeResult:
     etag, modified, where = head.etag, head.last_modified, head.url
     digests = _server_digests(head)
     if status == 206:
-        if content_range is None or content_range.first != 0:
+        if content_range is None or content_range.first != start:
             raise RangeError(
-                f"bad Content-Range {head.headers.get('content-range')!r} for bytes=0-", url=url
+                f"bad Content-Range {head.headers.get('content-range')!r} for bytes={start}-",
+                url=url,
             )
         if content_range.total is None:
             reason = "the server does not tell the size"

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from ._config import DownloadOptions
 from ._curlopts import RangeRequest
+from ._exceptions import StorageError
 from ._ledger import RangeLedger
 from ._plan import ByteRange, plan_ranges
 from ._policy import RebalancePolicy
@@ -58,6 +59,9 @@ class RangeBook:
         # Connections the plan will start on, fixed with the first range's end
         # and counted by the Downloader as taken until the plan is applied.
         self.promised: int | None = None
+        # Resuming: spans a journal vouched for, and the file's size it gave.
+        self.restored: tuple[ByteRange, ...] = ()
+        self._restored_size = 0
         self._budget = budget
         self._socket_registry = sockets
         self._host = host
@@ -65,8 +69,13 @@ class RangeBook:
 
     # ------------------------------------------------------------ making transfers
 
-    def first(self, storage: Storage, on_probe: OnProbe) -> RangeTransfer:
-        request = RangeRequest(self.url, 0, None, self.is_ftp, probe=True)
+    def first(
+        self, storage: Storage, on_probe: OnProbe, start: int = 0, if_range: str | None = None
+    ) -> RangeTransfer:
+        """The first request: from byte ``start`` (0 but when resuming) to the end."""
+        if self.is_ftp:
+            if_range = None
+        request = RangeRequest(self.url, start, None, self.is_ftp, probe=True, if_range=if_range)
         transfer = RangeTransfer(
             request,
             storage,
@@ -77,6 +86,10 @@ class RangeBook:
             host=self._host,
         )
         return self._track(transfer)
+
+    def restore_from(self, durable: tuple[ByteRange, ...], size: int) -> None:
+        """Resume with ``durable`` already on disk (applied with the probe)."""
+        self.restored, self._restored_size = durable, size
 
     def wants_more(self) -> bool:
         return bool(self.queue) or len(self.active) < self.target
@@ -146,6 +159,9 @@ class RangeBook:
         if size is None:
             return
         self.ledger = RangeLedger(size)
+        if self.restored:
+            self._apply_restored(first)
+            return
         if probe.ranged:
             self.target = max(1, len(self.plan(size, min_part)))
             plan = self.plan(size, min_part, self.promised)
@@ -156,6 +172,31 @@ class RangeBook:
             self.ledger.assign(first, plan[0])
             plan = plan[1:]
         self.queue.extend(plan)
+
+    def _apply_restored(self, first: RangeTransfer) -> None:
+        """Resuming: the journal's durable bytes are done; ``first`` takes the
+        missing span it starts in, the other missing spans queue (free slots
+        split them further)."""
+        ledger = self.ledger
+        assert ledger is not None
+        ledger.restore(self.restored)
+        self.target = max(1, len(self.plan(ledger.size, 1)))
+        for span in list(ledger.pending):
+            if span.start == first.start:
+                first.end = span.end  # already so (``missing_end``); kept in step
+                ledger.assign(first, span)
+            else:
+                self.queue.append(span)
+
+    def missing_end(self, start: int) -> int:
+        """Where the missing span that begins at ``start`` ends (resuming)."""
+        assert self.probe is not None or self.restored
+        end = None
+        for span in self.restored:
+            if span.start > start:
+                end = span.start
+                break
+        return end if end is not None else self._restored_size
 
     # ------------------------------------------------------------ rebalancing
 
@@ -240,6 +281,17 @@ class RangeBook:
             return ByteRange(0, ledger.size)
         ledger.record_written(transfer, transfer.flushed)
         return ledger.release(transfer)
+
+    def flush_all(self) -> None:
+        """Write every running transfer's buffer and note it in the ledger
+        (before a stop that keeps the file for a later run)."""
+        for transfer in self.active:
+            try:
+                transfer.flush()
+            except StorageError:
+                continue
+            if self.ledger is not None and self.ledger.holding(transfer) is not None:
+                self.ledger.record_written(transfer, transfer.flushed)
 
     def stop_all(self) -> None:
         self.retired.extend(self.active)

@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -68,17 +69,28 @@ class Storage(Protocol):
     def write_at(self, data: memoryview, offset: int) -> None: ...
     def commit(self, size: int, fsync: bool) -> None: ...
     def discard(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+
+
+JOURNAL_SUFFIX = ".journal"  # NAME.part.journal: the resume journal beside NAME.part
 
 
 def part_path_for(final_path: Path) -> Path:
-    """``NAME.part`` beside ``final_path``; for a name too long for that, a
-    shortened name with a digest of the full one (still unique per name)."""
+    """``NAME.part`` beside ``final_path``; for a name too long for that (and
+    its journal, ``NAME.part.journal``), a shortened name with a digest of the
+    full one (still unique per name)."""
     name = final_path.name
-    if len(name.encode("utf-8", "surrogateescape")) + 5 <= MAX_NAME_BYTES:
+    room = MAX_NAME_BYTES - len(".part") - len(JOURNAL_SUFFIX)
+    if len(name.encode("utf-8", "surrogateescape")) <= room:
         return final_path.with_name(name + ".part")
     digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
-    short = shorten_name(name, MAX_NAME_BYTES - len(".part") - 9)
+    short = shorten_name(name, room - 9)
     return final_path.with_name(f"{short}~{digest}.part")
+
+
+def journal_path_for(part_path: Path) -> Path:
+    return part_path.with_name(part_path.name + JOURNAL_SUFFIX)
 
 
 def storage_error(exc: OSError, what: str, path: Path, url: str) -> StorageError:
@@ -89,10 +101,17 @@ def storage_error(exc: OSError, what: str, path: Path, url: str) -> StorageError
 class PartFile:
     """``final_path + '.part'``, exclusively locked while a download owns it."""
 
-    def __init__(self, destination: Destination, url: str = "") -> None:
+    def __init__(
+        self, destination: Destination, url: str = "", *, keep_existing: bool = False
+    ) -> None:
         self.final_path = destination.path
         self.replacing = destination.existing
         self.part_path = part_path_for(self.final_path)
+        self.journal_path = journal_path_for(self.part_path)
+        # An existing NAME.part is kept as it is (for its journal to vouch for)
+        # or emptied.
+        self.keep_existing = keep_existing
+        self._journal_lock = threading.Lock()
         self.url = url
         self.fd = -1
         self._identity: tuple[int, int] = (0, 0)
@@ -126,13 +145,74 @@ class PartFile:
             os.close(fd)
             return False
         self.fd = fd
+        if not self.keep_existing:
+            self.start_over()
+        return True
+
+    # ------------------------------------------------------------ the journal
+
+    def start_over(self) -> None:
+        """Empty ``NAME.part`` and forget its journal: nothing in it is trusted."""
         try:
-            # No resume journal yet: an old .part holds nothing we can trust.
-            os.ftruncate(fd, 0)
+            os.ftruncate(self.fd, 0)
         except OSError as exc:
             self.discard()
-            raise storage_error(exc, "truncate", path, self.url) from None
-        return True
+            raise storage_error(exc, "truncate", self.part_path, self.url) from None
+        self._remove_journal()
+
+    def read_journal(self) -> bytes | None:
+        """The journal's bytes, if there is a journal (never through a link)."""
+        try:
+            fd = os.open(self.journal_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+                return None
+            return os.read(fd, 1 << 20)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    def sync_then_journal(self, data_fd: int, journal: bytes) -> None:
+        """Make the bytes written so far durable, then (only then) replace the
+        journal with ``journal``: written to a temporary file, fsynced, renamed
+        over the old one, and the directory fsynced. Blocking: call it from a
+        worker thread, with a copy of the descriptor (``data_fd``)."""
+        with self._journal_lock:  # one writer at a time; never after a commit or discard
+            if self.fd < 0:
+                return
+            os.fdatasync(data_fd)
+            temporary = self.journal_path.with_name(self.journal_path.name + ".tmp")
+            try:
+                os.unlink(temporary)  # a leftover (or a planted link): never written through
+            except FileNotFoundError:
+                pass
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(temporary, flags, 0o600)
+            try:
+                os.write(fd, journal)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(temporary, self.journal_path)
+            _fsync_directory(self.journal_path.parent)
+
+    def keep(self) -> None:
+        """Close ``NAME.part`` and leave it (and its journal) for a later run."""
+        self._close()
+
+    def _remove_journal(self) -> None:
+        temporary = self.journal_path.with_name(self.journal_path.name + ".tmp")
+        for path in (self.journal_path, temporary):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                pass  # best effort: a journal that does not match is ignored anyway
 
     def _open_existing(self, flags: int) -> int:
         path = self.part_path
@@ -195,6 +275,10 @@ class PartFile:
 
     def commit(self, size: int, fsync: bool) -> None:
         """Cut the file to ``size`` bytes and give it the final name."""
+        with self._journal_lock:  # no journal may be written after this
+            self._commit(size, fsync)
+
+    def _commit(self, size: int, fsync: bool) -> None:
         try:
             if os.fstat(self.fd).st_size != size:
                 os.ftruncate(self.fd, size)
@@ -204,6 +288,7 @@ class PartFile:
                 self._replace(self.replacing)
             else:
                 self._rename_new()
+            self._remove_journal()
             if fsync:
                 _fsync_directory(self.final_path.parent)
         except OSError as exc:
@@ -273,11 +358,14 @@ class PartFile:
         )
 
     def discard(self) -> None:
-        """Delete ``NAME.part`` if it is still ours, and close it."""
+        """Delete ``NAME.part`` (and its journal) if it is still ours, and close it."""
         if self.fd < 0:
             return
-        self._unlink_if_ours()
-        self._close()
+        with self._journal_lock:
+            if self._still_at_path():
+                self._remove_journal()
+            self._unlink_if_ours()
+            self._close()
 
     def _unlink_if_ours(self) -> None:
         if not self._still_at_path():

@@ -181,7 +181,7 @@ class RangeTransfer:
                 # SIZE and MDTM came in this very session: no separate probe login.
                 result = probe_from_ftp(self.replies.size, self.replies.mtime, self.url)
             else:
-                result = probe_from_http(self.head, self.url)
+                result = probe_from_http(self.head, self.url, self.start)
             self.probe_result = result
             if self._on_probe is not None:
                 # Pure: where this first range ends; the download applies the
