@@ -23,6 +23,7 @@ from .conftest import (
     start_server,
     stop_server,
 )
+from .test_cli import assert_one_line_error, cli
 
 QUICK = RetryPolicy(attempts=30, backoff_factor=0.01, backoff_max=0.05)
 
@@ -202,3 +203,32 @@ def test_twenty_random_cuts_refetch_nothing(
     # (test_cut_connections_resume_where_they_stopped checks the exact bytes.)
     extra = stats["bytes_down"] - FILES["huge.bin"]
     assert extra < 0.15 * FILES["huge.bin"], (extra, result.ranges, stats)
+
+
+def test_stalled_connection_is_retried_from_where_it_stopped(
+    http_server: Server, data: DataFiles, tmp_path: Path, arun
+) -> None:
+    # The first connection goes quiet for 30 s after 200 000 bytes: after the
+    # stall timeout (1 s) the range is fetched again from byte 200 000.
+    name = data.add("stalls.bin", 600_000)
+    url = http_server.url(
+        name, stall_at=200_000, stall_seconds=30, slow_token="s1", slow_rate=50_000_000
+    )
+    started = time.monotonic()
+    result = arun(curlmulti_dl.fetch(url, tmp_path, stall_timeout=1, retry=QUICK))
+    data.assert_same(name, result.path)
+    assert time.monotonic() - started < 10
+    starts = sorted(r["start"] for r in served(http_server, name))
+    assert 200_000 in starts
+
+
+def test_max_time_stops_a_download_and_keeps_it(
+    http_server: Server, data: DataFiles, tmp_path: Path
+) -> None:
+    name = data.add("max-time.bin", 8 << 20)
+    url = http_server.url(name, rate=200_000)
+    done = cli("-q", "--max-time", "1.5", "-d", str(tmp_path), url)
+    assert done.returncode == 1
+    assert_one_line_error(done.stderr, "max_time")
+    assert_left_resumable(tmp_path, name, data.root / name)
+    assert cli("--timeout", "0", url).returncode == 2

@@ -111,6 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
         "checked after the last byte; on a mismatch the file is not kept (one URL only)",
     )
     parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SEC",
+        help="a connection that sends nothing for this long is a failure (retried); "
+        "not a limit on the whole download (default: 60)",
+    )
+    parser.add_argument(
+        "--max-time",
+        type=float,
+        metavar="SEC",
+        help="give up on a file not done after this long (kept for a later run)",
+    )
+    parser.add_argument(
         "--no-resume",
         action="store_true",
         help="start from nothing even if NAME.part and its journal are there, and keep "
@@ -161,6 +175,9 @@ def _usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> s
             Checksum.parse(args.checksum)
         except ValueError as exc:
             return f"--checksum: {exc}"
+    for flag, value in (("--timeout", args.timeout), ("--max-time", args.max_time)):
+        if value is not None and (not math.isfinite(value) or value <= 0):
+            return f"{flag} must be a positive number of seconds"
     if args.retries < 0:
         return f"--retries must be 0 or more, not {args.retries}"
     if not math.isfinite(args.progress_interval) or args.progress_interval <= 0:
@@ -230,6 +247,8 @@ async def _download_all(args: argparse.Namespace) -> int:
         "retry": RetryPolicy(attempts=args.retries),
         "checksum": args.checksum,
         "resume": not args.no_resume,
+        "stall_timeout": args.timeout,
+        "max_time": args.max_time,
     }
     if args.min_part_size is not None:
         options["min_part_size"] = options["ftp_min_part_size"] = args.min_part_size

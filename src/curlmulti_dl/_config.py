@@ -58,6 +58,8 @@ class DownloadOptions:
         download stops, and go on from there when the same URL is fetched to
         the same place again (if the remote file is still the same). False:
         start from nothing, and keep nothing.
+    max_time: seconds a download may take in all (None: no limit; long
+        downloads are normal, ``stall_timeout`` catches a dead connection).
     user_agent: the User-Agent header.
     """
 
@@ -81,6 +83,7 @@ class DownloadOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     checksum: str | None = None
     resume: bool = True
+    max_time: float | None = None
     user_agent: str = f"curlmulti_dl/{__version__}"
 
     def __post_init__(self) -> None:
@@ -99,6 +102,14 @@ class DownloadOptions:
             raise ValueError("buffer_size must be between 1 KiB and 10 MiB")
         if self.write_buffer_size < 16 * KiB:
             raise ValueError("write_buffer_size must be at least 16 KiB")
+        if self.max_time is not None and not (
+            isinstance(self.max_time, (int, float))
+            and math.isfinite(self.max_time)
+            and self.max_time > 0
+        ):
+            raise ValueError(
+                f"max_time must be a positive number of seconds, not {self.max_time!r}"
+            )
         for name in ("connect_timeout", "stall_timeout"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:

@@ -27,6 +27,7 @@ from ._exceptions import (
     CallbackError,
     ChecksumMismatchError,
     DownloadError,
+    DownloadTimeout,
     RemoteFileChangedError,
     RetriesExhaustedError,
     StorageError,
@@ -464,6 +465,10 @@ class FileDownload:
     def tick(self, now: float) -> None:
         """Every 0.1 s while running: positions, slow connections, progress."""
         if self.state.is_over:
+            return
+        limit = self.options.max_time
+        if limit is not None and now - self.started_at > limit:
+            self.fail(DownloadTimeout(f"not done after max_time={limit:g} s", url=self.url))
             return
         self.book.observe(now)
         storage, probe = self.storage, self.book.probe
