@@ -3,6 +3,7 @@ stopped; errors that cannot pass fail at once. Real transfers, sha256 checked.""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import urllib.request
 from pathlib import Path
@@ -232,3 +233,35 @@ def test_max_time_stops_a_download_and_keeps_it(
     assert_one_line_error(done.stderr, "max_time")
     assert_left_resumable(tmp_path, name, data.root / name)
     assert cli("--timeout", "0", url).returncode == 2
+
+
+def test_host_limit_comes_back_after_a_quiet_period(data: DataFiles, tmp_path: Path, arun) -> None:
+    # Two sessions allowed, four asked for: the limit drops to what the server
+    # takes, then is probed upwards one slot per quiet period (0.3 s here).
+    server = start_server(
+        "ftpd.py", "--root", str(data.root), "--max-cons-per-ip", "2", scheme="ftp"
+    )
+    far = start_far(server, 0.002, 8 << 20)
+    seen: list[int] = []
+
+    async def scenario() -> curlmulti_dl.DownloadResult:
+        policy = RetryPolicy(attempts=50, backoff_factor=0.05, backoff_max=0.2)
+        async with curlmulti_dl.Downloader(max_host_connections=4, limit_recovery=0.3) as dl:
+            task = asyncio.ensure_future(
+                dl.fetch(far.url("huge.bin"), tmp_path, parts=4, ftp_min_part_size=1, retry=policy)
+            )
+            host = far.base.split("://")[1]
+            while not task.done():
+                seen.append(dl.scheduler.host(host).total)
+                await asyncio.sleep(0.05)
+            return await task
+
+    try:
+        result = arun(scenario())
+    finally:
+        far.process.kill()
+        far.process.wait()
+        stop_server(server)
+    data.assert_same("huge.bin", result.path)
+    lowest = seen.index(min(seen))
+    assert min(seen) <= 2 and max(seen[lowest:]) > min(seen), seen

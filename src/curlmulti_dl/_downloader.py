@@ -48,6 +48,9 @@ class Downloader:
     host and port. A slot is taken before a transfer is handed to libcurl and
     given back when it ends, and transfers do not leave idle connections in
     libcurl's cache, so a slot spans the socket's whole life.
+    A host that refuses a connection (FTP 421, HTTP 429/503) is held to the
+    connections it still serves; every ``limit_recovery`` seconds without a
+    refusal it gets one slot back, up to ``max_host_connections``.
     ``loop_budget`` bounds the seconds spent in libcurl per event-loop
     iteration so that other tasks stay responsive; None disables it.
     Keyword ``options`` are the defaults of every ``fetch`` (see
@@ -69,16 +72,22 @@ class Downloader:
         loop_budget: float | None = DEFAULT_LOOP_BUDGET,
         multiplex: bool = False,
         rebalance: RebalancePolicy | None = None,
+        limit_recovery: float = 30.0,
         **options: Any,
     ) -> None:
         if max_connections < 1 or max_host_connections < 1:
             raise ValueError("connection limits must be >= 1")
         if loop_budget is not None and loop_budget <= 0:
             raise ValueError("loop_budget must be positive or None")
+        if not limit_recovery > 0:
+            raise ValueError("limit_recovery must be a positive number of seconds")
         self.max_connections = max_connections
         self.max_host_connections = max_host_connections
         self.loop_budget = loop_budget
         self.multiplex = multiplex
+        # A host that refused a connection gets one slot back per quiet period.
+        self.limit_recovery = limit_recovery
+        self._lowered: dict[str, float] = {}  # host -> when its limit last moved
         self.rebalance = rebalance or RebalancePolicy()
         self.options = DownloadOptions(**options)
         self.scheduler: Scheduler[FileDownload] = Scheduler(max_connections, max_host_connections)
@@ -224,6 +233,7 @@ class Downloader:
         the run, instead of failing or trying again and again."""
         limiter = self.scheduler.host(job.host_key)
         limiter.total = max(1, min(limiter.total, limiter.borrowed))
+        self._lowered[job.host_key] = time.monotonic()
 
     def retry_ready(self, job: FileDownload, rest: ByteRange | None) -> None:
         self._settle(job)
@@ -332,6 +342,19 @@ class Downloader:
 
     # ------------------------------------------------------------ the tick
 
+    def _recover_limits(self, now: float) -> None:
+        """Probe upwards: a host quiet for ``limit_recovery`` seconds since its
+        limit moved gets one more slot, up to ``max_host_connections``."""
+        for key, since in list(self._lowered.items()):
+            if now - since < self.limit_recovery:
+                continue
+            limiter = self.scheduler.host(key)
+            if limiter.total >= self.max_host_connections:
+                del self._lowered[key]
+                continue
+            limiter.total += 1
+            self._lowered[key] = now
+
     def _ensure_tick(self) -> None:
         if self._tick_handle is None and self._loop is not None and self._jobs:
             self._tick_handle = self._loop.call_later(_TICK, self._tick)
@@ -340,6 +363,7 @@ class Downloader:
         """One timer for every running download (an idle Downloader has none)."""
         self._tick_handle = None
         now = time.monotonic()
+        self._recover_limits(now)
         for job in list(self._jobs):
             if job.state is not DownloadState.QUEUED:  # no progress before a slot
                 job.tick(now)
