@@ -20,10 +20,10 @@ def test_brackets_in_url_are_not_markup(http_server: Server, tmp_path: Path) -> 
     assert "nope%5B/x%5D/f" in text and "404" in text  # the URL as it was requested
     # A message with brackets of its own (a path) is shown as it is.
     (tmp_path / "x[/y]").mkdir(parents=True)
-    (tmp_path / "x[/y]" / "f").write_bytes(b"mine")
-    status, text = on_terminal("-d", str(tmp_path / "x[/y]"), f"{http_server.base}/f")
+    (tmp_path / "x[/y]" / "odd.bin").write_bytes(b"mine")
+    status, text = on_terminal("-d", str(tmp_path / "x[/y]"), f"{http_server.base}/odd.bin")
     assert status == 1, text
-    assert "x[/y]/f already exists" in text and "Traceback" not in text
+    assert "x[/y]/odd.bin already exists" in text and "Traceback" not in text
 
 
 def test_brackets_in_directory_and_name_are_shown_as_they_are(

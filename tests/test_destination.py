@@ -4,6 +4,8 @@ safety, overwriting, long names. Nodes are made in temporary directories only.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import email.utils
 import hashlib
 import os
 import stat
@@ -173,8 +175,33 @@ def test_existing_file_is_refused_without_overwrite(http_server: Server, tmp_pat
     with pytest.raises(curlmulti_dl.DestinationExistsError, match="already exists"):
         fetch(http_server.url("big.bin"), tmp_path)
     assert target.read_bytes() == b"mine"
-    assert http_stats_requests(http_server) == before  # refused before any request
+    # One request: its answer shows the file there is not the remote one.
+    assert http_stats_requests(http_server) == before + 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.bin"]
+
+
+@pytest.mark.parametrize("scheme", ["http", "ftp"])
+def test_complete_file_is_skipped(
+    request: pytest.FixtureRequest, data: DataFiles, tmp_path: Path, scheme: str
+) -> None:
+    server: Server = request.getfixturevalue(f"{scheme}_server")
+    first = fetch(server.url("big.bin"), tmp_path, parts=4)
+    data.assert_same("big.bin", first.path)
+    # Stamped like curl -R: the remote date (and the ETag where xattrs work).
+    remote = email.utils.parsedate_to_datetime(first.last_modified or "").timestamp()
+    assert abs(first.path.stat().st_mtime - remote) < 1
+    again = fetch(server.url("big.bin"), tmp_path, parts=4)
+    assert again.skipped and again.notice == "already complete: skipped"
+    data.assert_same("big.bin", again.path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.bin"]
+    # A file of the same size but another date (and no ETag stamp) is not
+    # taken for the remote one.
+    os.utime(first.path, (0, 0))
+    with contextlib.suppress(OSError):
+        os.removexattr(first.path, "user.curlmulti_dl.etag")
+    with pytest.raises(curlmulti_dl.DestinationExistsError):
+        fetch(server.url("big.bin"), tmp_path, parts=4)
+    assert fetch(server.url("big.bin"), tmp_path, overwrite=True).skipped is False
 
 
 def test_overwrite_keeps_mode_and_hard_links(

@@ -11,6 +11,7 @@ it decides, so the scheduler is never re-entered.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import os
 import random
@@ -26,6 +27,7 @@ from ._destination import Destination
 from ._exceptions import (
     CallbackError,
     ChecksumMismatchError,
+    DestinationExistsError,
     DownloadError,
     DownloadTimeout,
     RemoteFileChangedError,
@@ -37,7 +39,7 @@ from ._integrity import Checksum, hash_descriptor
 from ._names import Origin
 from ._plan import ByteRange
 from ._policy import RebalancePolicy, is_refusal, parse_retry_after
-from ._probe import ProbeResult
+from ._probe import LocalCopy, ProbeResult, remote_stamp
 from ._profile import HostProfile
 from ._progress import DownloadResult, ProgressCallback, ProgressSnapshot, SpeedMeter
 from ._ranges import RangeBook
@@ -67,6 +69,10 @@ class DownloadState(enum.Enum):
 
 class _StartOver(DownloadError):
     """The first answer is not the file the resume journal describes."""
+
+
+class _AlreadyThere(DownloadError):
+    """The destination already holds the remote file: nothing to download."""
 
 
 class JobEvents(Protocol):
@@ -134,6 +140,8 @@ class FileDownload:
         self._verified = False  # the digests were checked
         self._resume = Resume(loop, self.public_url)
         self.kept_part: Path | None = None  # NAME.part left for a later run
+        # An existing file not to be overwritten: skipped if it is complete.
+        self.local_copy: LocalCopy | None = None
         self._hashing: asyncio.Future[dict[str, str]] | None = None
         if isinstance(storage, StreamFile) and options.checksum is not None:
             storage.track_digest(Checksum.parse(options.checksum).algorithm)
@@ -171,6 +179,15 @@ class FileDownload:
     def _on_probe(self, transfer: RangeTransfer, probe: ProbeResult) -> int | None:
         """Inside the write callback: where this first range ends (arithmetic
         only), and an event to plan the rest later."""
+        local = self.local_copy
+        if local is not None:
+            if local.is_copy_of(probe, self.public_url):
+                raise _AlreadyThere("already complete", url=self.url)
+            raise DestinationExistsError(
+                f"{self.destination.path} already exists and is not the remote file "
+                "(overwrite=True or --force replaces it)",
+                url=self.url,
+            )
         if self._resume.found is not None and not self._resume.holds(transfer.start, probe):
             raise _StartOver("the remote file changed since the last run", url=self.url)
         self._loop.call_soon(self._events.probe_ready, self, transfer)
@@ -284,6 +301,9 @@ class FileDownload:
         if isinstance(error, _StartOver):
             self._start_over(transfer)
             return
+        if isinstance(error, _AlreadyThere):
+            self._skip(transfer)
+            return
         reply = transfer.replies.last_code if transfer.is_ftp else None
         refused = is_refusal(error, reply, transfer.replies.last_text)
         if refused:
@@ -296,6 +316,15 @@ class FileDownload:
         if unknown_size:  # a stream to EOF: no byte to start again from
             self.fail(error)
             return
+        # Progress counts only where the bytes are kept: a file without byte
+        # ranges (or of unknown size) starts again from its first byte.
+        probe = self.book.probe or transfer.probe_result
+        kept = probe is not None and probe.ranged and probe.size is not None
+        progressed = kept and transfer.flushed > transfer.start
+        if progressed:
+            # A connection that delivered and then broke says nothing of the
+            # next one: the budget and the back-off count failures in a row.
+            self.retry = self.options.retry
         try:
             self.retry = self.retry.increment(error)
         except RetriesExhaustedError as exhausted:
@@ -313,8 +342,27 @@ class FileDownload:
         if not transfer.is_ftp and transfer.head.retry_after is not None:
             retry_after = parse_retry_after(transfer.head.retry_after)
         delay = self.retry.backoff(random.random(), retry_after)
+        if progressed and retry_after is None:
+            delay = 0.0  # it was working: go on at once
         handle = self._loop.call_later(delay, self._retry_now, rest)
         self._retry_timers.add(handle)
+
+    def _skip(self, transfer: RangeTransfer) -> None:
+        """Nothing to do: the destination is already the remote file."""
+        self.book.lost(transfer)
+        self.book.stop_all()
+        if self.storage is not None:
+            self.storage.discard()  # an empty NAME.part of our own
+        self.state = DownloadState.FINISHED
+        probe = transfer.probe_result
+        size = probe.size if probe is not None and probe.size is not None else 0
+        result = result_of(
+            self.public_url, probe, self.destination.path, size,
+            time.monotonic() - self.started_at, (0, 0, 0, 0),
+            "already complete: skipped",
+        )  # fmt: skip
+        if not self.future.done():
+            self.future.set_result(dataclasses.replace(result, skipped=True))
 
     def _start_over(self, transfer: RangeTransfer) -> None:
         """The journal's file is gone from the server: empty NAME.part and send
@@ -405,6 +453,8 @@ class FileDownload:
         if expected and not self._verified:
             self._verify_then_finish(expected, size)
             return
+        if isinstance(self.storage, PartFile):
+            self.storage.stamp(*remote_stamp(book.probe, self.public_url))
         try:
             self.storage.commit(size, self.options.fsync)
         except StorageError as exc:

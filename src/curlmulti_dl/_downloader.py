@@ -12,7 +12,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import os
+import stat
 import time
+from pathlib import Path
 from typing import Any
 
 import pycurl
@@ -21,11 +24,12 @@ from ._config import DownloadOptions
 from ._curlopts import configure_multi
 from ._destination import Dest, resolve_destination
 from ._download import DownloadState, FileDownload
-from ._exceptions import DownloaderClosedError, DownloadError
+from ._exceptions import DestinationExistsError, DownloaderClosedError, DownloadError
 from ._multi import CurlBridge
 from ._names import normalize_url, parse_origin
 from ._plan import ByteRange
 from ._policy import RebalancePolicy
+from ._probe import ETAG_ATTRIBUTE, LocalCopy
 from ._profile import HostProfile
 from ._progress import DownloadResult, ProgressCallback
 from ._scheduler import Scheduler
@@ -185,7 +189,15 @@ class Downloader:
             opts = dataclasses.replace(self.options, **options) if options else self.options
         except (TypeError, ValueError) as exc:
             raise DownloadError(f"invalid option: {exc}", url=url) from None
-        destination = resolve_destination(url, dest, overwrite=opts.overwrite)
+        local = None
+        try:
+            destination = resolve_destination(url, dest, overwrite=opts.overwrite)
+        except DestinationExistsError:
+            # Not to be replaced: the first answer tells whether it is complete.
+            destination = resolve_destination(url, dest, overwrite=True)
+            local = local_copy_at(destination.path)
+            if local is None:
+                raise
         storage, notice = None, None
         if destination.is_stream:
             if opts.parts > 1:
@@ -208,6 +220,7 @@ class Downloader:
             sockets=self.sockets,
             profile=self._profiles.setdefault(origin.host_key, HostProfile()),
         )
+        job.local_copy = local
         self._jobs.add(job)
         try:
             self.scheduler.want(job)
@@ -370,6 +383,21 @@ class Downloader:
                 self._settle(job)
         self._pump()
         self._ensure_tick()
+
+
+def local_copy_at(path: Path) -> LocalCopy | None:
+    """The size and stamps of the regular file at ``path`` (None if there is none)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    try:
+        etag = os.getxattr(path, ETAG_ATTRIBUTE).decode("utf-8", "surrogateescape")
+    except (OSError, AttributeError):
+        etag = None
+    return LocalCopy(info.st_size, info.st_mtime, etag)
 
 
 def _require_selector_loop(loop: asyncio.AbstractEventLoop) -> None:

@@ -74,7 +74,11 @@ class RebalancePolicy:
 class RetryPolicy:
     """When and how soon a failed range is fetched again.
 
-    attempts: failures allowed per file (shared by its ranges) before giving up.
+    attempts: failures in a row allowed per file (shared by its ranges)
+        before giving up; a range that delivered bytes before it failed starts
+        the count again (and is fetched again at once), so sporadic cuts in an
+        hours-long download never add up to a failure, while a dead server
+        does.
     backoff_factor, backoff_max: the n-th retry waits
         ``min(backoff_max, backoff_factor * 2 ** (n - 1))`` seconds, scaled by
         a jitter in [0.5, 1.0) so that many clients do not retry in step.

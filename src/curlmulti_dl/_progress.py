@@ -67,7 +67,9 @@ class DownloadResult:
     ``ranges`` counts every range transfer: the planned ones, plus ``splits``
     (a running range cut for an idle connection) and ``reconnects`` (a range
     moved off a connection far slower than the others). ``notice`` says why the
-    file got fewer connections than asked for, if it did.
+    file got fewer connections than asked for, if it did. ``skipped``: the
+    destination already held the complete file (same size, and the remote
+    date or ETag it was stamped with); nothing was written.
     """
 
     url: str
@@ -82,6 +84,7 @@ class DownloadResult:
     etag: str | None = None
     last_modified: str | None = None
     notice: str | None = None
+    skipped: bool = False  # the file at ``path`` was already the remote file
 
     @property
     def speed(self) -> float:

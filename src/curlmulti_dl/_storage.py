@@ -14,6 +14,7 @@ someone else is refused, never truncated, written or deleted.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -112,6 +113,7 @@ class PartFile:
         # or emptied.
         self.keep_existing = keep_existing
         self._journal_lock = threading.Lock()
+        self._stamp: tuple[float | None, dict[str, str]] = (None, {})
         self.url = url
         self.fd = -1
         self._identity: tuple[int, int] = (0, 0)
@@ -278,6 +280,19 @@ class PartFile:
         with self._journal_lock:  # no journal may be written after this
             self._commit(size, fsync)
 
+    def stamp(self, mtime: float | None, attributes: dict[str, str]) -> None:
+        """Before the commit: the remote file's modification time (as
+        ``curl -R``), and ``user.`` extended attributes (its ETag, its URL)
+        where the file system keeps them, so a later run can tell a complete
+        file from another. Best effort: neither is needed for the content."""
+        self._stamp = (mtime, attributes)
+        if mtime is not None:
+            with contextlib.suppress(OSError):
+                os.utime(self.fd, (mtime, mtime))
+        for name, value in attributes.items():
+            with contextlib.suppress(OSError, AttributeError):
+                os.setxattr(self.fd, name, value.encode("utf-8", "surrogateescape"))
+
     def _commit(self, size: int, fsync: bool) -> None:
         try:
             if os.fstat(self.fd).st_size != size:
@@ -323,6 +338,9 @@ class PartFile:
                 if sent == 0:
                     raise OSError(errno.EIO, "short copy")
                 offset += sent
+            mtime = self._stamp[0]
+            if mtime is not None:
+                os.utime(target, (mtime, mtime))
             os.fsync(target)
         finally:
             os.close(target)
