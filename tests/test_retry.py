@@ -4,6 +4,7 @@ stopped; errors that cannot pass fail at once. Real transfers, sha256 checked.""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import urllib.request
 from pathlib import Path
@@ -259,6 +260,7 @@ def test_host_limit_comes_back_after_a_quiet_period(data: DataFiles, tmp_path: P
 
     try:
         result = arun(scenario())
+        sessions = far.stats()["sessions"]
     finally:
         far.process.kill()
         far.process.wait()
@@ -266,3 +268,30 @@ def test_host_limit_comes_back_after_a_quiet_period(data: DataFiles, tmp_path: P
     data.assert_same("huge.bin", result.path)
     lowest = seen.index(min(seen))
     assert min(seen) <= 2 and max(seen[lowest:]) > min(seen), seen
+    # Sessions: the first four, retries of the refused ones, then at most one
+    # per upward probe (every 0.3 s here).
+    assert sessions <= 30, sessions  # a storm: hundreds in these seconds
+
+
+def test_http_server_allowing_fewer_connections_than_parts(
+    http_server: Server, data: DataFiles, tmp_path: Path, arun
+) -> None:
+    # At most 3 connections, 8 asked for: the 503s hold the host to the
+    # connections it serves, with no storm of refused requests.
+    name = data.add("capped.bin", 16 << 20)
+    before = json.load(urllib.request.urlopen(f"{http_server.base}/_stats"))["refused"]
+    url = http_server.url(name, max_conns=3, rate=8_000_000)
+    result = arun(curlmulti_dl.fetch(url, tmp_path, parts=8, min_part_size=1, retry=QUICK))
+    data.assert_same(name, result.path)
+    refused = json.load(urllib.request.urlopen(f"{http_server.base}/_stats"))["refused"] - before
+    assert 1 <= refused <= 10, refused
+
+
+def test_ftp_login_failure_fails_at_once(ftp_logged: Any, tmp_path: Path, arun) -> None:
+    mark = ftp_logged.log.mark()
+    url = ftp_logged.server.url("one.bin").replace("://", "://user:wrong@")
+    with pytest.raises(curlmulti_dl.FTPError):
+        arun(curlmulti_dl.fetch(url, tmp_path, retry=QUICK))
+    sessions = ftp_logged.log.sessions(mark)
+    assert sum(1 for cmds in sessions.values() for c, _ in cmds if c == "USER") == 1
+    assert not list(tmp_path.iterdir())

@@ -12,6 +12,7 @@ under ``--root``, and exits by itself when its parent dies or after
     slow_token=T        the first connection asking with token T is slow (slow_rate)
     stall_at=N          ... and goes quiet for stall_seconds=S after N body bytes
     drop_after=N        close the connection after N body bytes
+    max_conns=N         answer 503 (Retry-After: 1) while more than N connections are open
     fail_first=K        the first K requests for this path answer fail_status
                         (default 503), with Retry-After: retry_after if given
     status=NNN          answer that status with a short body
@@ -51,6 +52,7 @@ class Stats:
         self.connections = 0
         self.requests = 0
         self.active = 0
+        self.refused = 0  # 503 answers of max_conns
         self.max_active = 0
         self.log: list[dict[str, object]] = []
 
@@ -60,6 +62,7 @@ class Stats:
                 "connections": self.connections,
                 "requests": self.requests,
                 "active": self.active,
+                "refused": self.refused,
                 "max_active": self.max_active,
                 "log": [dict(record) for record in self.log[-2000:]],
             }
@@ -139,6 +142,15 @@ class Handler(BaseHTTPRequestHandler):
         if "status" in query:
             self.send_small(int(query["status"]), b"error requested\n", "text/plain")
             return
+        if "max_conns" in query:
+            with self.server.stats.lock:
+                busy = self.server.stats.active > int(query["max_conns"])
+                if busy:
+                    self.server.stats.refused += 1
+            if busy:
+                self.send_small(503, b"too many connections\n", "text/plain", {"Retry-After": "1"})
+                self.close_connection = True
+                return
         if "fail_first" in query:
             with self.server.stats.lock:
                 failed = self.server.failures.get(parts.path, 0)
