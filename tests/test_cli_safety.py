@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import FILES, DataFiles, Server
+from .conftest import FILES, DataFiles, Server, assert_left_resumable
 from .test_cli import assert_one_line_error, cli
 
 
@@ -187,6 +187,6 @@ def test_retries_carry_a_cut_download_through(
     (tmp_path / "again").mkdir()
     failed = cli("-d", str(tmp_path / "again"), "--retries", "0", url)
     assert failed.returncode == 1
-    assert list((tmp_path / "again").iterdir()) == []
+    assert_left_resumable(tmp_path / "again", "odd.bin", data.root / "odd.bin")
     assert_one_line_error(failed.stderr, "odd.bin")
     assert cli("--retries", "-1", url).returncode == 2
