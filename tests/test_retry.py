@@ -220,7 +220,8 @@ def test_stalled_connection_is_retried_from_where_it_stopped(
     started = time.monotonic()
     result = arun(curlmulti_dl.fetch(url, tmp_path, stall_timeout=1, retry=QUICK))
     data.assert_same(name, result.path)
-    assert time.monotonic() - started < 10
+    # Counted on the tick, not libcurl's averaged low-speed check (~7 s here).
+    assert time.monotonic() - started < 4
     starts = sorted(r["start"] for r in served(http_server, name))
     assert 200_000 in starts
 

@@ -498,6 +498,24 @@ class FileDownload:
         else:
             self.future.set_exception(exc)
 
+    def _stop_stalled(self, now: float) -> bool:
+        """A connection silent for ``stall_timeout`` is a failure, counted
+        here exactly (libcurl's own low-speed check, the backstop, averages
+        over a window of several seconds). Returns whether the download is over."""
+        quiet_for = self.options.stall_timeout
+        for transfer in self.book.stalled(now, quiet_for):
+            self.book.retired.append(transfer)  # the Downloader removes it from libcurl
+            try:
+                transfer.flush()
+            except StorageError as exc:
+                self.fail(exc)
+                return True
+            error = DownloadTimeout(f"no data for {quiet_for:g} s", url=self.url)
+            self._retry_or_fail(transfer, error)
+            if self.state.is_over:
+                return True
+        return False
+
     def _keeps_state(self, exc: DownloadError | None) -> bool:
         """Whether a stop leaves NAME.part and its journal for a later run:
         when resuming is on and bytes of a known file are on disk, unless the
@@ -521,6 +539,8 @@ class FileDownload:
             self.fail(DownloadTimeout(f"not done after max_time={limit:g} s", url=self.url))
             return
         self.book.observe(now)
+        if self._stop_stalled(now):
+            return
         storage, probe = self.storage, self.book.probe
         running = self.state is DownloadState.RUNNING
         if running and isinstance(storage, PartFile) and self.options.resume and probe:

@@ -282,6 +282,16 @@ class RangeBook:
         ledger.record_written(transfer, transfer.flushed)
         return ledger.release(transfer)
 
+    def stalled(self, now: float, quiet_for: float) -> list[RangeTransfer]:
+        """Running transfers that have received nothing for ``quiet_for``
+        seconds (since their last byte, or since they were added)."""
+        found = []
+        for transfer in self.active:
+            last = transfer.seen_at or transfer.added_at
+            if last and now - last > quiet_for and not transfer.reached_end:
+                found.append(transfer)
+        return found
+
     def flush_all(self) -> None:
         """Write every running transfer's buffer and note it in the ledger
         (before a stop that keeps the file for a later run)."""
