@@ -27,8 +27,9 @@ from pathlib import Path
 
 from ._exceptions import DestinationExistsError, StorageError
 from ._names import filename_from_url
+from ._probe import ETAG_ATTRIBUTE, LocalCopy
 
-__all__ = ["Destination", "TargetKind", "resolve_destination"]
+__all__ = ["Destination", "TargetKind", "local_copy_at", "resolve_destination"]
 
 Dest = str | os.PathLike[str] | int | None
 
@@ -117,3 +118,18 @@ def _follow_link(
     if not target.is_absolute():
         target = link.parent / target
     return _classify(url, target, overwrite, hops + 1)
+
+
+def local_copy_at(path: Path) -> LocalCopy | None:
+    """The size and stamps of the regular file at ``path`` (None if there is none)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    try:
+        etag = os.getxattr(path, ETAG_ATTRIBUTE).decode("utf-8", "surrogateescape")
+    except (OSError, AttributeError):
+        etag = None
+    return LocalCopy(info.st_size, info.st_mtime, etag)

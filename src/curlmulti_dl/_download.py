@@ -11,13 +11,8 @@ it decides, so the scheduler is never re-entered.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import enum
-import os
-import random
 import time
 from pathlib import Path
-from typing import Protocol
 
 import pycurl
 
@@ -26,72 +21,34 @@ from ._curl_errors import error_from_curl
 from ._destination import Destination
 from ._exceptions import (
     CallbackError,
-    ChecksumMismatchError,
-    DestinationExistsError,
     DownloadError,
     DownloadTimeout,
-    RemoteFileChangedError,
-    RetriesExhaustedError,
     StorageError,
     TransportError,
 )
-from ._integrity import Checksum, hash_descriptor
+from ._firstanswer import FirstAnswer
+from ._integrity import Checksum
+from ._jobstate import DownloadState, JobEvents
 from ._names import Origin
-from ._plan import ByteRange
-from ._policy import RebalancePolicy, is_refusal, parse_retry_after
-from ._probe import LocalCopy, ProbeResult, remote_stamp
+from ._policy import RebalancePolicy
+from ._probe import LocalCopy, remote_stamp
 from ._profile import HostProfile
 from ._progress import DownloadResult, ProgressCallback, ProgressSnapshot, SpeedMeter
 from ._ranges import RangeBook
+from ._recovery import Recovery
 from ._redact import redact_url
-from ._report import notice_for, result_of
+from ._report import result_of
 from ._resume import Resume
 from ._sockets import SocketRegistry
 from ._storage import PartFile, Storage
 from ._stream import StreamFile
 from ._transfer import BudgetHooks, RangeTransfer
+from ._verify import DigestCheck, expected_digests
 
 __all__ = ["DownloadState", "FileDownload", "JobEvents"]
 
 
-class DownloadState(enum.Enum):
-    QUEUED = "queued"  # waiting for its first slot: holds no file descriptor
-    PROBING = "probing"  # the first request is out; the size is not known yet
-    RUNNING = "running"
-    VERIFYING = "verifying"  # every byte is in; the checksum is being computed
-    FINISHED = "finished"
-    FAILED = "failed"
-
-    @property
-    def is_over(self) -> bool:
-        return self in (DownloadState.FINISHED, DownloadState.FAILED)
-
-
-class _StartOver(DownloadError):
-    """The first answer is not the file the resume journal describes."""
-
-
-class _AlreadyThere(DownloadError):
-    """The destination already holds the remote file: nothing to download."""
-
-
-class JobEvents(Protocol):
-    def probe_ready(self, job: FileDownload, transfer: RangeTransfer) -> None:
-        """The first answer arrived (called soon after, never inside libcurl)."""
-
-    def retry_ready(self, job: FileDownload, rest: ByteRange | None) -> None:
-        """A failed range's back-off is over (``rest``: its unwritten bytes;
-        None: the first request is to be sent again)."""
-
-    def host_refused(self, job: FileDownload) -> None:
-        """``job``'s server refused one more connection."""
-
-    def share_of_free_slots(self, job: FileDownload) -> int:
-        """How many connections ``job`` may start on (arithmetic only: this is
-        asked inside libcurl's write callback)."""
-
-
-class FileDownload:
+class FileDownload(FirstAnswer, Recovery):
     """One file over several ranges. ``future`` gets the result or the error."""
 
     def __init__(
@@ -142,7 +99,7 @@ class FileDownload:
         self.kept_part: Path | None = None  # NAME.part left for a later run
         # An existing file not to be overwritten: skipped if it is complete.
         self.local_copy: LocalCopy | None = None
-        self._hashing: asyncio.Future[dict[str, str]] | None = None
+        self._digests = DigestCheck(loop, self.url)
         if isinstance(storage, StreamFile) and options.checksum is not None:
             storage.track_digest(Checksum.parse(options.checksum).algorithm)
         self._retry_timers: set[asyncio.TimerHandle] = set()
@@ -175,68 +132,6 @@ class FileDownload:
         except StorageError as exc:
             self.fail(exc)
         return None
-
-    def _on_probe(self, transfer: RangeTransfer, probe: ProbeResult) -> int | None:
-        """Inside the write callback: where this first range ends (arithmetic
-        only), and an event to plan the rest later."""
-        local = self.local_copy
-        if local is not None:
-            if local.is_copy_of(probe, self.public_url):
-                raise _AlreadyThere("already complete", url=self.url)
-            raise DestinationExistsError(
-                f"{self.destination.path} already exists and is not the remote file "
-                "(overwrite=True or --force replaces it)",
-                url=self.url,
-            )
-        if self._resume.found is not None and not self._resume.holds(transfer.start, probe):
-            raise _StartOver("the remote file changed since the last run", url=self.url)
-        self._loop.call_soon(self._events.probe_ready, self, transfer)
-        if self._resume.found is not None:
-            assert probe.size is not None
-            self.book.restore_from(self._resume.found.durable, probe.size)
-            return self.book.missing_end(transfer.start)
-        if probe.size is None or not probe.ranged:
-            return probe.size
-        # Fixed now, before the range runs past its end: the file's share of
-        # the host's free slots (the Downloader counts it as promised).
-        share = self._events.share_of_free_slots(self)
-        self.book.promised = share
-        plan = self.book.plan(probe.size, self._min_part()[0], share)
-        return plan[0].end if plan else probe.size
-
-    def _min_part(self) -> tuple[int, str]:
-        """Every FTP part but the last costs a login: FTP parts are larger."""
-        if self.origin.is_ftp:
-            return self.options.ftp_min_part_size, "ftp_min_part_size"
-        return self.options.min_part_size, "min_part_size"
-
-    def apply_probe(self, transfer: RangeTransfer) -> None:
-        """Plan the file from the first answer (once; outside libcurl)."""
-        probe = transfer.probe_result
-        usable = transfer.error is None and transfer in self.book.active
-        if probe is not None and usable and self.book.probe is None and not self.state.is_over:
-            self._start_running(probe, *self._min_part(), transfer)
-
-    def _start_running(
-        self, probe: ProbeResult, min_part: int, option: str, first: RangeTransfer
-    ) -> None:
-        self.state = DownloadState.RUNNING
-        self.book.apply(probe, min_part, first)
-        ledger = self.book.ledger
-        if ledger is not None and isinstance(self.storage, PartFile) and self.options.resume:
-            self._resume.attach(ledger)
-            if self.book.restored:
-                done = ledger.durable.total
-                self.notice = f"resumed: {done} of {ledger.size} bytes were already on disk"
-        if self._resume.changed:
-            self.notice = "the remote file changed since the last run: downloaded it again"
-        planned = self.book.target if probe.size else 1
-        self.notice = self.notice or notice_for(probe, self.options, planned, min_part, option)
-        if probe.size and self.storage is not None:
-            try:
-                self.storage.reserve(probe.size)
-            except StorageError as exc:
-                self.fail(exc)
 
     def finish_eta(self) -> float:
         """Bytes left per running connection: which file should be helped first."""
@@ -295,153 +190,12 @@ class FileDownload:
             )
         self.book.finished(transfer)
 
-    def _retry_or_fail(self, transfer: RangeTransfer, error: DownloadError) -> None:
-        """Fetch ``transfer``'s unwritten bytes again after a back-off, if the
-        error may pass and the file's retry budget allows; else fail."""
-        if isinstance(error, _StartOver):
-            self._start_over(transfer)
-            return
-        if isinstance(error, _AlreadyThere):
-            self._skip(transfer)
-            return
-        reply = transfer.replies.last_code if transfer.is_ftp else None
-        refused = is_refusal(error, reply, transfer.replies.last_text)
-        if refused:
-            self._events.host_refused(self)
-        retryable = refused or self.retry.is_retryable(error, reply)
-        unknown_size = self.state is DownloadState.RUNNING and self.book.ledger is None
-        if isinstance(error, StorageError) or not retryable or self.retry.attempts == 0:
-            self.fail(error)
-            return
-        if unknown_size:  # a stream to EOF: no byte to start again from
-            self.fail(error)
-            return
-        # Progress counts only where the bytes are kept: a file without byte
-        # ranges (or of unknown size) starts again from its first byte.
-        probe = self.book.probe or transfer.probe_result
-        kept = probe is not None and probe.ranged and probe.size is not None
-        progressed = kept and transfer.flushed > transfer.start
-        if progressed:
-            # A connection that delivered and then broke says nothing of the
-            # next one: the budget and the back-off count failures in a row.
-            self.retry = self.options.retry
-        try:
-            self.retry = self.retry.increment(error)
-        except RetriesExhaustedError as exhausted:
-            self.fail(exhausted)
-            return
-        if self.state is DownloadState.PROBING and transfer.probe_result is not None:
-            self.apply_probe(transfer)  # the size is known: plan, then retry this range
-        rest = self.book.lost(transfer)
-        if self.state is DownloadState.RUNNING and rest is None:
-            # It had written all it held (the error came after its last byte).
-            if self.book.complete and not self.book.queue:
-                self._finish()
-            return
-        retry_after = None
-        if not transfer.is_ftp and transfer.head.retry_after is not None:
-            retry_after = parse_retry_after(transfer.head.retry_after)
-        delay = self.retry.backoff(random.random(), retry_after)
-        if progressed and retry_after is None:
-            delay = 0.0  # it was working: go on at once
-        handle = self._loop.call_later(delay, self._retry_now, rest)
-        self._retry_timers.add(handle)
-
-    def _skip(self, transfer: RangeTransfer) -> None:
-        """Nothing to do: the destination is already the remote file."""
-        self.book.lost(transfer)
-        self.book.stop_all()
-        if self.storage is not None:
-            self.storage.discard()  # an empty NAME.part of our own
-        self.state = DownloadState.FINISHED
-        probe = transfer.probe_result
-        size = probe.size if probe is not None and probe.size is not None else 0
-        result = result_of(
-            self.public_url, probe, self.destination.path, size,
-            time.monotonic() - self.started_at, (0, 0, 0, 0),
-            "already complete: skipped",
-        )  # fmt: skip
-        if not self.future.done():
-            self.future.set_result(dataclasses.replace(result, skipped=True))
-
-    def _start_over(self, transfer: RangeTransfer) -> None:
-        """The journal's file is gone from the server: empty NAME.part and send
-        the first request again, from byte 0."""
-        self.book.lost(transfer)
-        if isinstance(self.storage, PartFile):
-            try:
-                self.storage.start_over()
-            except StorageError as exc:
-                self.fail(exc)
-                return
-        self._loop.call_soon(self._retry_now, None)
-
-    def _retry_now(self, rest: ByteRange | None) -> None:
-        self._retry_timers = {
-            h for h in self._retry_timers if not h.cancelled() and h.when() > self._loop.time()
-        }
-        if self.state.is_over:
-            return
-        if rest is not None:
-            self.book.queue.appendleft(rest)
-        elif self.state is DownloadState.PROBING:
-            self.state = DownloadState.QUEUED  # the first request again
-        self._events.retry_ready(self, rest)
-
-    def _expected_digests(self) -> list[Checksum]:
-        expected = list(self.book.probe.digests) if self.book.probe else []
-        if self.options.checksum is not None:
-            expected.insert(0, Checksum.parse(self.options.checksum))
-        return expected
-
-    def _verify_then_finish(self, expected: list[Checksum], size: int) -> None:
-        """Hash what arrived in a worker thread, then compare and finish."""
-        self.state = DownloadState.VERIFYING
-        algorithms = {c.algorithm for c in expected}
-        storage = self.storage
-        if isinstance(storage, StreamFile):
-            self._check_digests(expected, storage.digests(), size)
-            return
-        assert isinstance(storage, PartFile)
-        # A copy of the descriptor: a cancellation may close the file meanwhile.
-        fd = os.dup(storage.fd)
-
-        def hash_copy() -> dict[str, str]:
-            try:
-                return hash_descriptor(fd, size, algorithms)
-            finally:
-                os.close(fd)
-
-        work = self._loop.run_in_executor(None, hash_copy)
-        work.add_done_callback(lambda done: self._hashed(done, expected, size))
-        self._hashing = work
-
-    def _hashed(
-        self, done: asyncio.Future[dict[str, str]], expected: list[Checksum], size: int
-    ) -> None:
-        if self.state is not DownloadState.VERIFYING or done.cancelled():
-            return
-        error = done.exception()
+    def _digests_checked(self, error: DownloadError | None) -> None:
+        if self.state is not DownloadState.VERIFYING:
+            return  # stopped meanwhile
         if error is not None:
-            self.fail(StorageError(f"could not read the file back: {error}", url=self.url))
+            self.fail(error)
             return
-        self._check_digests(expected, done.result(), size)
-
-    def _check_digests(self, expected: list[Checksum], actual: dict[str, str], size: int) -> None:
-        for checksum in expected:
-            got = actual.get(checksum.algorithm)
-            if got != checksum.hex:
-                self.fail(
-                    ChecksumMismatchError(
-                        f"{checksum.algorithm} of the {size} bytes received is {got}, "
-                        f"but {checksum.source} is {checksum.hex}",
-                        url=self.url,
-                        algorithm=checksum.algorithm,
-                        expected=checksum.hex,
-                        actual=got or "",
-                    )
-                )
-                return
         self._verified = True
         self._finish()
 
@@ -449,9 +203,10 @@ class FileDownload:
         book = self.book
         assert book.ledger is not None and self.storage is not None
         size = book.ledger.size
-        expected = self._expected_digests()
+        expected = expected_digests(book.probe, self.options.checksum)
         if expected and not self._verified:
-            self._verify_then_finish(expected, size)
+            self.state = DownloadState.VERIFYING
+            self._digests.start(self.storage, size, expected, self._digests_checked)
             return
         if isinstance(self.storage, PartFile):
             self.storage.stamp(*remote_stamp(book.probe, self.public_url))
@@ -475,8 +230,7 @@ class FileDownload:
         if self.state.is_over:
             return
         self.state = DownloadState.FAILED
-        if self._hashing is not None:
-            self._hashing.cancel()  # the thread finishes on its own copy of the descriptor
+        self._digests.cancel()
         for handle in self._retry_timers:
             handle.cancel()
         self._retry_timers.clear()
@@ -497,36 +251,6 @@ class FileDownload:
             self.future.cancel()
         else:
             self.future.set_exception(exc)
-
-    def _stop_stalled(self, now: float) -> bool:
-        """A connection silent for ``stall_timeout`` is a failure, counted
-        here exactly (libcurl's own low-speed check, the backstop, averages
-        over a window of several seconds). Returns whether the download is over."""
-        quiet_for = self.options.stall_timeout
-        for transfer in self.book.stalled(now, quiet_for):
-            self.book.retired.append(transfer)  # the Downloader removes it from libcurl
-            try:
-                transfer.flush()
-            except StorageError as exc:
-                self.fail(exc)
-                return True
-            error = DownloadTimeout(f"no data for {quiet_for:g} s", url=self.url)
-            self._retry_or_fail(transfer, error)
-            if self.state.is_over:
-                return True
-        return False
-
-    def _keeps_state(self, exc: DownloadError | None) -> bool:
-        """Whether a stop leaves NAME.part and its journal for a later run:
-        when resuming is on and bytes of a known file are on disk, unless the
-        bytes themselves are wrong."""
-        wrong = (ChecksumMismatchError, RemoteFileChangedError, _StartOver)
-        return (
-            self.options.resume
-            and self.book.ledger is not None
-            and self.book.probe is not None
-            and not isinstance(exc, wrong)
-        )
 
     # ---------------------------------------------------------- the tick
 

@@ -12,27 +12,24 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import os
-import stat
 import time
-from pathlib import Path
 from typing import Any
 
 import pycurl
 
 from ._config import DownloadOptions
 from ._curlopts import configure_multi
-from ._destination import Dest, resolve_destination
+from ._destination import Dest, local_copy_at, resolve_destination
 from ._download import DownloadState, FileDownload
 from ._exceptions import DestinationExistsError, DownloaderClosedError, DownloadError
 from ._multi import CurlBridge
 from ._names import normalize_url, parse_origin
 from ._plan import ByteRange
 from ._policy import RebalancePolicy
-from ._probe import ETAG_ATTRIBUTE, LocalCopy
 from ._profile import HostProfile
 from ._progress import DownloadResult, ProgressCallback
 from ._scheduler import Scheduler
+from ._sharing import share_of_free_slots, unplanned_on
 from ._sockets import SocketRegistry
 from ._stream import open_stream
 from ._transfer import RangeTransfer
@@ -91,7 +88,6 @@ class Downloader:
         self.multiplex = multiplex
         # A host that refused a connection gets one slot back per quiet period.
         self.limit_recovery = limit_recovery
-        self._lowered: dict[str, float] = {}  # host -> when its limit last moved
         self.rebalance = rebalance or RebalancePolicy()
         self.options = DownloadOptions(**options)
         self.scheduler: Scheduler[FileDownload] = Scheduler(max_connections, max_host_connections)
@@ -241,12 +237,7 @@ class Downloader:
         self._pump()
 
     def host_refused(self, job: FileDownload) -> None:
-        """The server has as many connections from us as it takes: hold the
-        host to the ones still running (never below one) for the rest of
-        the run, instead of failing or trying again and again."""
-        limiter = self.scheduler.host(job.host_key)
-        limiter.total = max(1, min(limiter.total, limiter.borrowed))
-        self._lowered[job.host_key] = time.monotonic()
+        self.scheduler.hold(job.host_key, time.monotonic())
 
     def retry_ready(self, job: FileDownload, rest: ByteRange | None) -> None:
         self._settle(job)
@@ -282,34 +273,7 @@ class Downloader:
     # ------------------------------------------------------------ slots
 
     def share_of_free_slots(self, job: FileDownload) -> int:
-        """How many connections ``job`` may start on: its own, plus an even
-        share of the host's free slots among the files not planned yet.
-
-        Files given together thus split the host's sessions between them
-        instead of each planning ``parts`` ranges that would queue for logins;
-        slots freed later go to the file that would finish last (``rank``).
-        Arithmetic only: asked inside libcurl's write callback.
-        """
-        key = job.host_key
-        free = min(self.scheduler.host(key).available, self.scheduler.total.available)
-        unplanned = 1
-        for other in self._jobs:
-            if other is job or other.host_key != key:
-                continue
-            book = other.book
-            free -= len(book.queue) + (book.promised - 1 if book.promised else 0)
-            if book.promised is None and book.probe is None and not other.state.is_over:
-                unplanned += 1
-        return 1 + -(-max(0, free) // unplanned)
-
-    def _unplanned_on(self, key: str) -> bool:
-        """Whether a file of host ``key`` has yet to queue its planned ranges
-        (its share may be promised, but its ranges are not in line yet)."""
-        return any(
-            job.host_key == key and job.book.probe is None
-            for job in self._jobs
-            if not job.state.is_over
-        )
+        return share_of_free_slots(job, self._jobs, self.scheduler)
 
     def _pump(self) -> None:
         """Start a transfer on every slot the scheduler grants."""
@@ -329,7 +293,7 @@ class Downloader:
     def _start_one(self, job: FileDownload) -> None:
         bridge = self._bridge
         transfer = None
-        if bridge is not None and not (job.rank[0] == 2 and self._unplanned_on(job.host_key)):
+        if bridge is not None and not (job.rank[0] == 2 and unplanned_on(job.host_key, self._jobs)):
             # A split waits while files of its host are still to be planned:
             # their shares of the free slots are theirs.
             transfer = job.start_transfer()
@@ -355,19 +319,6 @@ class Downloader:
 
     # ------------------------------------------------------------ the tick
 
-    def _recover_limits(self, now: float) -> None:
-        """Probe upwards: a host quiet for ``limit_recovery`` seconds since its
-        limit moved gets one more slot, up to ``max_host_connections``."""
-        for key, since in list(self._lowered.items()):
-            if now - since < self.limit_recovery:
-                continue
-            limiter = self.scheduler.host(key)
-            if limiter.total >= self.max_host_connections:
-                del self._lowered[key]
-                continue
-            limiter.total += 1
-            self._lowered[key] = now
-
     def _ensure_tick(self) -> None:
         if self._tick_handle is None and self._loop is not None and self._jobs:
             self._tick_handle = self._loop.call_later(_TICK, self._tick)
@@ -376,28 +327,13 @@ class Downloader:
         """One timer for every running download (an idle Downloader has none)."""
         self._tick_handle = None
         now = time.monotonic()
-        self._recover_limits(now)
+        self.scheduler.recover(now, self.limit_recovery)
         for job in list(self._jobs):
             if job.state is not DownloadState.QUEUED:  # no progress before a slot
                 job.tick(now)
                 self._settle(job)
         self._pump()
         self._ensure_tick()
-
-
-def local_copy_at(path: Path) -> LocalCopy | None:
-    """The size and stamps of the regular file at ``path`` (None if there is none)."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    if not stat.S_ISREG(info.st_mode):
-        return None
-    try:
-        etag = os.getxattr(path, ETAG_ATTRIBUTE).decode("utf-8", "surrogateescape")
-    except (OSError, AttributeError):
-        etag = None
-    return LocalCopy(info.st_size, info.st_mtime, etag)
 
 
 def _require_selector_loop(loop: asyncio.AbstractEventLoop) -> None:

@@ -16,10 +16,11 @@ from ._config import DownloadOptions
 from ._curlopts import RangeRequest
 from ._exceptions import StorageError
 from ._ledger import RangeLedger
-from ._plan import ByteRange, plan_ranges
+from ._plan import ByteRange
 from ._policy import RebalancePolicy
 from ._probe import ProbeResult, RangeExpectation
 from ._profile import HostProfile
+from ._rangeplan import Planning
 from ._rebalance import Running, choose_quiet_tail, choose_replacement, choose_split
 from ._sockets import SocketRegistry
 from ._storage import Storage
@@ -30,7 +31,7 @@ __all__ = ["RangeBook"]
 OnProbe = Callable[[RangeTransfer, ProbeResult], "int | None"]
 
 
-class RangeBook:
+class RangeBook(Planning):
     """Which transfer fetches which bytes of one file."""
 
     def __init__(
@@ -59,9 +60,7 @@ class RangeBook:
         # Connections the plan will start on, fixed with the first range's end
         # and counted by the Downloader as taken until the plan is applied.
         self.promised: int | None = None
-        # Resuming: spans a journal vouched for, and the file's size it gave.
-        self.restored: tuple[ByteRange, ...] = ()
-        self._restored_size = 0
+        self.restored: tuple[ByteRange, ...] = ()  # resuming: spans a journal vouched for
         self._budget = budget
         self._socket_registry = sockets
         self._host = host
@@ -86,10 +85,6 @@ class RangeBook:
             host=self._host,
         )
         return self._track(transfer)
-
-    def restore_from(self, durable: tuple[ByteRange, ...], size: int) -> None:
-        """Resume with ``durable`` already on disk (applied with the probe)."""
-        self.restored, self._restored_size = durable, size
 
     def wants_more(self) -> bool:
         return bool(self.queue) or len(self.active) < self.target
@@ -138,65 +133,6 @@ class RangeBook:
         self.max_active = max(self.max_active, len(self.active))
         self.ranges += 1
         return transfer
-
-    # ------------------------------------------------------------ planning
-
-    def plan(self, size: int, min_part: int, connections: int | None = None) -> list[ByteRange]:
-        """The ranges to start on: ``parts`` of them, or ``connections`` if fewer."""
-        count = self.options.parts if connections is None else min(self.options.parts, connections)
-        return plan_ranges(size, max(1, count), min_part)
-
-    def apply(self, probe: ProbeResult, min_part: int, first: RangeTransfer) -> None:
-        """Plan the file the probe describes; ``first`` already fetches from byte 0
-        (to the end, when the size is unknown).
-
-        ``target``, the most connections the file may run on, comes from
-        ``parts``; the plan starts on ``promised`` of them (the file's share of
-        the host's free slots). Later, free slots split running ranges.
-        """
-        self.probe = probe
-        size = probe.size
-        if size is None:
-            return
-        self.ledger = RangeLedger(size)
-        if self.restored:
-            self._apply_restored(first)
-            return
-        if probe.ranged:
-            self.target = max(1, len(self.plan(size, min_part)))
-            plan = self.plan(size, min_part, self.promised)
-        else:  # the whole file is one range (none when it is empty)
-            plan = plan_ranges(size, 1, 1)
-        self.promised = None
-        if plan:
-            self.ledger.assign(first, plan[0])
-            plan = plan[1:]
-        self.queue.extend(plan)
-
-    def _apply_restored(self, first: RangeTransfer) -> None:
-        """Resuming: the journal's durable bytes are done; ``first`` takes the
-        missing span it starts in, the other missing spans queue (free slots
-        split them further)."""
-        ledger = self.ledger
-        assert ledger is not None
-        ledger.restore(self.restored)
-        self.target = max(1, len(self.plan(ledger.size, 1)))
-        for span in list(ledger.pending):
-            if span.start == first.start:
-                first.end = span.end  # already so (``missing_end``); kept in step
-                ledger.assign(first, span)
-            else:
-                self.queue.append(span)
-
-    def missing_end(self, start: int) -> int:
-        """Where the missing span that begins at ``start`` ends (resuming)."""
-        assert self.probe is not None or self.restored
-        end = None
-        for span in self.restored:
-            if span.start > start:
-                end = span.start
-                break
-        return end if end is not None else self._restored_size
 
     # ------------------------------------------------------------ rebalancing
 

@@ -56,6 +56,7 @@ class Scheduler(Generic[W]):
         self.total = SlotLimiter(max_connections)
         self.max_host_connections = max_host_connections
         self._hosts: dict[str, _Host[W]] = {}
+        self._held: dict[str, float] = {}  # host -> when its lowered limit last moved
 
     def host(self, key: str) -> SlotLimiter:
         """The limiter of host ``key`` (``limiter.total`` may be changed live)."""
@@ -113,6 +114,26 @@ class Scheduler(Generic[W]):
         if host.holds(borrower):
             host.release(borrower)
             self.total.release(borrower)
+
+    def hold(self, key: str, now: float) -> None:
+        """Host ``key`` refused one more connection: hold it to the slots in
+        use (never below one) instead of failing or trying again and again."""
+        limiter = self.host(key)
+        limiter.total = max(1, min(limiter.total, limiter.borrowed))
+        self._held[key] = now
+
+    def recover(self, now: float, period: float) -> None:
+        """Probe upwards: a held host quiet for ``period`` seconds since its
+        limit last moved gets one slot back, up to ``max_host_connections``."""
+        for key, since in list(self._held.items()):
+            if now - since < period:
+                continue
+            limiter = self.host(key)
+            if limiter.total >= self.max_host_connections:
+                del self._held[key]
+                continue
+            limiter.total += 1
+            self._held[key] = now
 
     def statistics(self) -> dict[str, LimiterStatistics]:
         """Per host, and ``"*"`` for the whole Downloader (for tests)."""

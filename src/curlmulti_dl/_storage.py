@@ -32,32 +32,16 @@ from ._exceptions import (
     DiskFullError,
     StorageError,
 )
+from ._journalfile import read_journal, remove_journal, replace_journal
 from ._names import MAX_NAME_BYTES, shorten_name
+from ._placing import copy_into, fsync_directory, libc, rename_new, replace_keeping
 
 __all__ = ["PartFile", "Storage", "part_path_for", "storage_error"]
 
-# The running process already has libc loaded: look functions up there
-# (ctypes.util.find_library would spawn ldconfig, ~25 ms of CLI start-up).
-try:
-    _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
-except OSError:
-    _libc = None
-_fallocate = getattr(_libc, "fallocate", None) if _libc is not None else None
+_fallocate = getattr(libc, "fallocate", None) if libc is not None else None
 if _fallocate is not None:
     _fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
     _fallocate.restype = ctypes.c_int
-_renameat2 = getattr(_libc, "renameat2", None) if _libc is not None else None
-if _renameat2 is not None:
-    _renameat2.argtypes = [
-        ctypes.c_int,
-        ctypes.c_char_p,
-        ctypes.c_int,
-        ctypes.c_char_p,
-        ctypes.c_uint,
-    ]
-    _renameat2.restype = ctypes.c_int
-_AT_FDCWD = -100
-_RENAME_NOREPLACE = 1
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
@@ -163,58 +147,24 @@ class PartFile:
         self._remove_journal()
 
     def read_journal(self) -> bytes | None:
-        """The journal's bytes, if there is a journal (never through a link)."""
-        try:
-            fd = os.open(self.journal_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            return None
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
-                return None
-            return os.read(fd, 1 << 20)
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
+        return read_journal(self.journal_path)
 
     def sync_then_journal(self, data_fd: int, journal: bytes) -> None:
         """Make the bytes written so far durable, then (only then) replace the
-        journal with ``journal``: written to a temporary file, fsynced, renamed
-        over the old one, and the directory fsynced. Blocking: call it from a
-        worker thread, with a copy of the descriptor (``data_fd``)."""
+        journal. Blocking: call it from a worker thread, with a copy of the
+        descriptor (``data_fd``)."""
         with self._journal_lock:  # one writer at a time; never after a commit or discard
             if self.fd < 0:
                 return
             os.fdatasync(data_fd)
-            temporary = self.journal_path.with_name(self.journal_path.name + ".tmp")
-            try:
-                os.unlink(temporary)  # a leftover (or a planted link): never written through
-            except FileNotFoundError:
-                pass
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-            fd = os.open(temporary, flags, 0o600)
-            try:
-                os.write(fd, journal)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.rename(temporary, self.journal_path)
-            _fsync_directory(self.journal_path.parent)
+            replace_journal(self.journal_path, journal)
 
     def keep(self) -> None:
         """Close ``NAME.part`` and leave it (and its journal) for a later run."""
         self._close()
 
     def _remove_journal(self) -> None:
-        temporary = self.journal_path.with_name(self.journal_path.name + ".tmp")
-        for path in (self.journal_path, temporary):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-            except OSError:
-                pass  # best effort: a journal that does not match is ignored anyway
+        remove_journal(self.journal_path)
 
     def _open_existing(self, flags: int) -> int:
         path = self.part_path
@@ -305,68 +255,22 @@ class PartFile:
                 self._rename_new()
             self._remove_journal()
             if fsync:
-                _fsync_directory(self.final_path.parent)
+                fsync_directory(self.final_path.parent)
         except OSError as exc:
             raise storage_error(exc, "finish", self.final_path, self.url) from None
         finally:
             self._close()
 
     def _replace(self, old: os.stat_result) -> None:
-        """Stand in for an existing file as ``curl -o`` would: same mode and
-        owner, and other hard links see the new content too."""
         if old.st_nlink > 1:
-            self._copy_into_place()
-            return
-        os.fchmod(self.fd, stat.S_IMODE(old.st_mode))
-        if (old.st_uid, old.st_gid) != _owner(os.fstat(self.fd)):
-            try:
-                os.fchown(self.fd, old.st_uid, old.st_gid)
-            except PermissionError:
-                pass  # not root: the file becomes ours, as with any new file
-        os.replace(self.part_path, self.final_path)
-
-    def _copy_into_place(self) -> None:
-        """A hard-linked file keeps its inode: the finished download is copied
-        into it (the only case where the final name sees a write in progress)."""
-        target = os.open(self.final_path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        try:
-            size = os.fstat(self.fd).st_size
-            os.ftruncate(target, 0)
-            offset = 0
-            while offset < size:
-                sent = os.sendfile(target, self.fd, offset, min(size - offset, 1 << 30))
-                if sent == 0:
-                    raise OSError(errno.EIO, "short copy")
-                offset += sent
-            mtime = self._stamp[0]
-            if mtime is not None:
-                os.utime(target, (mtime, mtime))
-            os.fsync(target)
-        finally:
-            os.close(target)
-        self._unlink_if_ours()
+            copy_into(self.fd, self.final_path, self._stamp[0])
+            self._unlink_if_ours()
+        else:
+            replace_keeping(self.fd, self.part_path, self.final_path, old)
 
     def _rename_new(self) -> None:
-        """Rename without replacing a file that appeared meanwhile."""
-        src, dst = os.fsencode(self.part_path), os.fsencode(self.final_path)
-        if _renameat2 is not None:
-            if _renameat2(_AT_FDCWD, src, _AT_FDCWD, dst, _RENAME_NOREPLACE) == 0:
-                return
-            err = ctypes.get_errno()
-            if err == errno.EEXIST:
-                raise self._appeared()
-            if err not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-                raise OSError(err, os.strerror(err))
-        try:
-            os.link(src, dst)  # atomic "create if absent" where links exist
-        except FileExistsError:
-            raise self._appeared() from None
-        except OSError:
-            if os.path.lexists(self.final_path):
-                raise self._appeared() from None
-            os.replace(src, dst)
-            return
-        os.unlink(src)
+        if not rename_new(self.part_path, self.final_path):
+            raise self._appeared()
 
     def _appeared(self) -> DestinationExistsError:
         return DestinationExistsError(
@@ -401,15 +305,3 @@ class PartFile:
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             os.close(fd)
-
-
-def _owner(info: os.stat_result) -> tuple[int, int]:
-    return info.st_uid, info.st_gid
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

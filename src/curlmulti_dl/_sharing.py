@@ -1,0 +1,46 @@
+"""How files given together share their host's free slots. Pure arithmetic
+over the running downloads: asked inside libcurl's write callback, never
+blocking and never starting anything."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from ._scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from ._download import FileDownload
+
+__all__ = ["share_of_free_slots", "unplanned_on"]
+
+
+def share_of_free_slots(
+    job: FileDownload, jobs: Iterable[FileDownload], scheduler: Scheduler[FileDownload]
+) -> int:
+    """How many connections ``job`` may start on: its own, plus an even share
+    of the host's free slots among the files not planned yet.
+
+    Files given together thus split the host's sessions between them instead
+    of each planning ``parts`` ranges that would queue for logins; slots freed
+    later go to the file that would finish last (``FileDownload.rank``).
+    """
+    key = job.host_key
+    free = min(scheduler.host(key).available, scheduler.total.available)
+    unplanned = 1
+    for other in jobs:
+        if other is job or other.host_key != key:
+            continue
+        book = other.book
+        free -= len(book.queue) + (book.promised - 1 if book.promised else 0)
+        if book.promised is None and book.probe is None and not other.state.is_over:
+            unplanned += 1
+    return 1 + -(-max(0, free) // unplanned)
+
+
+def unplanned_on(key: str, jobs: Iterable[FileDownload]) -> bool:
+    """Whether a file of host ``key`` has yet to queue its planned ranges (its
+    share may be promised, but its ranges are not in line yet): splits wait."""
+    return any(
+        job.host_key == key and job.book.probe is None for job in jobs if not job.state.is_over
+    )
