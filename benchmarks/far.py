@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from common import WORK, MiB, median
 
@@ -81,9 +82,14 @@ def start(script: str, *args: str) -> tuple[subprocess.Popen[bytes], list[int]]:
     return process, ports
 
 
-def proxy_logins(stats_port: int) -> int:
+def proxy_stats(stats_port: int) -> dict[str, Any]:
+    """The far-server emulator's counters (tests/servers/farproxy.py)."""
     with socket.create_connection(("127.0.0.1", stats_port)) as sock:
-        return int(json.loads(sock.makefile("rb").read())["logins"])
+        return json.loads(sock.makefile("rb").read())  # type: ignore[no-any-return]
+
+
+def proxy_logins(stats_port: int) -> int:
+    return int(proxy_stats(stats_port)["logins"])
 
 
 def commands(tool: str, job: str, base: str, names: list[str], out: Path) -> list[str]:

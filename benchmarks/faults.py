@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 from common import WORK, MiB, median
-from far import PYTHON, start
+from far import PYTHON, proxy_stats, start
 
 DATA = WORK / "faults" / "data"
 
@@ -45,11 +43,6 @@ def make(name: str, size: int) -> Path:
             for start_at in range(0, size, 16 * MiB):
                 f.write(rng.randbytes(min(16 * MiB, size - start_at)))
     return path
-
-
-def stats(port: int) -> dict[str, int]:
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        return json.loads(sock.makefile("rb").read())  # type: ignore[no-any-return]
 
 
 def command(tool: str, url: str, out: Path) -> list[str]:
@@ -66,10 +59,9 @@ def command(tool: str, url: str, out: Path) -> list[str]:
 
 
 def same(out: Path, source: Path) -> bool:
-    digest = hashlib.sha256
-    return (
-        out.exists() and digest(out.read_bytes()).digest() == digest(source.read_bytes()).digest()
-    )
+    if not out.exists():
+        return False
+    return hashlib.sha256(out.read_bytes()).digest() == hashlib.sha256(source.read_bytes()).digest()
 
 
 def resume_run(tool: str, source: Path) -> tuple[float, bool]:
@@ -87,12 +79,12 @@ def resume_run(tool: str, source: Path) -> tuple[float, bool]:
     try:
         first = subprocess.Popen(command(tool, url, out), stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)  # fmt: skip
-        while stats(stats_port)["bytes_down"] < size / 3 and first.poll() is None:
+        while proxy_stats(stats_port)["bytes_down"] < size / 3 and first.poll() is None:
             time.sleep(0.01)
         first.send_signal(signal.SIGKILL)  # our own child, by its PID
         first.wait()
         subprocess.run(command(tool, url, out), capture_output=True, timeout=600)
-        delivered = stats(stats_port)["bytes_down"]
+        delivered = proxy_stats(stats_port)["bytes_down"]
     finally:
         proxy.kill()
         httpd.kill()
@@ -115,7 +107,7 @@ def cuts_run(tool: str, source: Path, cuts: int) -> tuple[float, float, bool]:
         subprocess.run(command(tool, f"http://127.0.0.1:{port}/{source.name}", out),
                        capture_output=True, timeout=600)  # fmt: skip
         took = time.perf_counter() - started
-        extra = stats(stats_port)["bytes_down"] - source.stat().st_size
+        extra = proxy_stats(stats_port)["bytes_down"] - source.stat().st_size
     finally:
         proxy.kill()
         httpd.kill()

@@ -19,9 +19,9 @@ import pycurl
 
 from ._config import DownloadOptions
 from ._curlopts import configure_multi
-from ._destination import Dest, local_copy_at, resolve_destination
+from ._destination import Dest
 from ._download import DownloadState, FileDownload
-from ._exceptions import DestinationExistsError, DownloaderClosedError, DownloadError
+from ._exceptions import DownloaderClosedError, DownloadError
 from ._multi import CurlBridge
 from ._names import normalize_url, parse_origin
 from ._plan import ByteRange
@@ -31,7 +31,7 @@ from ._progress import DownloadResult, ProgressCallback
 from ._scheduler import Scheduler
 from ._sharing import share_of_free_slots, unplanned_on
 from ._sockets import SocketRegistry
-from ._stream import open_stream
+from ._target import prepare_target
 from ._transfer import RangeTransfer
 
 __all__ = ["DEFAULT_LOOP_BUDGET", "Downloader"]
@@ -47,8 +47,8 @@ class Downloader:
 
     ``max_connections`` caps connections overall, ``max_host_connections`` per
     host and port. A slot is taken before a transfer is handed to libcurl and
-    given back when it ends, and transfers do not leave idle connections in
-    libcurl's cache, so a slot spans the socket's whole life.
+    given back when it ends; libcurl's own caps count idle cached connections
+    too (``open_connections``).
     A host that refuses a connection (FTP 421, HTTP 429/503) is held to the
     connections it still serves; every ``limit_recovery`` seconds without a
     refusal it gets one slot back, up to ``max_host_connections``.
@@ -146,7 +146,6 @@ class Downloader:
             raise RuntimeError("the Downloader is closed")
         loop = asyncio.get_running_loop()
         if self._bridge is None:
-            _require_selector_loop(loop)
             self._loop = loop
             bridge = CurlBridge(loop, self.loop_budget)
             configure_multi(
@@ -173,8 +172,10 @@ class Downloader:
         character device or FIFO, or an open descriptor (written as one stream).
 
         Raises a ``DownloadError`` subclass on failure; the final name is then
-        never created or changed, and ``NAME.part`` is removed. An existing
-        file is replaced only with ``overwrite=True``.
+        never created or changed, and ``NAME.part`` is kept with its journal
+        for a later run (``resume=False``: removed). An existing file that is
+        already the remote file is skipped; another is replaced only with
+        ``overwrite=True``.
         """
         bridge = self._ensure_bridge()
         url = normalize_url(url)
@@ -185,38 +186,24 @@ class Downloader:
             opts = dataclasses.replace(self.options, **options) if options else self.options
         except (TypeError, ValueError) as exc:
             raise DownloadError(f"invalid option: {exc}", url=url) from None
-        local = None
-        try:
-            destination = resolve_destination(url, dest, overwrite=opts.overwrite)
-        except DestinationExistsError:
-            # Not to be replaced: the first answer tells whether it is complete.
-            destination = resolve_destination(url, dest, overwrite=True)
-            local = local_copy_at(destination.path)
-            if local is None:
-                raise
-        storage, notice = None, None
-        if destination.is_stream:
-            if opts.parts > 1:
-                notice = f"1 connection instead of {opts.parts}: {destination.path} is a stream"
-                opts = dataclasses.replace(opts, parts=1)
-            storage = await open_stream(destination, url, opts.connect_timeout)
+        target = await prepare_target(url, dest, opts)
         budget = bridge if bridge.budget_enabled else None
         job = FileDownload(
             url,
             origin,
-            destination,
-            opts,
+            target.destination,
+            target.options,
             progress,
             loop=bridge.loop,
             events=self,
             budget=budget,
-            storage=storage,
+            storage=target.stream,
             rebalance=self.rebalance,
-            notice=notice,
+            notice=target.notice,
             sockets=self.sockets,
             profile=self._profiles.setdefault(origin.host_key, HostProfile()),
         )
-        job.local_copy = local
+        job.local_copy = target.local_copy
         self._jobs.add(job)
         try:
             self.scheduler.want(job)
@@ -334,12 +321,3 @@ class Downloader:
                 self._settle(job)
         self._pump()
         self._ensure_tick()
-
-
-def _require_selector_loop(loop: asyncio.AbstractEventLoop) -> None:
-    proactor = getattr(asyncio, "ProactorEventLoop", None)
-    if proactor is not None and isinstance(loop, proactor):
-        raise RuntimeError(
-            "curlmulti_dl needs a selector event loop (add_reader); on Windows set "
-            "asyncio.WindowsSelectorEventLoopPolicy()"
-        )

@@ -60,6 +60,7 @@ class CurlBridge:
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, budget: float | None) -> None:
+        _require_selector_loop(loop)  # libcurl's sockets are watched with add_reader
         self._loop = loop
         self._budget = budget
         self._multi = pycurl.CurlMulti()
@@ -269,3 +270,12 @@ class CurlBridge:
     def _fail_all(self, message: str) -> None:
         for curl in list(self._callbacks):
             self._finish(curl, _MULTI_FAILED, message)
+
+
+def _require_selector_loop(loop: asyncio.AbstractEventLoop) -> None:
+    proactor = getattr(asyncio, "ProactorEventLoop", None)
+    if proactor is not None and isinstance(loop, proactor):
+        raise RuntimeError(
+            "curlmulti_dl needs a selector event loop (add_reader); on Windows set "
+            "asyncio.WindowsSelectorEventLoopPolicy()"
+        )
