@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import curlmulti_dl
 
-from .conftest import DataFiles, LoggedFtp
+from .conftest import DataFiles, FtpLog, LoggedFtp, start_server, stop_server
 
 NESTED = "deep/er/nested.bin"
 
@@ -30,12 +34,33 @@ def test_small_file_costs_one_login_and_no_probe_session(
     (commands,) = sessions.values()
     names = [cmd for cmd, _ in commands]
     assert names.count("USER") == 1 and names.count("RETR") == 1
-    assert "MDTM" in names and "SIZE" in names
-    assert names.index("MDTM") < names.index("RETR")
+    # One MLST for size and date, by path: no MDTM, no SIZE, no CWD.
+    assert names.count("MLST") == 1 and names.index("MLST") < names.index("RETR")
+    assert not {"MDTM", "SIZE", "CWD"} & set(names), names
+    assert dict(commands)["MLST"] == dict(commands)["RETR"] == NESTED
     assert result.last_modified is not None
+    source = data.root / NESTED
+    assert int(result.path.stat().st_mtime) == int(source.stat().st_mtime)
 
 
-@pytest.mark.parametrize("method, cwds", [("singlecwd", 1), ("nocwd", 0), ("multicwd", 2)])
+def test_existing_copy_is_checked_by_size_and_date(
+    ftp_logged: LoggedFtp, data: DataFiles, tmp_path: Path
+) -> None:
+    name = data.add(NESTED, 300_000)
+    fetch(ftp_logged.server.url(name), tmp_path)
+    mark = ftp_logged.log.mark()
+    again = fetch(ftp_logged.server.url(name), tmp_path)
+    assert again.skipped
+    data.assert_same(name, again.path)
+    (commands,) = ftp_logged.log.sessions(mark).values()
+    names = [cmd for cmd, _ in commands]
+    # A copy to compare wants the date as MDTM gives it, before any byte.
+    assert "MDTM" in names and "SIZE" in names and "MLST" not in names, names
+
+
+@pytest.mark.parametrize(
+    "method, cwds", [("auto", 0), ("singlecwd", 1), ("nocwd", 0), ("multicwd", 2)]
+)
 def test_cwd_commands_per_file(
     ftp_logged: LoggedFtp, data: DataFiles, tmp_path: Path, method: str, cwds: int
 ) -> None:
@@ -56,3 +81,74 @@ def test_split_file_opens_no_more_sessions_than_ranges(
     assert result.connections == 4
     # The first range was the probe; a range may reuse a finished range's session.
     assert 1 <= ftp_logged.log.logins(mark) <= result.ranges
+
+
+@pytest.fixture(scope="module")
+def old_ftp(data: DataFiles, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedFtp]:
+    """A server of an older dialect: no MLST, no paths, the size in RETR's reply."""
+    path = tmp_path_factory.mktemp("oldftp") / "commands.log"
+    flags = ["--no-mlst", "--no-paths", "--announce-size"]
+    server = start_server(
+        "ftpd.py", "--root", str(data.root), *flags, "--log", str(path), scheme="ftp"
+    )
+    yield LoggedFtp(server, FtpLog(path))
+    stop_server(server)
+
+
+def test_server_without_mlst_or_paths_gets_cwd_size_and_mdtm(
+    old_ftp: LoggedFtp, data: DataFiles, tmp_path: Path
+) -> None:
+    names = [data.add(f"old/dialect/f{n}.bin", 50_000 + n) for n in range(4)]
+    mark = old_ftp.log.mark()
+
+    async def run() -> list[curlmulti_dl.DownloadResult]:
+        async with curlmulti_dl.Downloader(max_host_connections=1) as dl:
+            return [await dl.fetch(old_ftp.server.url(n), tmp_path) for n in names]
+
+    results = asyncio.run(run())
+    for name, result in zip(names, results, strict=True):
+        data.assert_same(name, result.path)
+    commands = [c for cmds in old_ftp.log.sessions(mark).values() for c in cmds]
+    retrs = [arg for cmd, arg in commands if cmd == "RETR"]
+    # The first file asked by path once, was refused, and asked again by name
+    # after a CWD; the host remembered: every later file by name, never MLST.
+    assert retrs == [names[0], "f0.bin", "f1.bin", "f2.bin", "f3.bin"], retrs
+    assert [cmd for cmd, _ in commands].count("MLST") == 2
+    assert all(r.last_modified is not None for r in results[1:])
+
+
+def test_split_file_sized_by_the_retr_reply(
+    old_ftp: LoggedFtp, data: DataFiles, tmp_path: Path
+) -> None:
+    name = data.add("old/split/big.bin", 6 * 2**20 + 7)
+    mark = old_ftp.log.mark()
+    result = fetch(old_ftp.server.url(name), tmp_path, parts=3, ftp_min_part_size=2**20)
+    data.assert_same(name, result.path)
+    assert result.connections == 3
+    commands = [cmd for cmds in old_ftp.log.sessions(mark).values() for cmd, _ in cmds]
+    # Planned from "(N bytes)": only the later ranges (REST) asked SIZE.
+    assert commands.count("SIZE") == commands.count("REST") >= 2, commands
+
+
+def test_missing_file_on_a_server_that_takes_paths_fails_cleanly(
+    ftp_logged: LoggedFtp, tmp_path: Path
+) -> None:
+    with pytest.raises(curlmulti_dl.DownloadError) as caught:
+        fetch(ftp_logged.server.url("no/such/file.bin"), tmp_path)
+    assert "file.bin" in caught.value.url
+    assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("method, cwds", [("singlecwd", 1), ("auto", 0)])
+def test_cli_ftp_method(
+    ftp_logged: LoggedFtp, data: DataFiles, tmp_path: Path, method: str, cwds: int
+) -> None:
+    name = data.add(NESTED, 300_000)
+    mark = ftp_logged.log.mark()
+    url = ftp_logged.server.url(name)
+    args = [sys.executable, "-m", "curlmulti_dl", "-q", "--ftp-method", method, "-d", str(tmp_path)]
+    done = subprocess.run([*args, url], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    data.assert_same(name, tmp_path / "nested.bin")
+    (commands,) = ftp_logged.log.sessions(mark).values()
+    assert [cmd for cmd, _ in commands].count("CWD") == cwds, commands

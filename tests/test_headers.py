@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import calendar
+import datetime
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from curlmulti_dl._headers import ContentRange, ResponseHead, parse_content_range, parse_status_line
+from curlmulti_dl._curlopts import listing_argument
+from curlmulti_dl._ftpdialect import FtpDialect, Support
+from curlmulti_dl._headers import (
+    ContentRange,
+    FtpReplies,
+    ResponseHead,
+    parse_content_range,
+    parse_status_line,
+)
 
 
 @given(st.integers(0, 1 << 50), st.integers(0, 1 << 50), st.integers(1, 1 << 50))
@@ -60,3 +71,74 @@ def test_response_head_keeps_last_response_and_follows_location() -> None:
     assert head.content_range == ContentRange(0, 99, 1000)
     assert head.content_length == 100
     assert head.complete
+
+
+_facts = st.dictionaries(
+    st.sampled_from(["perm", "unique", "unix.mode", "lang", "media-type"]),
+    st.text("abcdefxyz0123456789-", min_size=1, max_size=8),
+)
+
+
+@given(
+    st.integers(0, 1 << 50),
+    st.datetimes(min_value=datetime.datetime(1970, 1, 1), max_value=datetime.datetime(2200, 1, 1)),
+    _facts,
+    st.text("abc /._-", min_size=1, max_size=20).filter(lambda p: not p.startswith(" ")),
+    st.data(),
+)
+def test_mlst_facts_give_size_and_date_in_any_order(
+    size: int, when: datetime.datetime, extra: dict[str, str], path: str, data: st.DataObject
+) -> None:
+    facts = {"size": str(size), "Modify": when.strftime("%Y%m%d%H%M%S"), "TYPE": "file", **extra}
+    order = data.draw(st.permutations(list(facts.items())))
+    line = " " + "".join(f"{k}={v};" for k, v in order) + " " + path
+    replies = FtpReplies()
+    for reply in (b"250-Listing " + path.encode(), line.encode("latin-1"), b"250 End"):
+        replies.feed(reply + b"\r\n")
+    assert replies.size == size and replies.listed
+    assert replies.mtime == calendar.timegm(when.replace(microsecond=0).timetuple())
+    assert replies.last_code == 250
+
+
+def test_mlst_of_a_directory_or_without_size_says_nothing() -> None:
+    for line in (b" type=dir;size=4096;modify=20231123000000; d", b" type=file;modify=20231123; f"):
+        replies = FtpReplies()
+        replies.feed(line + b"\r\n")
+        assert replies.size is None and not replies.listed
+
+
+def test_retr_reply_announcing_size() -> None:
+    replies = FtpReplies()
+    replies.feed(b"150 Opening BINARY mode data connection for a.dat (123456 bytes).\r\n")
+    assert replies.size == 123456 and replies.opened
+    sized = FtpReplies()
+    sized.feed(b"213 99\r\n")
+    sized.feed(b"150 Opening BINARY mode data connection for a.dat (123456 bytes).\r\n")
+    assert sized.size == 99  # SIZE's answer is the one asked for
+    plain = FtpReplies()
+    plain.feed(b"125 Data connection already open. Transfer starting.\r\n")
+    assert plain.size is None and plain.opened
+
+
+def test_ftp_dialect_learns_paths_and_listing() -> None:
+    dialect = FtpDialect()
+    assert dialect.file_method("auto") == "nocwd" and dialect.lists
+    assert dialect.file_method("multicwd") == "multicwd"
+    dialect.paths_answered()
+    assert not dialect.paths_refused()  # paths worked here: the file is missing
+    assert dialect.file_method("auto") == "nocwd"
+    refusing = FtpDialect()
+    assert refusing.paths_refused() and refusing.paths is Support.NO
+    assert refusing.file_method("auto") == "singlecwd"
+    refusing.listing_answered(False)
+    assert not refusing.lists
+
+
+def test_listing_argument_names_what_retr_fetches() -> None:
+    assert listing_argument("ftp://h/a/b/c.dat", "nocwd") == b"a/b/c.dat"
+    assert listing_argument("ftp://h/a/b/c.dat", "multicwd") == b"c.dat"
+    assert listing_argument("ftp://h/%2Fabs/c%20d.dat", "nocwd") == b"/abs/c d.dat"
+    assert listing_argument("ftp://h/d/caf%C3%A9.nc", "nocwd") == "d/café.nc".encode()
+    assert listing_argument("ftp://h/a/b%0d%0aDELE%20x", "nocwd") is None  # no injection
+    assert listing_argument("ftp://h/a/b.dat;type=i", "nocwd") is None
+    assert listing_argument("ftp://h/dir/", "nocwd") is None

@@ -67,6 +67,7 @@ async def _download_all(args: argparse.Namespace) -> int:
         "resume": not args.no_resume,
         "stall_timeout": args.timeout,
         "max_time": args.max_time,
+        "ftp_file_method": args.ftp_method,
     }
     if args.min_part_size is not None:
         options["min_part_size"] = options["ftp_min_part_size"] = args.min_part_size

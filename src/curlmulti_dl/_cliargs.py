@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from ._exceptions import DownloadError
+from ._ftpdialect import FILE_METHODS
 from ._integrity import Checksum
 from ._names import parse_origin
 from ._policy import RetryPolicy
@@ -80,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cacert", metavar="PEM", help="trust the CA certificates in PEM")
     parser.add_argument(
         "--ftp-ssl", action="store_true", help="require TLS on ftp:// URLs (explicit FTPS)"
+    )
+    parser.add_argument(
+        "--ftp-method",
+        choices=FILE_METHODS,
+        default="auto",
+        help="how FTP names a file: auto (by its path, one CWD on servers that refuse "
+        "paths), nocwd, singlecwd, multicwd (default: auto)",
     )
     parser.add_argument(
         "-k", "--insecure", action="store_true", help="do not verify TLS certificates"

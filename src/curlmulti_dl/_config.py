@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ._ftpdialect import FILE_METHODS
 from ._integrity import Checksum
 from ._policy import RetryPolicy
 from ._version import __version__
@@ -29,10 +30,11 @@ class DownloadOptions:
     cacert: a PEM bundle of trusted CAs instead of the system's.
     ftp_tls: require TLS (AUTH TLS, explicit FTPS) on ftp:// URLs; ftps://
         URLs always use implicit TLS.
-    ftp_file_method: how to reach a file's directory: "singlecwd" (one CWD to
-        the whole path, the default: one round trip), "nocwd" (the path goes
-        with SIZE and RETR, no CWD) or "multicwd" (one CWD per level, for
-        servers that refuse the others).
+    ftp_file_method: how to reach a file's directory: "auto" (the default:
+        the path goes with RETR, no CWD, and one CWD on servers that answer
+        such a request "not found"), "nocwd", "singlecwd" (one CWD to the
+        whole path) or "multicwd" (one CWD per level, for servers that
+        refuse the others).
     connect_timeout: seconds to connect (and log in, for FTP).
     stall_timeout: a connection slower than ``stall_bytes_per_second`` for this
         many seconds is a timeout.
@@ -70,7 +72,7 @@ class DownloadOptions:
     verify_tls: bool = True
     cacert: str | None = None
     ftp_tls: bool = False
-    ftp_file_method: str = "singlecwd"
+    ftp_file_method: str = "auto"
     connect_timeout: float = 30.0
     stall_timeout: float = 60.0
     stall_bytes_per_second: int = 1
@@ -96,8 +98,8 @@ class DownloadOptions:
             Checksum.parse(self.checksum)  # ValueError with the reason
         if not isinstance(self.retry, RetryPolicy):
             raise ValueError(f"retry must be a RetryPolicy, not {self.retry!r}")
-        if self.ftp_file_method not in ("singlecwd", "nocwd", "multicwd"):
-            raise ValueError("ftp_file_method must be singlecwd, nocwd or multicwd")
+        if self.ftp_file_method not in FILE_METHODS:
+            raise ValueError(f"ftp_file_method must be one of {', '.join(FILE_METHODS)}")
         if not 1024 <= self.buffer_size <= 10 * MiB:
             raise ValueError("buffer_size must be between 1 KiB and 10 MiB")
         if self.write_buffer_size < 16 * KiB:

@@ -126,7 +126,9 @@ class FileDownload(FirstAnswer, Recovery):
                         self._resume.load(self.storage)
                 self.state = DownloadState.PROBING
                 start, if_range = self._resume.start, self._resume.if_range
-                return self.book.first(self.storage, self._on_probe, start, if_range)
+                # A copy or a journal to check wants the classic MDTM date.
+                new = self.local_copy is None and self._resume.found is None
+                return self.book.first(self.storage, self._on_probe, start, if_range, new)
             if self.state is DownloadState.RUNNING and self.storage is not None:
                 return self.book.next(self.storage)
         except StorageError as exc:
@@ -179,6 +181,7 @@ class FileDownload(FirstAnswer, Recovery):
             raise error_from_curl(code, message, self.url)
         if transfer.first_byte_at and not transfer.setup_noted:
             self.book.note_setup(transfer)
+        self.book.learn_dialect(transfer)
         if not transfer.head_checked:  # no body came: an empty file, or an error
             transfer.head_checked = True
             transfer.check_head()

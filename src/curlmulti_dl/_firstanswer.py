@@ -90,6 +90,7 @@ class FirstAnswer:
     def apply_probe(self, transfer: RangeTransfer) -> None:
         """Plan the file from the first answer (once; outside libcurl)."""
         probe = transfer.probe_result
+        self.book.learn_dialect(transfer)
         usable = transfer.error is None and transfer in self.book.active
         if probe is not None and usable and self.book.probe is None and not self.state.is_over:
             self._start_running(probe, *self._min_part(), transfer)

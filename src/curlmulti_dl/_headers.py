@@ -17,6 +17,7 @@ __all__ = [
     "FtpReplies",
     "ResponseHead",
     "parse_content_range",
+    "parse_ftp_time",
     "parse_status_line",
 ]
 
@@ -122,39 +123,86 @@ class ResponseHead:
 
 
 _MDTM_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.\d+)?$")
+_BYTES_RE = re.compile(r"\((\d+) bytes\)", re.IGNORECASE)
+
+
+def parse_ftp_time(value: str) -> int | None:
+    """Seconds since the epoch of an FTP time (``YYYYMMDDHHMMSS[.sss]``, UTC),
+    as MDTM and MLST's ``modify`` fact give it; None if it is not one.
+
+    >>> parse_ftp_time("20231123000000.123")
+    1700697600
+    """
+    date = _MDTM_RE.match(value)
+    if date is None:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in date.groups())
+    if not (1970 <= year <= 2200 and 1 <= month <= 12 and 1 <= day <= 31):
+        return None
+    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
 
 
 @dataclass
 class FtpReplies:
-    """What an FTP server said before the data: SIZE and MDTM answers.
+    """What an FTP server said before the data: the file's size and date.
 
-    libcurl hands every server reply line to HEADERFUNCTION. Both answers are
-    ``213``: a 14-digit date is MDTM's, any other number SIZE's.
+    libcurl hands every server reply line to HEADERFUNCTION. They come from
+    SIZE and MDTM (both ``213``: a 14-digit date is MDTM's, any other number
+    SIZE's), or from one MLST (a facts line, `` size=N;modify=T; path``), or,
+    failing those, from the RETR reply's ``(N bytes)``.
 
     >>> replies = FtpReplies()
     >>> for line in (b"213 20231123000000\\r\\n", b"213 1048576\\r\\n"):
     ...     replies.feed(line)
     >>> replies.size, replies.mtime
     (1048576, 1700697600)
+    >>> listed = FtpReplies()
+    >>> listed.feed(b" modify=20231123000000;size=42;type=file; /a/b.dat\\r\\n")
+    >>> listed.size, listed.mtime, listed.listed
+    (42, 1700697600, True)
     """
 
     size: int | None = None
     mtime: int | None = None
+    listed: bool = False  # an MLST facts line gave the size
+    opened: bool = False  # the RETR reply (125/150): the data is on its way
     last_code: int | None = None  # of the last final reply line (421, 550, ...)
     last_text: str = ""
 
     def feed(self, line: bytes) -> None:
+        if line.startswith(b" "):
+            self._facts(line[1:].decode("latin-1"))
+            return
         if len(line) >= 4 and line[:3].isdigit() and line[3:4] == b" ":
             self.last_code = int(line[:3])
             self.last_text = line[4:].decode("latin-1").strip()
+            if line[:3] in (b"125", b"150"):
+                self.opened = True
+                announced = _BYTES_RE.search(self.last_text)
+                if self.size is None and announced is not None:
+                    self.size = int(announced.group(1))
         if not line.startswith(b"213 "):
             return
         value = line[4:].decode("latin-1").strip()
-        date = _MDTM_RE.match(value)
-        if date is not None:
-            year, month, day, hour, minute, second = (int(g) for g in date.groups())
-            if 1970 <= year <= 2200 and 1 <= month <= 12 and 1 <= day <= 31:
-                self.mtime = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-                return
-        if value.isdigit():
+        mtime = parse_ftp_time(value)
+        if mtime is not None:
+            self.mtime = mtime
+        elif value.isdigit():
             self.size = int(value)
+
+    def _facts(self, entry: str) -> None:
+        """An MLST entry: ``fact=value;...; pathname`` (RFC 3659, 7.2)."""
+        facts, _, _ = entry.partition(" ")
+        found: dict[str, str] = {}
+        for fact in facts.split(";"):
+            name, equals, value = fact.partition("=")
+            if equals:
+                found[name.strip().lower()] = value.strip()
+        size, modify = found.get("size", ""), found.get("modify", "")
+        if found.get("type", "file").lower() != "file" or not size.isdigit():
+            return
+        self.size = int(size)
+        self.listed = True
+        mtime = parse_ftp_time(modify)
+        if mtime is not None:
+            self.mtime = mtime

@@ -1,4 +1,5 @@
-"""What a Downloader has measured of each host, to price new connections. Pure.
+"""What a Downloader has measured of each host, to price new connections,
+and the FTP commands it takes (``_ftpdialect``). Pure.
 
 A new connection costs its set-up before its first byte: TCP (and TLS)
 handshakes, and on FTP a login and several commands, each a round trip. A
@@ -17,7 +18,9 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ._ftpdialect import FtpDialect
 
 __all__ = ["HostProfile"]
 
@@ -34,6 +37,7 @@ class HostProfile:
 
     fresh_setup: float | None = None  # connect (+ login) to first byte
     reused_setup: float | None = None  # a cached connection to first byte
+    ftp: FtpDialect = field(default_factory=FtpDialect)  # the commands it takes
 
     def observe_setup(self, seconds: float, *, fresh: bool) -> None:
         seconds = max(0.0, seconds)

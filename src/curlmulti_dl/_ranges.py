@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ._config import DownloadOptions
-from ._curlopts import RangeRequest
+from ._curlopts import RangeRequest, listing_argument
 from ._exceptions import StorageError
 from ._ledger import RangeLedger
 from ._plan import ByteRange
@@ -69,12 +69,24 @@ class RangeBook(Planning):
     # ------------------------------------------------------------ making transfers
 
     def first(
-        self, storage: Storage, on_probe: OnProbe, start: int = 0, if_range: str | None = None
+        self,
+        storage: Storage,
+        on_probe: OnProbe,
+        start: int = 0,
+        if_range: str | None = None,
+        may_list: bool = False,
     ) -> RangeTransfer:
-        """The first request: from byte ``start`` (0 but when resuming) to the end."""
+        """The first request: from byte ``start`` (0 but when resuming) to the end.
+        ``may_list``: a new file, whose FTP size and date may come from MLST."""
+        method, listing = self._ftp_method(), None
         if self.is_ftp:
             if_range = None
-        request = RangeRequest(self.url, start, None, self.is_ftp, probe=True, if_range=if_range)
+            if may_list and not start and self.profile.ftp.lists:
+                listing = listing_argument(self.url, method)
+        request = RangeRequest(
+            self.url, start, None, self.is_ftp, probe=True, if_range=if_range,
+            ftp_method=method, listing=listing,
+        )  # fmt: skip
         transfer = RangeTransfer(
             request,
             storage,
@@ -85,6 +97,20 @@ class RangeBook(Planning):
             host=self._host,
         )
         return self._track(transfer)
+
+    def _ftp_method(self) -> str:
+        return self.profile.ftp.file_method(self.options.ftp_file_method)
+
+    def learn_dialect(self, transfer: RangeTransfer) -> None:
+        """What ``transfer``'s answers tell of the server's FTP dialect."""
+        request, replies = transfer.request, transfer.replies
+        if not self.is_ftp or transfer.error is not None:
+            return
+        answered = replies.size is not None or replies.opened
+        if answered and request.ftp_method == "nocwd":
+            self.profile.ftp.paths_answered()
+        if request.listing is not None and replies.opened:
+            self.profile.ftp.listing_answered(replies.listed)
 
     def wants_more(self) -> bool:
         return bool(self.queue) or len(self.active) < self.target
@@ -109,6 +135,7 @@ class RangeBook(Planning):
             None if self.is_ftp else span.end,
             self.is_ftp,
             if_range=None if self.is_ftp else probe.if_range,
+            ftp_method=self._ftp_method(),
         )
         expect = None if self.is_ftp else RangeExpectation.for_range(probe, span.start)
         transfer = RangeTransfer(

@@ -15,6 +15,8 @@ import random
 import time
 from typing import TYPE_CHECKING, cast
 
+import pycurl
+
 from ._config import DownloadOptions
 from ._destination import Destination
 from ._exceptions import (
@@ -38,6 +40,13 @@ if TYPE_CHECKING:
     from ._download import FileDownload
 
 __all__ = ["Recovery"]
+
+# How a server that takes no paths answers RETR dir/file.
+_NOT_FOUND = {
+    pycurl.E_REMOTE_FILE_NOT_FOUND,
+    pycurl.E_FTP_COULDNT_RETR_FILE,
+    pycurl.E_REMOTE_ACCESS_DENIED,
+}
 
 
 class Recovery:
@@ -78,6 +87,8 @@ class Recovery:
             return
         if isinstance(error, AlreadyThere):
             self._skip(transfer)
+            return
+        if self._again_with_cwd(transfer, error):
             return
         reply = transfer.replies.last_code if transfer.is_ftp else None
         refused = is_refusal(error, reply, transfer.replies.last_text)
@@ -121,6 +132,18 @@ class Recovery:
             delay = 0.0  # it was working: go on at once
         handle = self._loop.call_later(delay, self._retry_now, rest)
         self._retry_timers.add(handle)
+
+    def _again_with_cwd(self, transfer: RangeTransfer, error: DownloadError) -> bool:
+        """A request by path answered "not found": the server may take no
+        paths. Try once more, at once and outside the retry budget, with a
+        CWD (the host remembers; see _ftpdialect). Returns whether it did."""
+        if self.options.ftp_file_method != "auto" or error.curl_code not in _NOT_FOUND:
+            return False
+        if transfer.request.ftp_method != "nocwd" or not self.book.profile.ftp.paths_refused():
+            return False
+        rest = self.book.lost(transfer)
+        self._retry_timers.add(self._loop.call_later(0, self._retry_now, rest))
+        return True
 
     def _skip(self, transfer: RangeTransfer) -> None:
         """Nothing to do: the destination is already the remote file."""

@@ -8,6 +8,10 @@ Prints ``PORT <n>`` once it listens; exits when its parent dies or after
 ``--lifetime`` seconds. ``--max-cons-per-ip`` makes it answer 421 beyond that.
 ``--log FILE`` appends one line per command received: ``<session> <COMMAND> <arg>``
 (passwords as ``***``), so tests can count logins and round trips.
+Older dialects, as other servers speak: ``--no-mlst`` (vsftpd has no MLST),
+``--no-paths`` (commands naming ``dir/file`` get 550, as from servers that
+take only names in the current directory), ``--announce-size`` (the RETR
+reply says "(N bytes)", as vsftpd's and proftpd's do).
 """
 
 from __future__ import annotations
@@ -61,6 +65,39 @@ def logging_handler(base: type[FTPHandler], log: CommandLog) -> type[FTPHandler]
     return Logged
 
 
+def dialect_handler(
+    base: type[FTPHandler], no_mlst: bool, no_paths: bool, announce_size: bool
+) -> type[FTPHandler]:
+    class Dialect(base):  # type: ignore[misc, valid-type]
+        announced: int | None = None
+
+        def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
+            cmd = cmd.upper()
+            if no_mlst and cmd == "MLST":
+                self.respond('500 Command "MLST" not understood.')
+                return
+            if no_paths and cmd in ("RETR", "SIZE", "MDTM", "MLST") and "/" in arg:
+                self.respond("550 No such file or directory.")
+                return
+            if announce_size and cmd == "RETR":
+                try:
+                    self.announced = os.path.getsize(self.fs.ftp2fs(self.fs.ftpnorm(arg)))
+                except OSError:
+                    self.announced = None
+            super().pre_process_command(line, cmd, arg)
+
+        def respond(self, resp: str, logfun: object = None) -> None:
+            if self.announced is not None and resp[:4] in ("125 ", "150 "):
+                resp = f"{resp.rstrip('.')} ({self.announced} bytes)."
+                self.announced = None
+            if logfun is None:
+                super().respond(resp)
+            else:
+                super().respond(resp, logfun)
+
+    return Dialect
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", required=True)
@@ -70,6 +107,9 @@ def main() -> None:
     parser.add_argument("--keyfile")
     parser.add_argument("--lifetime", type=float, default=1800.0)
     parser.add_argument("--log")
+    parser.add_argument("--no-mlst", action="store_true")
+    parser.add_argument("--no-paths", action="store_true")
+    parser.add_argument("--announce-size", action="store_true")
     args = parser.parse_args()
     authorizer = DummyAuthorizer()
     authorizer.add_anonymous(args.root, perm="elr")
@@ -81,6 +121,8 @@ def main() -> None:
         handler = TLS_FTPHandler
         handler.certfile = args.certfile
         handler.keyfile = args.keyfile
+    if args.no_mlst or args.no_paths or args.announce_size:
+        handler = dialect_handler(handler, args.no_mlst, args.no_paths, args.announce_size)
     if args.log:
         handler = logging_handler(handler, CommandLog(args.log))
     handler.authorizer = authorizer

@@ -1,0 +1,75 @@
+"""What one FTP server understands, learned as its transfers run. Pure.
+
+Over a far link every command before RETR costs a round trip, so a transfer
+sends as few as the server allows:
+
+- **paths**: ``RETR dir/file`` without a CWD first (libcurl's
+  ``FTPMETHOD_NOCWD``). Most servers take them; when one answers such a
+  request "not found", the transfer is tried again with one CWD, and so is
+  every later transfer to that host.
+- **listing**: a new file's size and date in one ``MLST`` (RFC 3659) rather
+  than ``MDTM`` and ``SIZE``. A server without MLST (vsftpd) gets the two
+  commands from then on; the transfers that asked meanwhile read the size
+  from the RETR reply (``150 ... (N bytes)``) where the server gives it.
+
+Example::
+
+    dialect = FtpDialect()
+    dialect.file_method("auto")  # 'nocwd'
+    dialect.paths_refused()      # True: try this one again with a CWD
+    dialect.file_method("auto")  # 'singlecwd'
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = ["FILE_METHODS", "FtpDialect", "Support"]
+
+FILE_METHODS = ("auto", "nocwd", "singlecwd", "multicwd")
+
+
+class Support(enum.Enum):
+    UNKNOWN = "unknown"
+    YES = "yes"
+    NO = "no"
+
+
+@dataclass
+class FtpDialect:
+    """One host's answers so far (shared by every file of the host)."""
+
+    paths: Support = Support.UNKNOWN
+    listing: Support = Support.UNKNOWN
+
+    def file_method(self, configured: str) -> str:
+        """libcurl's file method for the next transfer (``configured`` is the
+        ``ftp_file_method`` option; only "auto" adapts)."""
+        if configured != "auto":
+            return configured
+        return "singlecwd" if self.paths is Support.NO else "nocwd"
+
+    @property
+    def lists(self) -> bool:
+        """Whether a new file's first transfer asks MLST for size and date."""
+        return self.listing is not Support.NO
+
+    def paths_answered(self) -> None:
+        """A transfer that named the file by its path got an answer."""
+        if self.paths is Support.UNKNOWN:
+            self.paths = Support.YES
+
+    def paths_refused(self) -> bool:
+        """A request by path was answered "not found". Returns whether to
+        try it again with a CWD: not when paths already worked on this host
+        (then the file is really missing). A missing file seen first costs
+        the host its paths for the run: one CWD per session, a small price."""
+        if self.paths is Support.YES:
+            return False
+        self.paths = Support.NO
+        return True
+
+    def listing_answered(self, listed: bool) -> None:
+        """A first transfer's MLST was answered with facts (``listed``) or not."""
+        self.listing = Support.YES if listed else Support.NO
