@@ -139,6 +139,10 @@ def main() -> None:
     parser.add_argument("--tools", default="curlmulti_dl,lftp,aria2c,parfive")
     args = parser.parse_args()
     jobs = make_data()
+    # As installed from a wheel (pip compiles it): the editable install of
+    # `make venv` has no bytecode, and this machine sets
+    # PYTHONDONTWRITEBYTECODE, so every start would compile from source.
+    subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "src")], check=True)
     tools = [t for t in args.tools.split(",") if t != "parfive" or os.path.exists(PEERS_PYTHON)]
     ftpd, (ftp_port,) = start(
         "ftpd.py", "--root", str(WORK / "far" / "data"), "--max-cons-per-ip", str(CAP)

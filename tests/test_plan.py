@@ -39,12 +39,34 @@ def test_plan_covers_file_exactly_once(size: int, n: int, min_part: int) -> None
         assert max(r.length for r in ranges) - min(r.length for r in ranges) <= 1
 
 
+@given(sizes, parts, min_sizes, st.floats(0.05, 1.0))
+def test_plan_with_a_lighter_last_range(size: int, n: int, min_part: int, weight: float) -> None:
+    ranges = plan_ranges(size, n, min_part, weight)
+    equal = plan_ranges(size, n, min_part)
+    assert len(ranges) == len(equal)  # the weight moves cuts, never the count
+    if size == 0:
+        assert ranges == []
+        return
+    assert ranges[0].start == 0 and ranges[-1].end == size
+    for left, right in itertools.pairwise(ranges):
+        assert left.end == right.start
+    assert all(r.length >= min_part or len(ranges) == 1 for r in ranges)
+    if len(ranges) > 1 and ranges != equal:
+        *firsts, last = (r.length for r in ranges)
+        assert max(firsts) - min(firsts) <= 1
+        assert abs(last - weight * firsts[0]) <= 2 + weight  # rounding of the cuts
+
+
 def test_plan_examples() -> None:
     assert [(r.start, r.end) for r in plan_ranges(10, 3, 1)] == [(0, 4), (4, 7), (7, 10)]
     assert len(plan_ranges(3, 8, 1)) == 3  # smaller than parts: one byte each
     assert len(plan_ranges(5 * 2**20, 8, 2**20)) == 5
     with pytest.raises(ValueError):
         plan_ranges(10, 0, 1)
+    with pytest.raises(ValueError):
+        plan_ranges(10, 2, 1, last_weight=0)
+    shorter = plan_ranges(24 * 2**20, 2, 2**20, 0.75)
+    assert abs(shorter[1].length * 4 - shorter[0].length * 3) <= 4  # 13.71 MiB + 10.29 MiB
 
 
 range_states = st.builds(

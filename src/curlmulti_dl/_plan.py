@@ -25,18 +25,31 @@ class ByteRange:
         return self.end - self.start
 
 
-def plan_ranges(size: int, parts: int, min_part_size: int) -> list[ByteRange]:
+def plan_ranges(
+    size: int, parts: int, min_part_size: int, last_weight: float = 1.0
+) -> list[ByteRange]:
     """Split ``size`` bytes into at most ``parts`` near-equal ranges of at least
     ``min_part_size`` bytes (one range when the file is too small to split).
+    ``last_weight``: the last range's size relative to the others' (kept
+    equal when that would make it smaller than ``min_part_size``).
 
     >>> plan_ranges(10, 3, 1)
     [ByteRange(start=0, end=4), ByteRange(start=4, end=7), ByteRange(start=7, end=10)]
+    >>> plan_ranges(100, 2, 1, last_weight=0.25)
+    [ByteRange(start=0, end=80), ByteRange(start=80, end=100)]
     """
-    if size < 0 or parts < 1 or min_part_size < 1:
-        raise ValueError("size >= 0, parts >= 1 and min_part_size >= 1 are required")
+    if size < 0 or parts < 1 or min_part_size < 1 or not 0 < last_weight <= 1:
+        raise ValueError(
+            "size >= 0, parts >= 1, min_part_size >= 1 and 0 < last_weight <= 1 are required"
+        )
     if size == 0:
         return []
     count = max(1, min(parts, size // min_part_size))
+    if count > 1 and last_weight < 1:
+        unit = size / (count - 1 + last_weight)
+        cuts = [round(unit * index) for index in range(count)] + [size]
+        if cuts[-1] - cuts[-2] >= min_part_size:
+            return [ByteRange(cuts[i], cuts[i + 1]) for i in range(count)]
     base, extra = divmod(size, count)
     ranges = []
     start = 0
