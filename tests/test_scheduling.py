@@ -55,6 +55,22 @@ def test_profile_prices_a_split_at_the_dearer_set_up() -> None:
     assert 0.3 < profile.fresh_setup < 1.2  # type: ignore[operator]
 
 
+def test_profile_prices_a_split_at_a_cached_session_while_one_waits() -> None:
+    profile = HostProfile()
+    profile.observe_setup(1.1, fresh=True)
+    profile.session_kept()
+    assert profile.split_cost == 0.55  # not measured yet: half a new one's
+    profile.observe_setup(0.4, fresh=False)
+    profile.session_kept()
+    profile.session_kept()
+    assert profile.split_cost == 0.4
+    profile.session_taken()
+    assert profile.split_cost == 0.4  # one still waits
+    profile.session_taken()
+    profile.session_taken()  # never below none
+    assert profile.idle_sessions == 0 and profile.split_cost == 1.1
+
+
 def running(key: int, pos: int, end: int, rate: float, first_byte_at: float = 1.0) -> Running:
     return Running(key, pos, end, rate, first_byte_at, pos, 0.0)
 

@@ -179,6 +179,8 @@ class FileDownload(FirstAnswer, Recovery):
             raise transfer.error
         if code != 0 and not (code == pycurl.E_WRITE_ERROR and transfer.reached_end):
             raise error_from_curl(code, message, self.url)
+        if code == 0 and self.options.reuse_connections:
+            self.book.profile.session_kept()
         if transfer.first_byte_at and not transfer.setup_noted:
             self.book.note_setup(transfer)
         self.book.learn_dialect(transfer)

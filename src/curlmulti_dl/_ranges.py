@@ -155,6 +155,7 @@ class RangeBook(Planning):
         return self._track(transfer)
 
     def _track(self, transfer: RangeTransfer) -> RangeTransfer:
+        self.profile.session_taken()
         transfer.added_at = time.monotonic()
         self.active.append(transfer)
         self.max_active = max(self.max_active, len(self.active))
