@@ -114,7 +114,10 @@ def test_server_without_mlst_or_paths_gets_cwd_size_and_mdtm(
     # after a CWD; the host remembered: every later file by name, never MLST.
     assert retrs == [names[0], "f0.bin", "f1.bin", "f2.bin", "f3.bin"], retrs
     assert [cmd for cmd, _ in commands].count("MLST") == 2
-    assert all(r.last_modified is not None for r in results[1:])
+    # Every file has its date: the first one's came by MDTM after its data.
+    for name, result in zip(names, results, strict=True):
+        assert result.last_modified is not None, name
+        assert int(result.path.stat().st_mtime) == int((data.root / name).stat().st_mtime)
 
 
 def test_split_file_sized_by_the_retr_reply(
@@ -152,3 +155,55 @@ def test_cli_ftp_method(
     data.assert_same(name, tmp_path / "nested.bin")
     (commands,) = ftp_logged.log.sessions(mark).values()
     assert [cmd for cmd, _ in commands].count("CWD") == cwds, commands
+
+
+def test_files_started_before_mlst_was_refused_get_their_date(
+    old_ftp: LoggedFtp, data: DataFiles, tmp_path: Path
+) -> None:
+    names = [data.add(f"old/wave/w{n}.bin", 40_000 + n) for n in range(6)]
+
+    async def run() -> list[curlmulti_dl.DownloadResult]:
+        async with curlmulti_dl.Downloader(max_host_connections=6) as dl:
+            return list(
+                await asyncio.gather(*(dl.fetch(old_ftp.server.url(n), tmp_path) for n in names))
+            )
+
+    for name, result in zip(names, asyncio.run(run()), strict=True):
+        data.assert_same(name, result.path)
+        assert int(result.path.stat().st_mtime) == int((data.root / name).stat().st_mtime)
+    # Run again: each copy is recognised by size and date, and skipped.
+    again = asyncio.run(run())
+    assert all(r.skipped for r in again), [r.notice for r in again]
+
+
+def test_split_file_without_mlst_gets_its_date_from_a_later_range(
+    old_ftp: LoggedFtp, data: DataFiles, tmp_path: Path
+) -> None:
+    name = data.add("old/dated/big.bin", 6 * 2**20 + 3)
+    result = fetch(old_ftp.server.url(name), tmp_path, parts=3, ftp_min_part_size=2**20)
+    data.assert_same(name, result.path)
+    assert result.last_modified is not None
+    assert int(result.path.stat().st_mtime) == int((data.root / name).stat().st_mtime)
+
+
+@pytest.mark.parametrize("method", ["singlecwd", "multicwd", "auto"])
+def test_encoded_slash_names_the_same_file_to_mlst_and_retr(
+    ftp_logged: LoggedFtp, data: DataFiles, tmp_path: Path, method: str
+) -> None:
+    wanted = data.add("top/sub/c.bin", 500_000)
+    data.add("top/sub/sub/c.bin", 1000)  # what a split-then-decode MLST would name
+    url = ftp_logged.server.url("top/sub%2Fc.bin")
+    result = fetch(url, tmp_path, ftp_file_method=method)
+    data.assert_same(wanted, result.path)
+
+
+def test_a_listed_size_short_of_the_file_fails_loudly(data: DataFiles, tmp_path: Path) -> None:
+    name = data.add("lying/size.bin", 200_000)
+    args = ["--root", str(data.root), "--mlst-short", "10"]
+    server = start_server("ftpd.py", *args, scheme="ftp")
+    try:
+        with pytest.raises(curlmulti_dl.RemoteFileChangedError, match="more than"):
+            fetch(server.url(name), tmp_path / "out", retry=curlmulti_dl.RetryPolicy(attempts=0))
+    finally:
+        stop_server(server)
+    assert not (tmp_path / "out" / "size.bin").exists()

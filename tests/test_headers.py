@@ -118,6 +118,28 @@ def test_retr_reply_announcing_size() -> None:
     plain = FtpReplies()
     plain.feed(b"125 Data connection already open. Transfer starting.\r\n")
     assert plain.size is None and plain.opened
+    named = FtpReplies()  # the file name may hold "(N bytes)" too: the last one counts
+    named.feed(b"150 Opening BINARY mode data connection for a (5 bytes).txt (123456 bytes).\r\n")
+    assert named.size == 123456
+    after_rest = FtpReplies(take_announced=False)  # what is left after REST, not the size
+    after_rest.feed(b"150 Opening BINARY mode data connection for a.dat (100 bytes).\r\n")
+    assert after_rest.size is None
+
+
+def test_mlst_reply_is_told_from_the_others() -> None:
+    lines = [b"229 Entering Extended Passive Mode (|||5|)", b"200 Type set to: Binary."]
+    refused = FtpReplies()
+    for line in [*lines, b'500 Command "MLST" not understood.']:
+        refused.feed(line + b"\r\n")
+    assert refused.listing_code == 500 and not refused.listed
+    banner = FtpReplies()  # a space-led line outside an MLST reply is no facts line
+    for line in (b"220-Welcome", b" size=5;type=file; x", b"220 Ready"):
+        banner.feed(line + b"\r\n")
+    assert banner.size is None
+    link = FtpReplies()
+    for line in (*lines, b"250-Listing", b" type=OS.unix=slink:/x;size=3; l", b"250 End"):
+        link.feed(line + b"\r\n")
+    assert link.listing_code == 250 and not link.listed and link.size is None
 
 
 def test_ftp_dialect_learns_paths_and_listing() -> None:

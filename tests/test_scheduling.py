@@ -69,6 +69,9 @@ def test_profile_prices_a_split_at_a_cached_session_while_one_waits() -> None:
     profile.session_taken()
     profile.session_taken()  # never below none
     assert profile.idle_sessions == 0 and profile.split_cost == 1.1
+    profile.session_kept()
+    profile.no_idle_sessions()  # a transfer had to connect: the count was wrong
+    assert profile.split_cost == 1.1
 
 
 def running(key: int, pos: int, end: int, rate: float, first_byte_at: float = 1.0) -> Running:

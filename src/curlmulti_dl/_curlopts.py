@@ -20,6 +20,7 @@ from ._config import DownloadOptions, milliseconds
 
 __all__ = [
     "RangeRequest",
+    "ask_date_after",
     "configure_multi",
     "configure_transfer",
     "listing_argument",
@@ -44,7 +45,8 @@ class RangeRequest:
     learns the size and date in its own session). ``if_range``: the validator
     the server must still have for the range to be served. FTP only:
     ``ftp_method`` is libcurl's file method; ``listing``, the MLST argument
-    that asks size and date in one round trip (None: SIZE and MDTM).
+    that asks size and date in one round trip (None: SIZE and MDTM);
+    ``want_date``: MDTM on a range other than the first.
     """
 
     url: str
@@ -55,6 +57,7 @@ class RangeRequest:
     if_range: str | None = None
     ftp_method: str = "singlecwd"
     listing: bytes | None = None
+    want_date: bool = False  # FTP: ask MDTM (the file's date is not known yet)
 
     @property
     def byte_range(self) -> str:
@@ -134,7 +137,7 @@ def _configure_ftp(curl: Any, request: RangeRequest, options: DownloadOptions) -
         # byte 0 wants anyway (it stops itself at its end, below).
         curl.setopt(pycurl.PREQUOTE, [b"*MLST " + request.listing])
         curl.setopt(pycurl.IGNORE_CONTENT_LENGTH, 1)
-    elif request.probe:
+    elif request.probe or request.want_date:
         # The first transfer learns the date (MDTM) in its own session; the
         # size comes from the SIZE that libcurl sends before every RETR.
         curl.setopt(pycurl.OPT_FILETIME, 1)
@@ -149,22 +152,31 @@ def _configure_ftp(curl: Any, request: RangeRequest, options: DownloadOptions) -
 
 def listing_argument(url: str, ftp_method: str) -> bytes | None:
     """The path MLST must name for ``url`` to be the file RETR fetches (the
-    bytes libcurl sends): the whole path without CWD, else the name in the
-    directory libcurl changed to. None when it cannot be said safely
-    (libcurl refuses such URLs).
+    bytes libcurl sends): the whole decoded path without CWD, else its last
+    part after libcurl's CWD (libcurl decodes first, then splits at "/").
+    None when it cannot be said safely (libcurl refuses such URLs).
 
     >>> listing_argument("ftp://h/a/b%20c.dat", "nocwd")
     b'a/b c.dat'
-    >>> listing_argument("ftp://h/a/b.dat", "singlecwd")
+    >>> listing_argument("ftp://h/a/sub%2Fb.dat", "singlecwd")
     b'b.dat'
     """
     path = urlsplit(url).path[1:]
     if ";type=" in path.lower():
         return None
-    name = unquote_to_bytes(path if ftp_method == "nocwd" else path.rpartition("/")[2])
+    decoded = unquote_to_bytes(path)
+    name = decoded if ftp_method == "nocwd" else decoded.rpartition(b"/")[2]
     if not name or name.endswith(b"/") or any(c in name for c in b"\r\n\0"):
         return None
     return name
+
+
+def ask_date_after(curl: Any, request: RangeRequest) -> None:
+    """MLST gave no date: have libcurl ask MDTM on the same session after the
+    data (read when the transfer ends, so it may be set while it runs; never
+    from inside a libcurl callback)."""
+    if request.listing is not None:
+        curl.setopt(pycurl.POSTQUOTE, [b"*MDTM " + request.listing])
 
 
 def watch_sockets(curl: Any, opensocket: Callable[..., Any]) -> None:

@@ -189,6 +189,7 @@ class FileDownload(FirstAnswer, Recovery):
             transfer.check_head()
         if transfer.probe:
             self.apply_probe(transfer)
+        self.book.learn_date(transfer)
         if transfer.end is not None and transfer.pos != transfer.end:
             raise TransportError(
                 f"connection ended at byte {transfer.pos}, expected {transfer.end}", url=self.url

@@ -157,7 +157,8 @@ class FtpReplies:
     >>> replies.size, replies.mtime
     (1048576, 1700697600)
     >>> listed = FtpReplies()
-    >>> listed.feed(b" modify=20231123000000;size=42;type=file; /a/b.dat\\r\\n")
+    >>> for line in (b"250-Listing b.dat", b" modify=20231123000000;size=42; /a/b.dat", b"250 End"):
+    ...     listed.feed(line + b"\\r\\n")
     >>> listed.size, listed.mtime, listed.listed
     (42, 1700697600, True)
     """
@@ -166,21 +167,21 @@ class FtpReplies:
     mtime: int | None = None
     listed: bool = False  # an MLST facts line gave the size
     opened: bool = False  # the RETR reply (125/150): the data is on its way
+    listing_code: int | None = None  # the MLST reply's (the first after EPSV/PASV but TYPE's)
     last_code: int | None = None  # of the last final reply line (421, 550, ...)
     last_text: str = ""
+    take_announced: bool = True  # a RETR from byte 0: its "(N bytes)" is the file's size
+    _passive: bool = False
+    _in_listing: bool = False
 
     def feed(self, line: bytes) -> None:
         if line.startswith(b" "):
-            self._facts(line[1:].decode("latin-1"))
+            if self._in_listing:
+                self._facts(line[1:].decode("latin-1"))
             return
+        self._in_listing = line.startswith(b"250-")
         if len(line) >= 4 and line[:3].isdigit() and line[3:4] == b" ":
-            self.last_code = int(line[:3])
-            self.last_text = line[4:].decode("latin-1").strip()
-            if line[:3] in (b"125", b"150"):
-                self.opened = True
-                announced = _BYTES_RE.search(self.last_text)
-                if self.size is None and announced is not None:
-                    self.size = int(announced.group(1))
+            self._final(int(line[:3]), line[4:].decode("latin-1").strip())
         if not line.startswith(b"213 "):
             return
         value = line[4:].decode("latin-1").strip()
@@ -189,6 +190,19 @@ class FtpReplies:
             self.mtime = mtime
         elif value.isdigit():
             self.size = int(value)
+
+    def _final(self, code: int, text: str) -> None:
+        self.last_code, self.last_text = code, text
+        if code in (125, 150):
+            self.opened = True
+            # The last match: a file name may hold "(5 bytes)" too.
+            announced = _BYTES_RE.findall(text)
+            if self.size is None and announced and self.take_announced:
+                self.size = int(announced[-1])
+        elif code in (227, 229):
+            self._passive = True
+        elif self._passive and self.listing_code is None and code != 200 and code >= 200:
+            self.listing_code = code
 
     def _facts(self, entry: str) -> None:
         """An MLST entry: ``fact=value;...; pathname`` (RFC 3659, 7.2)."""

@@ -24,7 +24,7 @@ from ._exceptions import (
 from ._headers import FtpReplies, ResponseHead
 from ._integrity import Checksum, digests_from_header
 
-__all__ = ["ProbeResult", "RangeExpectation", "probe_from_ftp", "probe_from_http"]
+__all__ = ["ProbeResult", "RangeExpectation", "http_date", "probe_from_ftp", "probe_from_http"]
 
 
 @dataclass(frozen=True)
@@ -130,15 +130,16 @@ class LocalCopy:
 
 def probe_from_ftp(size: int | None, mtime: int | None, url: str) -> ProbeResult:
     """An FTP file from its SIZE and MDTM answers (None: not answered)."""
-    last_modified = _http_date(mtime) if mtime is not None else None
+    last_modified = http_date(mtime) if mtime is not None else None
     if size is None:
         return ProbeResult(
-            None, None, last_modified, url, ranged=False, single_reason="SIZE is not answered"
+            None, None, last_modified, url, ranged=False, single_reason="the server gave no size"
         )
     return ProbeResult(size, None, last_modified, url, ranged=True)
 
 
-def _http_date(mtime: int) -> str:
+def http_date(mtime: int) -> str:
+    """An HTTP date (what ``last_modified`` holds) of an FTP time."""
     return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(mtime))
 
 
@@ -190,7 +191,7 @@ class RangeExpectation:
             raise RemoteFileChangedError(
                 f"size changed from {self.total} to {replies.size} bytes", url=url
             )
-        modified = _http_date(replies.mtime) if replies.mtime is not None else None
+        modified = http_date(replies.mtime) if replies.mtime is not None else None
         if modified and self.last_modified and modified != self.last_modified:
             raise RemoteFileChangedError(
                 f"modification time changed from {self.last_modified} to {modified}", url=url

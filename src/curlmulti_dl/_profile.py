@@ -58,6 +58,11 @@ class HostProfile:
         """A transfer starts: it takes a cached connection if one waits."""
         self.idle_sessions = max(0, self.idle_sessions - 1)
 
+    def no_idle_sessions(self) -> None:
+        """A transfer had to open a connection: the count was wrong (libcurl
+        closed some, or the server did not keep them)."""
+        self.idle_sessions = 0
+
     @property
     def split_cost(self) -> float:
         """Seconds a new range waits for its first byte: a cached connection's

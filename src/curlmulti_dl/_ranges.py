@@ -8,6 +8,7 @@ flushing a transfer it stops fails; the download turns that into a failure.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from ._exceptions import StorageError
 from ._ledger import RangeLedger
 from ._plan import ByteRange
 from ._policy import RebalancePolicy
-from ._probe import ProbeResult, RangeExpectation
+from ._probe import ProbeResult, RangeExpectation, http_date
 from ._profile import HostProfile
 from ._rangeplan import Planning
 from ._rebalance import Running, choose_quiet_tail, choose_replacement, choose_split
@@ -109,8 +110,18 @@ class RangeBook(Planning):
         answered = replies.size is not None or replies.opened
         if answered and request.ftp_method == "nocwd":
             self.profile.ftp.paths_answered()
-        if request.listing is not None and replies.opened:
-            self.profile.ftp.listing_answered(replies.listed)
+        if request.listing is not None and replies.listing_code is not None:
+            if replies.listed:
+                self.profile.ftp.listing_answered(True)
+            elif replies.listing_code >= 500:  # not facts of a plain file: a refusal
+                self.profile.ftp.listing_answered(False)
+
+    def learn_date(self, transfer: RangeTransfer) -> None:
+        """A date that came after the plan (MDTM after the data, or on a later
+        range, where MLST gave none) goes into the probe: stamp and journal."""
+        probe, mtime = self.probe, transfer.replies.mtime
+        if self.is_ftp and probe is not None and probe.last_modified is None and mtime:
+            self.probe = dataclasses.replace(probe, last_modified=http_date(mtime))
 
     def wants_more(self) -> bool:
         return bool(self.queue) or len(self.active) < self.target
@@ -136,6 +147,7 @@ class RangeBook(Planning):
             self.is_ftp,
             if_range=None if self.is_ftp else probe.if_range,
             ftp_method=self._ftp_method(),
+            want_date=self.is_ftp and probe.last_modified is None,
         )
         expect = None if self.is_ftp else RangeExpectation.for_range(probe, span.start)
         transfer = RangeTransfer(
@@ -288,9 +300,10 @@ class RangeBook(Planning):
     def note_setup(self, transfer: RangeTransfer) -> None:
         """Put ``transfer``'s wait for its first byte into the host's profile."""
         transfer.setup_noted = True
-        self.profile.observe_setup(
-            transfer.first_byte_at - transfer.added_at, fresh=transfer.opened_connection()
-        )
+        fresh = transfer.opened_connection()
+        if fresh:
+            self.profile.no_idle_sessions()  # none waited after all: recount from here
+        self.profile.observe_setup(transfer.first_byte_at - transfer.added_at, fresh=fresh)
 
     def bytes_done(self) -> int:
         ledger = self.ledger

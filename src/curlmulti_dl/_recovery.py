@@ -41,12 +41,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Recovery"]
 
-# How a server that takes no paths answers RETR dir/file.
-_NOT_FOUND = {
-    pycurl.E_REMOTE_FILE_NOT_FOUND,
-    pycurl.E_FTP_COULDNT_RETR_FILE,
-    pycurl.E_REMOTE_ACCESS_DENIED,
-}
+# How a server that takes no paths answers RETR dir/file (550); not 425,
+# 450 or 451, which are passing troubles (libcurl: E_FTP_COULDNT_RETR_FILE).
+_NOT_FOUND = {pycurl.E_REMOTE_FILE_NOT_FOUND}
 
 
 class Recovery:

@@ -15,6 +15,7 @@ schedules; everything else is read from it after libcurl is done with it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -22,8 +23,8 @@ from typing import Any, Protocol
 import pycurl
 
 from ._config import DownloadOptions
-from ._curlopts import RangeRequest, new_easy, watch_sockets
-from ._exceptions import DownloadError, StorageError
+from ._curlopts import RangeRequest, ask_date_after, new_easy, watch_sockets
+from ._exceptions import DownloadError, RemoteFileChangedError, StorageError
 from ._headers import FtpReplies, ResponseHead
 from ._probe import ProbeResult, RangeExpectation, probe_from_ftp, probe_from_http
 from ._sockets import SocketRegistry
@@ -77,7 +78,10 @@ class RangeTransfer:
         self.probe = request.probe
         self.storage = storage
         self.head = ResponseHead(request.url)
-        self.replies = FtpReplies()
+        # After REST, "(N bytes)" in the RETR reply may count what is left.
+        self.replies = FtpReplies(take_announced=not request.start)
+        self._date_later = False  # MDTM asked after the data (MLST gave no date)
+        self._closed = False
         self.expect = expect
         self.probe_result: ProbeResult | None = None
         self._on_probe = on_probe
@@ -126,6 +130,13 @@ class RangeTransfer:
         end = self.end
         stop = False
         if end is not None and pos + size >= end:
+            if pos + size > end and end == self.natural_end and self.is_ftp:
+                # Past the size the server gave: the file grew, or the size
+                # was another file's. Never a silently cut copy.
+                self.error = RemoteFileChangedError(
+                    f"the server sent more than the {end} bytes it announced", url=self.url
+                )
+                return _ABORT
             if pos + size > end or end != self.natural_end:
                 stop = True
             size = end - pos
@@ -157,8 +168,15 @@ class RangeTransfer:
         """The first FTP transfer is planned at its SIZE answer: RETR and the
         data connection are still to come, a round trip or two before the
         first byte, and the other ranges can start logging in meanwhile."""
-        self.replies.feed(line)
-        if self.head_checked or self.replies.size is None:
+        replies = self.replies
+        replies.feed(line)
+        listing_failed = replies.listing_code is not None and not replies.listed
+        if self.request.listing is not None and listing_failed and not self._date_later:
+            # libcurl waits a round trip for RETR's reply before the transfer
+            # can end: the option is set by then (outside this callback).
+            self._date_later = True
+            asyncio.get_running_loop().call_soon(self._ask_date_after)
+        if self.head_checked or replies.size is None:
             return None
         self.head_checked = True
         try:
@@ -167,6 +185,10 @@ class RangeTransfer:
             self.error = exc
             return _ABORT  # any count but the line's length stops the transfer
         return None
+
+    def _ask_date_after(self) -> None:
+        if not self._closed:
+            ask_date_after(self.curl, self.request)
 
     def check_head(self) -> None:
         """Before the first byte: is this answer our bytes of our file?"""
@@ -224,6 +246,7 @@ class RangeTransfer:
 
     def close(self) -> None:
         """Free the handle and the buffer; the transfer's counters stay readable."""
+        self._closed = True
         self.curl.close()
         self._view.release()
         # Finished transfers may be kept for statistics: without this every

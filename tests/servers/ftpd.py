@@ -11,7 +11,8 @@ Prints ``PORT <n>`` once it listens; exits when its parent dies or after
 Older dialects, as other servers speak: ``--no-mlst`` (vsftpd has no MLST),
 ``--no-paths`` (commands naming ``dir/file`` get 550, as from servers that
 take only names in the current directory), ``--announce-size`` (the RETR
-reply says "(N bytes)", as vsftpd's and proftpd's do).
+reply says "(N bytes)", as vsftpd's and proftpd's do). ``--mlst-short N`` makes
+MLST give every size N bytes short (a size that is not the file's).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -66,10 +68,17 @@ def logging_handler(base: type[FTPHandler], log: CommandLog) -> type[FTPHandler]
 
 
 def dialect_handler(
-    base: type[FTPHandler], no_mlst: bool, no_paths: bool, announce_size: bool
+    base: type[FTPHandler], no_mlst: bool, no_paths: bool, announce_size: bool, mlst_short: int
 ) -> type[FTPHandler]:
     class Dialect(base):  # type: ignore[misc, valid-type]
         announced: int | None = None
+
+        def push(self, data: str) -> None:
+            if mlst_short and data.startswith(" ") and "size=" in data.lower():
+                data = re.sub(
+                    r"(?i)size=(\d+)", lambda m: f"size={int(m.group(1)) - mlst_short}", data
+                )
+            super().push(data)
 
         def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
             cmd = cmd.upper()
@@ -110,6 +119,7 @@ def main() -> None:
     parser.add_argument("--no-mlst", action="store_true")
     parser.add_argument("--no-paths", action="store_true")
     parser.add_argument("--announce-size", action="store_true")
+    parser.add_argument("--mlst-short", type=int, default=0)
     args = parser.parse_args()
     authorizer = DummyAuthorizer()
     authorizer.add_anonymous(args.root, perm="elr")
@@ -121,8 +131,10 @@ def main() -> None:
         handler = TLS_FTPHandler
         handler.certfile = args.certfile
         handler.keyfile = args.keyfile
-    if args.no_mlst or args.no_paths or args.announce_size:
-        handler = dialect_handler(handler, args.no_mlst, args.no_paths, args.announce_size)
+    if args.no_mlst or args.no_paths or args.announce_size or args.mlst_short:
+        handler = dialect_handler(
+            handler, args.no_mlst, args.no_paths, args.announce_size, args.mlst_short
+        )
     if args.log:
         handler = logging_handler(handler, CommandLog(args.log))
     handler.authorizer = authorizer
