@@ -24,6 +24,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._curlopts import RangeRequest
+    from ._headers import FtpReplies
 
 __all__ = ["FILE_METHODS", "FtpDialect", "Support"]
 
@@ -73,3 +78,16 @@ class FtpDialect:
     def listing_answered(self, listed: bool) -> None:
         """A first transfer's MLST was answered with facts (``listed``) or not."""
         self.listing = Support.YES if listed else Support.NO
+
+    def observe(self, request: RangeRequest, replies: FtpReplies) -> None:
+        """What one transfer's replies tell: paths work once a request by
+        path got an answer; MLST works once it gave facts, and not once it
+        was refused (facts of a link or a directory say neither)."""
+        answered = replies.size is not None or replies.opened
+        if answered and request.ftp_method == "nocwd":
+            self.paths_answered()
+        if request.listing is not None and replies.listing_code is not None:
+            if replies.listed:
+                self.listing_answered(True)
+            elif replies.listing_code >= 500:
+                self.listing_answered(False)

@@ -104,17 +104,8 @@ class RangeBook(Planning):
 
     def learn_dialect(self, transfer: RangeTransfer) -> None:
         """What ``transfer``'s answers tell of the server's FTP dialect."""
-        request, replies = transfer.request, transfer.replies
-        if not self.is_ftp or transfer.error is not None:
-            return
-        answered = replies.size is not None or replies.opened
-        if answered and request.ftp_method == "nocwd":
-            self.profile.ftp.paths_answered()
-        if request.listing is not None and replies.listing_code is not None:
-            if replies.listed:
-                self.profile.ftp.listing_answered(True)
-            elif replies.listing_code >= 500:  # not facts of a plain file: a refusal
-                self.profile.ftp.listing_answered(False)
+        if self.is_ftp and transfer.error is None:
+            self.profile.ftp.observe(transfer.request, transfer.replies)
 
     def learn_date(self, transfer: RangeTransfer) -> None:
         """A date that came after the plan (MDTM after the data, or on a later
