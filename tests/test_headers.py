@@ -144,7 +144,7 @@ def test_mlst_reply_is_told_from_the_others() -> None:
 
 def test_ftp_dialect_learns_paths_and_listing() -> None:
     dialect = FtpDialect()
-    assert dialect.file_method("auto") == "nocwd" and dialect.lists
+    assert dialect.file_method("auto") == "nocwd" and dialect.may_list()
     assert dialect.file_method("multicwd") == "multicwd"
     dialect.paths_answered()
     assert not dialect.paths_refused()  # paths worked here: the file is missing
@@ -152,8 +152,21 @@ def test_ftp_dialect_learns_paths_and_listing() -> None:
     refusing = FtpDialect()
     assert refusing.paths_refused() and refusing.paths is Support.NO
     assert refusing.file_method("auto") == "singlecwd"
-    refusing.listing_answered(False)
-    assert not refusing.lists
+
+
+def test_ftp_dialect_tries_one_mlst_at_a_time_until_answered() -> None:
+    dialect = FtpDialect()
+    dialect.listing_started()
+    assert not dialect.may_list()  # one asks; the others ask MDTM and SIZE meanwhile
+    dialect.listing_ended()  # over without a verdict (a missing file): another may ask
+    assert dialect.may_list()
+    dialect.listing_started()
+    dialect.listing_answered(True)
+    dialect.listing_ended()
+    dialect.listing_started()
+    assert dialect.may_list()  # known to work: every new file asks
+    dialect.listing_answered(False)
+    assert not dialect.may_list()
 
 
 def test_listing_argument_names_what_retr_fetches() -> None:

@@ -20,7 +20,6 @@ from ._config import DownloadOptions, milliseconds
 
 __all__ = [
     "RangeRequest",
-    "ask_date_after",
     "configure_multi",
     "configure_transfer",
     "listing_argument",
@@ -169,14 +168,6 @@ def listing_argument(url: str, ftp_method: str) -> bytes | None:
     if not name or name.endswith(b"/") or any(c in name for c in b"\r\n\0"):
         return None
     return name
-
-
-def ask_date_after(curl: Any, request: RangeRequest) -> None:
-    """MLST gave no date: have libcurl ask MDTM on the same session after the
-    data (read when the transfer ends, so it may be set while it runs; never
-    from inside a libcurl callback)."""
-    if request.listing is not None:
-        curl.setopt(pycurl.POSTQUOTE, [b"*MDTM " + request.listing])
 
 
 def watch_sockets(curl: Any, opensocket: Callable[..., Any]) -> None:

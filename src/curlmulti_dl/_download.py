@@ -103,6 +103,7 @@ class FileDownload(FirstAnswer, Recovery):
         if isinstance(storage, StreamFile) and options.checksum is not None:
             storage.track_digest(Checksum.parse(options.checksum).algorithm)
         self._retry_timers: set[asyncio.TimerHandle] = set()
+        self.listing_failed = False  # MLST gave this file nothing: MDTM and SIZE
 
     # ------------------------------------------------------------ scheduling
 
@@ -128,6 +129,7 @@ class FileDownload(FirstAnswer, Recovery):
                 start, if_range = self._resume.start, self._resume.if_range
                 # A copy or a journal to check wants the classic MDTM date.
                 new = self.local_copy is None and self._resume.found is None
+                new = new and not self.listing_failed
                 return self.book.first(self.storage, self._on_probe, start, if_range, new)
             if self.state is DownloadState.RUNNING and self.storage is not None:
                 return self.book.next(self.storage)
@@ -156,6 +158,7 @@ class FileDownload(FirstAnswer, Recovery):
 
     def transfer_done(self, transfer: RangeTransfer, code: int, message: str) -> None:
         """``transfer`` ended with libcurl ``code`` (outside libcurl's callbacks)."""
+        self.book.learn_dialect(transfer, ended=True)
         if transfer not in self.book.active or self.state.is_over:
             transfer.close()
             return
@@ -183,7 +186,6 @@ class FileDownload(FirstAnswer, Recovery):
             self.book.profile.session_kept()
         if transfer.first_byte_at and not transfer.setup_noted:
             self.book.note_setup(transfer)
-        self.book.learn_dialect(transfer)
         if not transfer.head_checked:  # no body came: an empty file, or an error
             transfer.head_checked = True
             transfer.check_head()

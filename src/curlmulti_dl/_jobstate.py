@@ -37,6 +37,15 @@ class AlreadyThere(DownloadError):
     """The destination already holds the remote file: nothing to download."""
 
 
+class ListingUnusable(DownloadError):
+    """MLST was refused (``refused``) or gave no size and date of a plain
+    file: the file is asked again with MDTM and SIZE."""
+
+    def __init__(self, message: str, *, url: str, refused: bool) -> None:
+        super().__init__(message, url=url)
+        self.refused = refused
+
+
 class JobEvents(Protocol):
     def probe_ready(self, job: FileDownload, transfer: RangeTransfer) -> None:
         """The first answer arrived (called soon after, never inside libcurl)."""

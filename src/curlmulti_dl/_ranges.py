@@ -82,8 +82,10 @@ class RangeBook(Planning):
         method, listing = self._ftp_method(), None
         if self.is_ftp:
             if_range = None
-            if may_list and not start and self.profile.ftp.lists:
+            if may_list and not start and self.profile.ftp.may_list():
                 listing = listing_argument(self.url, method)
+                if listing is not None:
+                    self.profile.ftp.listing_started()
         request = RangeRequest(
             self.url, start, None, self.is_ftp, probe=True, if_range=if_range,
             ftp_method=method, listing=listing,
@@ -102,10 +104,13 @@ class RangeBook(Planning):
     def _ftp_method(self) -> str:
         return self.profile.ftp.file_method(self.options.ftp_file_method)
 
-    def learn_dialect(self, transfer: RangeTransfer) -> None:
-        """What ``transfer``'s answers tell of the server's FTP dialect."""
+    def learn_dialect(self, transfer: RangeTransfer, ended: bool = False) -> None:
+        """What ``transfer``'s answers tell of the server's FTP dialect
+        (``ended``: it is over, whatever its outcome)."""
         if self.is_ftp and transfer.error is None:
             self.profile.ftp.observe(transfer.request, transfer.replies)
+        if ended and transfer.request.listing is not None:
+            self.profile.ftp.listing_ended()
 
     def learn_date(self, transfer: RangeTransfer) -> None:
         """A date that came after the plan (MDTM after the data, or on a later

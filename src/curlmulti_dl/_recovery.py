@@ -27,7 +27,7 @@ from ._exceptions import (
     RetriesExhaustedError,
     StorageError,
 )
-from ._jobstate import AlreadyThere, DownloadState, JobEvents, StartOver
+from ._jobstate import AlreadyThere, DownloadState, JobEvents, ListingUnusable, StartOver
 from ._plan import ByteRange
 from ._policy import RetryPolicy, is_refusal, parse_retry_after
 from ._progress import DownloadResult
@@ -62,6 +62,7 @@ class Recovery:
     _loop: asyncio.AbstractEventLoop
     _events: JobEvents
     _retry_timers: set[asyncio.TimerHandle]
+    listing_failed: bool
 
     @property
     def _job(self) -> FileDownload:
@@ -86,6 +87,15 @@ class Recovery:
             self._skip(transfer)
             return
         if self._again_with_cwd(transfer, error):
+            return
+        if isinstance(error, ListingUnusable):
+            # At once, outside the retry budget, with MDTM and SIZE this time.
+            if error.refused:
+                self.book.profile.ftp.listing_answered(False)
+            self.listing_failed = True
+            self._retry_timers.add(
+                self._loop.call_later(0, self._retry_now, self.book.lost(transfer))
+            )
             return
         reply = transfer.replies.last_code if transfer.is_ftp else None
         refused = is_refusal(error, reply, transfer.replies.last_text)

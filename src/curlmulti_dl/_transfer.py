@@ -15,7 +15,6 @@ schedules; everything else is read from it after libcurl is done with it.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -23,9 +22,10 @@ from typing import Any, Protocol
 import pycurl
 
 from ._config import DownloadOptions
-from ._curlopts import RangeRequest, ask_date_after, new_easy, watch_sockets
+from ._curlopts import RangeRequest, new_easy, watch_sockets
 from ._exceptions import DownloadError, RemoteFileChangedError, StorageError
 from ._headers import FtpReplies, ResponseHead
+from ._jobstate import ListingUnusable
 from ._probe import ProbeResult, RangeExpectation, probe_from_ftp, probe_from_http
 from ._sockets import SocketRegistry
 
@@ -80,8 +80,6 @@ class RangeTransfer:
         self.head = ResponseHead(request.url)
         # After REST, "(N bytes)" in the RETR reply may count what is left.
         self.replies = FtpReplies(take_announced=not request.start)
-        self._date_later = False  # MDTM asked after the data (MLST gave no date)
-        self._closed = False
         self.expect = expect
         self.probe_result: ProbeResult | None = None
         self._on_probe = on_probe
@@ -170,12 +168,14 @@ class RangeTransfer:
         first byte, and the other ranges can start logging in meanwhile."""
         replies = self.replies
         replies.feed(line)
-        listing_failed = replies.listing_code is not None and not replies.listed
-        if self.request.listing is not None and listing_failed and not self._date_later:
-            # libcurl waits a round trip for RETR's reply before the transfer
-            # can end: the option is set by then (outside this callback).
-            self._date_later = True
-            asyncio.get_running_loop().call_soon(self._ask_date_after)
+        code = replies.listing_code
+        if self.request.listing is not None and code is not None and not replies.listed:
+            # Stopped before RETR goes out: the file is asked again with MDTM
+            # and SIZE, whose date a stamp, a copy's check and a resume need.
+            self.error = ListingUnusable(
+                f"MLST answered {code} {replies.last_text}", url=self.url, refused=code >= 500
+            )
+            return _ABORT
         if self.head_checked or replies.size is None:
             return None
         self.head_checked = True
@@ -185,10 +185,6 @@ class RangeTransfer:
             self.error = exc
             return _ABORT  # any count but the line's length stops the transfer
         return None
-
-    def _ask_date_after(self) -> None:
-        if not self._closed:
-            ask_date_after(self.curl, self.request)
 
     def check_head(self) -> None:
         """Before the first byte: is this answer our bytes of our file?"""
@@ -246,7 +242,6 @@ class RangeTransfer:
 
     def close(self) -> None:
         """Free the handle and the buffer; the transfer's counters stay readable."""
-        self._closed = True
         self.curl.close()
         self._view.release()
         # Finished transfers may be kept for statistics: without this every
