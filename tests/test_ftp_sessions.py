@@ -95,6 +95,16 @@ def old_ftp(data: DataFiles, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     stop_server(server)
 
 
+@pytest.fixture(scope="module")
+def no_mlst_ftp(data: DataFiles, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedFtp]:
+    """As vsftpd answers: no MLST, the size in RETR's reply, paths taken."""
+    path = tmp_path_factory.mktemp("nomlst") / "commands.log"
+    args = ["--root", str(data.root), "--no-mlst", "--announce-size", "--log", str(path)]
+    server = start_server("ftpd.py", *args, scheme="ftp")
+    yield LoggedFtp(server, FtpLog(path))
+    stop_server(server)
+
+
 def test_server_without_mlst_or_paths_gets_cwd_size_and_mdtm(
     old_ftp: LoggedFtp, data: DataFiles, tmp_path: Path
 ) -> None:
@@ -110,11 +120,11 @@ def test_server_without_mlst_or_paths_gets_cwd_size_and_mdtm(
         data.assert_same(name, result.path)
     commands = [c for cmds in old_ftp.log.sessions(mark).values() for c in cmds]
     asked = [(cmd, arg) for cmd, arg in commands if cmd in ("MLST", "SIZE", "RETR")]
-    # The first file: MLST refused, so stopped before RETR and asked again
-    # with SIZE (and MDTM), by path: refused, and asked again after a CWD.
-    # The host remembered both: every later file by name, with SIZE and MDTM.
+    # The first file: MLST by path refused, then RETR by path refused: asked
+    # again after a CWD, with SIZE (and MDTM). The host remembered both:
+    # every later file by name, with SIZE and MDTM.
     assert asked == [
-        ("MLST", names[0]), ("SIZE", names[0]), ("SIZE", "f0.bin"), ("RETR", "f0.bin"),
+        ("MLST", names[0]), ("RETR", names[0]), ("SIZE", "f0.bin"), ("RETR", "f0.bin"),
         ("SIZE", "f1.bin"), ("RETR", "f1.bin"), ("SIZE", "f2.bin"), ("RETR", "f2.bin"),
         ("SIZE", "f3.bin"), ("RETR", "f3.bin"),
     ], asked  # fmt: skip
@@ -158,24 +168,27 @@ def test_cli_ftp_method(
 
 
 def test_files_given_together_on_a_server_without_mlst_get_their_dates(
-    old_ftp: LoggedFtp, data: DataFiles, tmp_path: Path
+    no_mlst_ftp: LoggedFtp, data: DataFiles, tmp_path: Path
 ) -> None:
-    names = [data.add(f"old/wave/w{n}.bin", 40_000 + n) for n in range(6)]
+    names = [data.add(f"nomlst/wave/w{n}.bin", 40_000 + n) for n in range(6)]
 
     async def run() -> list[curlmulti_dl.DownloadResult]:
         async with curlmulti_dl.Downloader(max_host_connections=6) as dl:
             return list(
-                await asyncio.gather(*(dl.fetch(old_ftp.server.url(n), tmp_path) for n in names))
+                await asyncio.gather(
+                    *(dl.fetch(no_mlst_ftp.server.url(n), tmp_path) for n in names)
+                )
             )
 
-    mark = old_ftp.log.mark()
+    mark = no_mlst_ftp.log.mark()
     for name, result in zip(names, asyncio.run(run()), strict=True):
         data.assert_same(name, result.path)
         assert int(result.path.stat().st_mtime) == int((data.root / name).stat().st_mtime)
-    sessions = old_ftp.log.sessions(mark).values()
-    # One file at a time asks MLST until the host has answered: one refusal,
-    # one file asked again, not a whole first wave.
-    assert [cmd for cmds in sessions for cmd, _ in cmds].count("MLST") == 1
+    commands = [cmd for cmds in no_mlst_ftp.log.sessions(mark).values() for cmd, _ in cmds]
+    # All six asked MLST at once and were refused: their sizes came with
+    # RETR's reply, their dates from one MDTM each after the bytes.
+    assert commands.count("MLST") == commands.count("MDTM") == 6, commands
+    assert commands.count("RETR") == 6 and "SIZE" not in commands
     # Run again: each copy is recognised by size and date, and skipped.
     again = asyncio.run(run())
     assert all(r.skipped for r in again), [r.notice for r in again]
@@ -202,3 +215,22 @@ def test_a_listed_size_short_of_the_file_fails_loudly(data: DataFiles, tmp_path:
     finally:
         stop_server(server)
     assert not (tmp_path / "out" / "size.bin").exists()
+
+
+def test_no_mlst_and_no_size_in_the_retr_reply(data: DataFiles, tmp_path: Path) -> None:
+    """A refused MLST and a RETR reply without "(N bytes)": the transfer is
+    stopped and the file asked again with MDTM and SIZE, so it can split."""
+    name = data.add("bare/big.bin", 6 * 2**20 + 1)
+    log = tmp_path / "commands.log"
+    server = start_server(
+        "ftpd.py", "--root", str(data.root), "--no-mlst", "--log", str(log), scheme="ftp"
+    )
+    try:
+        result = fetch(server.url(name), tmp_path / "out", parts=3, ftp_min_part_size=2**20)
+    finally:
+        stop_server(server)
+    data.assert_same(name, result.path)
+    assert result.connections == 3
+    assert int(result.path.stat().st_mtime) == int((data.root / name).stat().st_mtime)
+    commands = [cmd for cmds in FtpLog(log).sessions(0).values() for cmd, _ in cmds]
+    assert commands.count("MLST") == 1 and commands.count("MDTM") >= 1

@@ -154,17 +154,10 @@ def test_ftp_dialect_learns_paths_and_listing() -> None:
     assert refusing.file_method("auto") == "singlecwd"
 
 
-def test_ftp_dialect_tries_one_mlst_at_a_time_until_answered() -> None:
+def test_ftp_dialect_stops_listing_once_refused() -> None:
     dialect = FtpDialect()
-    dialect.listing_started()
-    assert not dialect.may_list()  # one asks; the others ask MDTM and SIZE meanwhile
-    dialect.listing_ended()  # over without a verdict (a missing file): another may ask
-    assert dialect.may_list()
-    dialect.listing_started()
     dialect.listing_answered(True)
-    dialect.listing_ended()
-    dialect.listing_started()
-    assert dialect.may_list()  # known to work: every new file asks
+    assert dialect.may_list()
     dialect.listing_answered(False)
     assert not dialect.may_list()
 

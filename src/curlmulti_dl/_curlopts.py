@@ -57,6 +57,7 @@ class RangeRequest:
     ftp_method: str = "singlecwd"
     listing: bytes | None = None
     want_date: bool = False  # FTP: ask MDTM (the file's date is not known yet)
+    date_only: bool = False  # FTP: only MDTM ``listing``, no data (``url`` is its directory)
 
     @property
     def byte_range(self) -> str:
@@ -129,6 +130,12 @@ def _configure_ftp(curl: Any, request: RangeRequest, options: DownloadOptions) -
     curl.setopt(pycurl.FTP_FILEMETHOD, _FILE_METHODS[request.ftp_method])
     if options.ftp_tls:
         curl.setopt(pycurl.USE_SSL, pycurl.USESSL_ALL)
+    if request.date_only and request.listing is not None:
+        # A directory URL without a body: libcurl sends only the QUOTE, in
+        # its state machine (one round trip on a cached session).
+        curl.setopt(pycurl.NOBODY, 1)
+        curl.setopt(pycurl.QUOTE, [b"*MDTM " + request.listing])
+        return
     if request.listing is not None and not request.start:
         # One MLST for size and date, in place of MDTM and SIZE: a round trip
         # saved per file. "*": a server without MLST does not fail the

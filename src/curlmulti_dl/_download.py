@@ -18,6 +18,7 @@ import pycurl
 
 from ._config import DownloadOptions
 from ._curl_errors import error_from_curl
+from ._dating import Dating
 from ._destination import Destination
 from ._exceptions import (
     CallbackError,
@@ -48,7 +49,7 @@ from ._verify import DigestCheck, expected_digests
 __all__ = ["DownloadState", "FileDownload", "JobEvents"]
 
 
-class FileDownload(FirstAnswer, Recovery):
+class FileDownload(FirstAnswer, Recovery, Dating):
     """One file over several ranges. ``future`` gets the result or the error."""
 
     def __init__(
@@ -104,6 +105,8 @@ class FileDownload(FirstAnswer, Recovery):
             storage.track_digest(Checksum.parse(options.checksum).algorithm)
         self._retry_timers: set[asyncio.TimerHandle] = set()
         self.listing_failed = False  # MLST gave this file nothing: MDTM and SIZE
+        self._date_query: RangeTransfer | None = None  # MDTM after the bytes (_dating)
+        self._dated = False
 
     # ------------------------------------------------------------ scheduling
 
@@ -114,6 +117,8 @@ class FileDownload(FirstAnswer, Recovery):
     def wants_connection(self) -> bool:
         if self.state is DownloadState.QUEUED:
             return True
+        if self.state is DownloadState.DATING:
+            return self._date_query is None
         return self.state is DownloadState.RUNNING and self.book.wants_more()
 
     def start_transfer(self) -> RangeTransfer | None:
@@ -133,6 +138,8 @@ class FileDownload(FirstAnswer, Recovery):
                 return self.book.first(self.storage, self._on_probe, start, if_range, new)
             if self.state is DownloadState.RUNNING and self.storage is not None:
                 return self.book.next(self.storage)
+            if self.state is DownloadState.DATING and self._date_query is None:
+                return self._date_transfer()
         except StorageError as exc:
             self.fail(exc)
         return None
@@ -148,7 +155,7 @@ class FileDownload(FirstAnswer, Recovery):
     def rank(self) -> tuple[int, float]:
         """The scheduler serves lower ranks first: planned ranges, then files
         not started yet, then splits of the file that would finish last."""
-        if self.book.queue:
+        if self.book.queue or self.state is DownloadState.DATING:
             return (0, 0.0)
         if self.state is DownloadState.QUEUED:
             return (1, 0.0)
@@ -158,7 +165,10 @@ class FileDownload(FirstAnswer, Recovery):
 
     def transfer_done(self, transfer: RangeTransfer, code: int, message: str) -> None:
         """``transfer`` ended with libcurl ``code`` (outside libcurl's callbacks)."""
-        self.book.learn_dialect(transfer, ended=True)
+        if transfer is self._date_query:
+            self._date_done(transfer, code)
+            return
+        self.book.learn_dialect(transfer)
         if transfer not in self.book.active or self.state.is_over:
             transfer.close()
             return
@@ -216,6 +226,9 @@ class FileDownload(FirstAnswer, Recovery):
             self.state = DownloadState.VERIFYING
             self._digests.start(self.storage, size, expected, self._digests_checked)
             return
+        if self._wants_date():
+            self._start_dating()
+            return
         if isinstance(self.storage, PartFile):
             self.storage.stamp(*remote_stamp(book.probe, self.public_url))
         try:
@@ -239,6 +252,9 @@ class FileDownload(FirstAnswer, Recovery):
             return
         self.state = DownloadState.FAILED
         self._digests.cancel()
+        if self._date_query is not None:  # the Downloader takes it off libcurl
+            self.book.retired.append(self._date_query)
+            self._date_query = None
         for handle in self._retry_timers:
             handle.cancel()
         self._retry_timers.clear()

@@ -8,15 +8,16 @@ sends as few as the server allows:
   request "not found", the transfer is tried again with one CWD, and so is
   every later transfer to that host.
 - **listing**: a new file's size and date in one ``MLST`` (RFC 3659) rather
-  than ``MDTM`` and ``SIZE``. Until the host has answered one, only one
-  transfer at a time asks it (the others ask MDTM and SIZE): on a server
-  without MLST (vsftpd) one file is asked again, not a whole first wave.
+  than ``MDTM`` and ``SIZE``. A server without MLST (vsftpd) gets the two
+  commands from then on; the files that asked meanwhile take their size
+  from the RETR reply (``150 ... (N bytes)``) and their date from one MDTM
+  after their bytes (``_dating``), or are asked again where it gives none.
 
 Example::
 
     dialect = FtpDialect()
     dialect.file_method("auto")  # 'nocwd'
-    dialect.may_list()           # True; then False while that one asks
+    dialect.may_list()           # True until a server refuses MLST
     dialect.paths_refused()      # True: try this one again with a CWD
     dialect.file_method("auto")  # 'singlecwd'
 """
@@ -48,7 +49,6 @@ class FtpDialect:
 
     paths: Support = Support.UNKNOWN
     listing: Support = Support.UNKNOWN
-    listing_tried: bool = False  # a transfer asks MLST while ``listing`` is unknown
 
     def file_method(self, configured: str) -> str:
         """libcurl's file method for the next transfer (``configured`` is the
@@ -58,18 +58,8 @@ class FtpDialect:
         return "singlecwd" if self.paths is Support.NO else "nocwd"
 
     def may_list(self) -> bool:
-        """Whether a new file's first transfer may ask MLST now."""
-        if self.listing is Support.UNKNOWN:
-            return not self.listing_tried
-        return self.listing is Support.YES
-
-    def listing_started(self) -> None:
-        if self.listing is Support.UNKNOWN:
-            self.listing_tried = True
-
-    def listing_ended(self) -> None:
-        """A transfer that asked MLST is over, answered or not: another may ask."""
-        self.listing_tried = False
+        """Whether a new file's first transfer may ask MLST."""
+        return self.listing is not Support.NO
 
     def paths_answered(self) -> None:
         """A transfer that named the file by its path got an answer."""

@@ -21,6 +21,7 @@ class DownloadState(enum.Enum):
     PROBING = "probing"  # the first request is out; the size is not known yet
     RUNNING = "running"
     VERIFYING = "verifying"  # every byte is in; the checksum is being computed
+    DATING = "dating"  # every byte is in; the file's date is being asked (_dating)
     FINISHED = "finished"
     FAILED = "failed"
 

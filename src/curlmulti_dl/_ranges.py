@@ -84,8 +84,6 @@ class RangeBook(Planning):
             if_range = None
             if may_list and not start and self.profile.ftp.may_list():
                 listing = listing_argument(self.url, method)
-                if listing is not None:
-                    self.profile.ftp.listing_started()
         request = RangeRequest(
             self.url, start, None, self.is_ftp, probe=True, if_range=if_range,
             ftp_method=method, listing=listing,
@@ -104,13 +102,25 @@ class RangeBook(Planning):
     def _ftp_method(self) -> str:
         return self.profile.ftp.file_method(self.options.ftp_file_method)
 
-    def learn_dialect(self, transfer: RangeTransfer, ended: bool = False) -> None:
-        """What ``transfer``'s answers tell of the server's FTP dialect
-        (``ended``: it is over, whatever its outcome)."""
+    def learn_dialect(self, transfer: RangeTransfer) -> None:
+        """What ``transfer``'s answers tell of the server's FTP dialect."""
         if self.is_ftp and transfer.error is None:
             self.profile.ftp.observe(transfer.request, transfer.replies)
-        if ended and transfer.request.listing is not None:
-            self.profile.ftp.listing_ended()
+
+    def date_query(self, storage: Storage) -> RangeTransfer | None:
+        """One MDTM for this file from its directory, no data (see _dating);
+        None when the file cannot be named safely."""
+        method = self._ftp_method()
+        name = listing_argument(self.url, method)
+        if name is None:
+            return None
+        folder = self.url[: self.url.rindex("/") + 1]
+        request = RangeRequest(
+            folder, 0, None, True, ftp_method=method, listing=name, date_only=True
+        )
+        return RangeTransfer(
+            request, storage, self.options, sockets=self._socket_registry, host=self._host
+        )
 
     def learn_date(self, transfer: RangeTransfer) -> None:
         """A date that came after the plan (MDTM after the data, or on a later

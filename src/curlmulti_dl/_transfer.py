@@ -170,12 +170,15 @@ class RangeTransfer:
         replies.feed(line)
         code = replies.listing_code
         if self.request.listing is not None and code is not None and not replies.listed:
-            # Stopped before RETR goes out: the file is asked again with MDTM
-            # and SIZE, whose date a stamp, a copy's check and a resume need.
-            self.error = ListingUnusable(
-                f"MLST answered {code} {replies.last_text}", url=self.url, refused=code >= 500
-            )
-            return _ABORT
+            # Refused (no MLST): the size may still come with RETR's reply,
+            # the date comes after the bytes (_dating). Facts of a link or a
+            # directory, or no size at all: stopped, and the file is asked
+            # again with MDTM and SIZE.
+            refused = code >= 500
+            if not refused or (replies.opened and replies.size is None):
+                message = f"MLST answered {code}; no size"
+                self.error = ListingUnusable(message, url=self.url, refused=refused)
+                return _ABORT
         if self.head_checked or replies.size is None:
             return None
         self.head_checked = True
