@@ -57,7 +57,12 @@ class RangeRequest:
     ftp_method: str = "singlecwd"
     listing: bytes | None = None
     want_date: bool = False  # FTP: ask MDTM (the file's date is not known yet)
-    date_only: bool = False  # FTP: only MDTM ``listing``, no data (``url`` is its directory)
+    date_only: bool = False  # FTP: only the date (MDTM), no data
+
+    @property
+    def names_a_directory(self) -> bool:
+        """FTP without CWD: the commands carry a directory (``dir/file``)."""
+        return self.ftp_method == "nocwd" and b"/" in unquote_to_bytes(urlsplit(self.url).path[1:])
 
     @property
     def byte_range(self) -> str:
@@ -130,11 +135,12 @@ def _configure_ftp(curl: Any, request: RangeRequest, options: DownloadOptions) -
     curl.setopt(pycurl.FTP_FILEMETHOD, _FILE_METHODS[request.ftp_method])
     if options.ftp_tls:
         curl.setopt(pycurl.USE_SSL, pycurl.USESSL_ALL)
-    if request.date_only and request.listing is not None:
-        # A directory URL without a body: libcurl sends only the QUOTE, in
-        # its state machine (one round trip on a cached session).
+    if request.date_only:
+        # No body: libcurl reaches the file as for RETR (its own CWDs from
+        # wherever the cached session is) and asks MDTM, then SIZE and REST 0,
+        # all in its state machine.
         curl.setopt(pycurl.NOBODY, 1)
-        curl.setopt(pycurl.QUOTE, [b"*MDTM " + request.listing])
+        curl.setopt(pycurl.OPT_FILETIME, 1)
         return
     if request.listing is not None and not request.start:
         # One MLST for size and date, in place of MDTM and SIZE: a round trip

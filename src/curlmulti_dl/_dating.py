@@ -2,10 +2,12 @@
 FTP server without MLST answered the MLST that the first transfer sent in
 place of MDTM). A mixin of ``FileDownload``.
 
-The date is one ``MDTM`` on a cached session of the host: a round trip in
-libcurl's state machine, between the last byte and the rename. (An MDTM sent
-after the data on the same transfer, as a POSTQUOTE, would be waited for
-blocking the event loop: 3 s of stalls for 60 small files 100 ms away.)
+The date is a transfer without a body on a cached session of the host
+(libcurl's own CWDs, then MDTM, SIZE and REST 0, in its state machine),
+between the last byte and the rename. An MDTM after the data on the same
+transfer (a POSTQUOTE) would be waited for blocking the event loop: 3 s of
+stalls for 60 small files 100 ms away; a QUOTE would be sent before libcurl's
+CWD, in whatever directory the cached session was left.
 """
 
 from __future__ import annotations
@@ -62,19 +64,17 @@ class Dating:
         self._loop.call_soon(self._events.retry_ready, self._job, None)
 
     def _date_transfer(self) -> RangeTransfer | None:
-        """The MDTM for a slot just granted (None: no way to ask; finish)."""
-        query = self.book.date_query(self.storage) if self.storage is not None else None
-        if query is None:
-            self._loop.call_soon(self._date_done, None, 1)
-        self._date_query = query
-        return query
+        """The date query for a slot just granted."""
+        if self.storage is None:
+            return None
+        self._date_query = self.book.date_query(self.storage)
+        return self._date_query
 
-    def _date_done(self, transfer: RangeTransfer | None, code: int) -> None:
-        """The MDTM is over (answered or not): stamp with what came, and finish."""
+    def _date_done(self, transfer: RangeTransfer, code: int) -> None:
+        """The query is over (answered or not): stamp with what came, and finish."""
         self._date_query = None
-        if transfer is not None:
-            transfer.close()
-            if code == 0:
-                self.book.learn_date(transfer)
+        transfer.close()
+        if code == 0:
+            self.book.learn_date(transfer)
         if self.state is DownloadState.DATING:
             self._finish()

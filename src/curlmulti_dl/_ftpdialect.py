@@ -32,9 +32,10 @@ if TYPE_CHECKING:
     from ._curlopts import RangeRequest
     from ._headers import FtpReplies
 
-__all__ = ["FILE_METHODS", "FtpDialect", "Support"]
+__all__ = ["FILE_METHODS", "NOT_UNDERSTOOD", "FtpDialect", "Support"]
 
 FILE_METHODS = ("auto", "nocwd", "singlecwd", "multicwd")
+NOT_UNDERSTOOD = frozenset({500, 501, 502, 504})  # RFC 959: the command, not the file
 
 
 class Support(enum.Enum):
@@ -81,14 +82,14 @@ class FtpDialect:
         self.listing = Support.YES if listed else Support.NO
 
     def observe(self, request: RangeRequest, replies: FtpReplies) -> None:
-        """What one transfer's replies tell: paths work once a request by
-        path got an answer; MLST works once it gave facts, and not once it
-        was refused (facts of a link or a directory say neither)."""
+        """What one transfer's replies tell: paths work once a request naming
+        a directory got an answer; MLST works once it gave facts, and not once
+        it was not understood (facts of a link, or 550, say neither)."""
         answered = replies.size is not None or replies.opened
-        if answered and request.ftp_method == "nocwd":
+        if answered and request.names_a_directory:
             self.paths_answered()
         if request.listing is not None and replies.listing_code is not None:
             if replies.listed:
                 self.listing_answered(True)
-            elif replies.listing_code >= 500:
+            elif replies.listing_code in NOT_UNDERSTOOD:  # not 550: that may be the path
                 self.listing_answered(False)

@@ -171,6 +171,7 @@ class FtpReplies:
     last_code: int | None = None  # of the last final reply line (421, 550, ...)
     last_text: str = ""
     take_announced: bool = True  # a RETR from byte 0: its "(N bytes)" is the file's size
+    announced: int | None = None  # that "(N bytes)", whatever else gave the size
     _passive: bool = False
     _in_listing: bool = False
 
@@ -197,8 +198,10 @@ class FtpReplies:
             self.opened = True
             # The last match: a file name may hold "(5 bytes)" too.
             announced = _BYTES_RE.findall(text)
-            if self.size is None and announced and self.take_announced:
-                self.size = int(announced[-1])
+            if announced and self.take_announced:
+                self.announced = int(announced[-1])
+                if self.size is None:
+                    self.size = self.announced
         elif code in (227, 229):
             self._passive = True
         elif self._passive and self.listing_code is None and code != 200 and code >= 200:

@@ -107,20 +107,22 @@ class RangeBook(Planning):
         if self.is_ftp and transfer.error is None:
             self.profile.ftp.observe(transfer.request, transfer.replies)
 
-    def date_query(self, storage: Storage) -> RangeTransfer | None:
-        """One MDTM for this file from its directory, no data (see _dating);
-        None when the file cannot be named safely."""
-        method = self._ftp_method()
-        name = listing_argument(self.url, method)
-        if name is None:
-            return None
-        folder = self.url[: self.url.rindex("/") + 1]
+    def date_query(self, storage: Storage) -> RangeTransfer:
+        """The file's date (MDTM) and no data, on a cached session (_dating)."""
         request = RangeRequest(
-            folder, 0, None, True, ftp_method=method, listing=name, date_only=True
+            self.url, 0, None, True, ftp_method=self._ftp_method(), date_only=True
         )
         return RangeTransfer(
             request, storage, self.options, sockets=self._socket_registry, host=self._host
         )
+
+    def forget_plan(self) -> None:
+        """The plan came from a wrong first answer: back to before it (the
+        running transfers were stopped first)."""
+        self.probe, self.ledger, self.promised = None, None, None
+        self.queue.clear()
+        self.target = 1
+        self.restored = ()
 
     def learn_date(self, transfer: RangeTransfer) -> None:
         """A date that came after the plan (MDTM after the data, or on a later

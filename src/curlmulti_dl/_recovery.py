@@ -89,13 +89,9 @@ class Recovery:
         if self._again_with_cwd(transfer, error):
             return
         if isinstance(error, ListingUnusable):
-            # At once, outside the retry budget, with MDTM and SIZE this time.
             if error.refused:
                 self.book.profile.ftp.listing_answered(False)
-            self.listing_failed = True
-            self._retry_timers.add(
-                self._loop.call_later(0, self._retry_now, self.book.lost(transfer))
-            )
+            self._again_without_listing(transfer)
             return
         reply = transfer.replies.last_code if transfer.is_ftp else None
         refused = is_refusal(error, reply, transfer.replies.last_text)
@@ -146,11 +142,29 @@ class Recovery:
         CWD (the host remembers; see _ftpdialect). Returns whether it did."""
         if self.options.ftp_file_method != "auto" or error.curl_code not in _NOT_FOUND:
             return False
-        if transfer.request.ftp_method != "nocwd" or not self.book.profile.ftp.paths_refused():
+        if not transfer.request.names_a_directory or not self.book.profile.ftp.paths_refused():
             return False
         rest = self.book.lost(transfer)
         self._retry_timers.add(self._loop.call_later(0, self._retry_now, rest))
         return True
+
+    def _again_without_listing(self, transfer: RangeTransfer) -> None:
+        """MLST gave this file nothing usable: ask it again from the start,
+        at once and outside the retry budget, with MDTM and SIZE. A plan
+        already made from a listed size is dropped with its ranges."""
+        self.listing_failed = True
+        self.book.lost(transfer)
+        if self.book.probe is not None:
+            self.book.stop_all()  # the Downloader takes them off libcurl
+            self.book.forget_plan()
+            if isinstance(self.storage, PartFile):
+                try:
+                    self.storage.start_over()
+                except StorageError as exc:
+                    self.fail(exc)
+                    return
+        self.state = DownloadState.PROBING  # so that the retry is a first request
+        self._retry_timers.add(self._loop.call_later(0, self._retry_now, None))
 
     def _skip(self, transfer: RangeTransfer) -> None:
         """Nothing to do: the destination is already the remote file."""

@@ -18,6 +18,8 @@ Python (it warns and leaks the descriptor).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 from collections import Counter
@@ -47,6 +49,12 @@ class SocketRegistry:
                 return None  # libcurl reports a connect failure
             self._hosts[os.fstat(sock.fileno()).st_ino] = host
             self._handed_over.append(sock)  # closed once pycurl holds its copy
+            # Soon, not at the next open: while our copy is open, libcurl's
+            # close does not end the connection, and a server that waits for
+            # the data connection to close before its 226 (proftpd) waits
+            # ~10 s, with libcurl waiting for that 226 blocking.
+            with contextlib.suppress(RuntimeError):  # no loop: at the next open
+                asyncio.get_running_loop().call_soon(self._release_handed_over)
             return sock
 
         return opensocket

@@ -24,6 +24,7 @@ import pycurl
 from ._config import DownloadOptions
 from ._curlopts import RangeRequest, new_easy, watch_sockets
 from ._exceptions import DownloadError, RemoteFileChangedError, StorageError
+from ._ftpdialect import NOT_UNDERSTOOD
 from ._headers import FtpReplies, ResponseHead
 from ._jobstate import ListingUnusable
 from ._probe import ProbeResult, RangeExpectation, probe_from_ftp, probe_from_http
@@ -80,6 +81,7 @@ class RangeTransfer:
         self.head = ResponseHead(request.url)
         # After REST, "(N bytes)" in the RETR reply may count what is left.
         self.replies = FtpReplies(take_announced=not request.start)
+        self._classic_from = options.ftp_min_part_size
         self.expect = expect
         self.probe_result: ProbeResult | None = None
         self._on_probe = on_probe
@@ -170,15 +172,28 @@ class RangeTransfer:
         replies.feed(line)
         code = replies.listing_code
         if self.request.listing is not None and code is not None and not replies.listed:
-            # Refused (no MLST): the size may still come with RETR's reply,
-            # the date comes after the bytes (_dating). Facts of a link or a
-            # directory, or no size at all: stopped, and the file is asked
-            # again with MDTM and SIZE.
-            refused = code >= 500
-            if not refused or (replies.opened and replies.size is None):
+            # Refused (no MLST): a small file's size may still come with
+            # RETR's reply, its date after the bytes (_dating). Facts of a
+            # link or a directory, no size, or a file large enough to be
+            # split or resumed (which wants its date from the start): stopped,
+            # and the file is asked again with MDTM and SIZE.
+            refused = code in NOT_UNDERSTOOD  # no MLST (550 may be the path's)
+            unsized = replies.opened and (
+                replies.size is None or replies.size >= self._classic_from
+            )
+            if not refused or unsized:
                 message = f"MLST answered {code}; no size"
                 self.error = ListingUnusable(message, url=self.url, refused=refused)
                 return _ABORT
+        announced = replies.announced
+        contradicted = replies.listed and announced is not None and announced != replies.size
+        if self.request.listing is not None and contradicted:
+            # proftpd lists a symbolic link itself (its own size) and sends
+            # the file it points to: the plan made from the listed size is
+            # wrong. The file is asked again with MDTM and SIZE.
+            message = f"MLST listed {replies.size} bytes, RETR announced {announced}"
+            self.error = ListingUnusable(message, url=self.url, refused=False)
+            return _ABORT
         if self.head_checked or replies.size is None:
             return None
         self.head_checked = True
