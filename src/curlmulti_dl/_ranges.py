@@ -8,7 +8,6 @@ flushing a transfer it stops fails; the download turns that into a failure.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable
@@ -16,10 +15,11 @@ from collections.abc import Callable
 from ._config import DownloadOptions
 from ._curlopts import RangeRequest, listing_argument
 from ._exceptions import StorageError
+from ._ftpanswers import FtpAnswers
 from ._ledger import RangeLedger
 from ._plan import ByteRange
 from ._policy import RebalancePolicy
-from ._probe import ProbeResult, RangeExpectation, http_date
+from ._probe import ProbeResult, RangeExpectation
 from ._profile import HostProfile
 from ._rangeplan import Planning
 from ._rebalance import Running, choose_quiet_tail, choose_replacement, choose_split
@@ -32,7 +32,7 @@ __all__ = ["RangeBook"]
 OnProbe = Callable[[RangeTransfer, ProbeResult], "int | None"]
 
 
-class RangeBook(Planning):
+class RangeBook(Planning, FtpAnswers):
     """Which transfer fetches which bytes of one file."""
 
     def __init__(
@@ -99,23 +99,6 @@ class RangeBook(Planning):
         )
         return self._track(transfer)
 
-    def _ftp_method(self) -> str:
-        return self.profile.ftp.file_method(self.options.ftp_file_method)
-
-    def learn_dialect(self, transfer: RangeTransfer) -> None:
-        """What ``transfer``'s answers tell of the server's FTP dialect."""
-        if self.is_ftp and transfer.error is None:
-            self.profile.ftp.observe(transfer.request, transfer.replies)
-
-    def date_query(self, storage: Storage) -> RangeTransfer:
-        """The file's date (MDTM) and no data, on a cached session (_dating)."""
-        request = RangeRequest(
-            self.url, 0, None, True, ftp_method=self._ftp_method(), date_only=True
-        )
-        return RangeTransfer(
-            request, storage, self.options, sockets=self._socket_registry, host=self._host
-        )
-
     def forget_plan(self) -> None:
         """The plan came from a wrong first answer: back to before it (the
         running transfers were stopped first)."""
@@ -123,13 +106,6 @@ class RangeBook(Planning):
         self.queue.clear()
         self.target = 1
         self.restored = ()
-
-    def learn_date(self, transfer: RangeTransfer) -> None:
-        """A date that came after the plan (MDTM after the data, or on a later
-        range, where MLST gave none) goes into the probe: stamp and journal."""
-        probe, mtime = self.probe, transfer.replies.mtime
-        if self.is_ftp and probe is not None and probe.last_modified is None and mtime:
-            self.probe = dataclasses.replace(probe, last_modified=http_date(mtime))
 
     def wants_more(self) -> bool:
         return bool(self.queue) or len(self.active) < self.target
