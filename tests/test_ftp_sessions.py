@@ -329,3 +329,18 @@ def test_a_date_asked_after_the_bytes_is_the_files_own(
             data.assert_same(name, result.path)
             want = int((data.root / name).stat().st_mtime)
             assert int(result.path.stat().st_mtime) == want, (attempt, name)
+
+
+def test_cli_names_a_type_i_url_after_the_file_and_says_when_nothing_was_done(
+    ftp_logged: LoggedFtp, data: DataFiles, tmp_path: Path
+) -> None:
+    name = data.add(NESTED, 300_000)
+    url = ftp_logged.server.url(name) + ";type=i"
+    args = [sys.executable, "-m", "curlmulti_dl", "-d", str(tmp_path), url]
+    first = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nested.bin"]
+    data.assert_same(name, tmp_path / "nested.bin")
+    again = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert "nothing to do" in again.stderr and "saved" not in again.stderr, again.stderr

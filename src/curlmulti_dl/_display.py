@@ -31,6 +31,8 @@ def plural(n: int, word: str) -> str:
 
 
 def summary(result: DownloadResult, to_stdout: bool) -> str:
+    if result.skipped:
+        return f"nothing to do: {result.path} is already the remote file"
     where = "wrote standard output" if to_stdout else f"saved {result.path}"
     return (
         f"{where} ({format_bytes(result.size)} in {result.elapsed:.2f} s, "

@@ -139,6 +139,9 @@ def parse_origin(url: str) -> Origin:
     return Origin(scheme, parts.hostname, parts.port or _DEFAULT_PORTS[scheme])
 
 
+_FTP_TYPE = re.compile(r";type=[aid]$", re.IGNORECASE)
+
+
 def filename_from_url(url: str) -> str:
     """A safe file name from the URL's last path segment.
 
@@ -153,8 +156,13 @@ def filename_from_url(url: str) -> str:
     '.._.._etc_passwd'
     >>> filename_from_url("http://h/x%FFy")
     'x%FFy'
+    >>> filename_from_url("ftp://h/pub/f.bin;type=i")
+    'f.bin'
     """
-    path = urlsplit(url).path
+    parts = urlsplit(url)
+    path = parts.path
+    if parts.scheme.lower() in ("ftp", "ftps"):
+        path = _FTP_TYPE.sub("", path)  # RFC 1738's transfer type, not part of the name
     segment = _decode_segment(path.rsplit("/", 1)[-1])
     name = _UNSAFE_CHARS.sub("_", segment).strip()
     if name in ("", ".", ".."):
