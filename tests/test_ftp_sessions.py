@@ -294,13 +294,15 @@ def test_our_copy_of_a_socket_is_closed_at_once(
     connection to close before its 226, and libcurl waits for that blocking)."""
     name = data.add(NESTED, 300_000)
 
-    async def run() -> int:
+    async def run() -> tuple[Path, int]:
         async with curlmulti_dl.Downloader() as dl:
-            await dl.fetch(ftp_logged.server.url(name), tmp_path)
+            result = await dl.fetch(ftp_logged.server.url(name), tmp_path)
             await asyncio.sleep(0)
-            return len(dl.sockets._handed_over)
+            return result.path, len(dl.sockets._handed_over)
 
-    assert asyncio.run(run()) == 0
+    path, still_ours = asyncio.run(run())
+    data.assert_same(name, path)
+    assert still_ours == 0
 
 
 def test_a_date_asked_after_the_bytes_is_the_files_own(

@@ -19,10 +19,9 @@ from ._destination import resolve_destination
 from ._display import make_display
 from ._downloader import Downloader
 from ._exceptions import DownloadError
-from ._names import filename_from_url
+from ._names import filename_from_url, part_path_for
 from ._policy import RetryPolicy
 from ._signals import StopSignals
-from ._storage import part_path_for
 
 __all__ = ["main"]
 

@@ -21,20 +21,19 @@ from ._curl_errors import error_from_curl
 from ._dating import Dating
 from ._destination import Destination
 from ._exceptions import (
-    CallbackError,
     DownloadError,
-    DownloadTimeout,
     StorageError,
     TransportError,
 )
 from ._firstanswer import FirstAnswer
 from ._integrity import Checksum
 from ._jobstate import DownloadState, JobEvents
+from ._jobtick import Ticking
 from ._names import Origin
 from ._policy import RebalancePolicy
 from ._probe import LocalCopy, remote_stamp
 from ._profile import HostProfile
-from ._progress import DownloadResult, ProgressCallback, ProgressSnapshot, SpeedMeter
+from ._progress import DownloadResult, ProgressCallback, SpeedMeter
 from ._ranges import RangeBook
 from ._recovery import Recovery
 from ._redact import redact_url
@@ -49,7 +48,7 @@ from ._verify import DigestCheck, expected_digests
 __all__ = ["DownloadState", "FileDownload", "JobEvents"]
 
 
-class FileDownload(FirstAnswer, Recovery, Dating):
+class FileDownload(FirstAnswer, Recovery, Dating, Ticking):
     """One file over several ranges. ``future`` gets the result or the error."""
 
     def __init__(
@@ -275,57 +274,3 @@ class FileDownload(FirstAnswer, Recovery, Dating):
             self.future.cancel()
         else:
             self.future.set_exception(exc)
-
-    # ---------------------------------------------------------- the tick
-
-    def tick(self, now: float) -> None:
-        """Every 0.1 s while running: positions, slow connections, progress."""
-        if self.state.is_over:
-            return
-        limit = self.options.max_time
-        if limit is not None and now - self.started_at > limit:
-            self.fail(DownloadTimeout(f"not done after max_time={limit:g} s", url=self.url))
-            return
-        self.book.observe(now)
-        if self._stop_stalled(now):
-            return
-        storage, probe = self.storage, self.book.probe
-        running = self.state is DownloadState.RUNNING
-        if running and isinstance(storage, PartFile) and self.options.resume and probe:
-            self._resume.maybe_write(now, storage, probe)
-        if self.state is DownloadState.RUNNING and now - self._last_check >= (
-            self.book.rebalance.check_every
-        ):
-            self._last_check = now
-            try:
-                self.book.replace_slow(now)
-            except StorageError as exc:
-                self.fail(exc)
-                return
-        self._report_progress()
-
-    def _report_progress(self) -> None:
-        if self.progress is None:
-            return
-        try:
-            self.progress(self.snapshot())
-        except Exception as exc:
-            if self.state is DownloadState.FINISHED:
-                return  # the file is complete: a display error must not undo it
-            error = CallbackError(f"the progress callback raised {exc!r}", url=self.url)
-            error.__cause__ = exc
-            self.fail(error)
-
-    def snapshot(self) -> ProgressSnapshot:
-        now = time.monotonic()
-        done = self.book.bytes_done()
-        probe = self.book.probe
-        return ProgressSnapshot(
-            url=self.public_url,
-            bytes_done=done,
-            total=probe.size if probe else None,
-            speed=self._meter.add(now, done),
-            connections=len(self.book.active),
-            elapsed=now - self.started_at,
-            notice=self.notice,
-        )

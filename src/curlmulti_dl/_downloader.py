@@ -2,20 +2,17 @@
 
 The Downloader is the only place where decisions become actions: the
 ``Scheduler`` decides which downloads get free slots, each ``FileDownload``
-decides which range a new transfer takes, and this module starts and removes
-the transfers on the bridge. ``_pump`` never re-enters itself: anything that
-frees a slot while it runs makes it go round once more instead.
+decides which range a new transfer takes, and this module (with
+``_pump``, which starts the transfers slots are granted to) adds and removes
+them on the bridge.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import time
 from typing import Any
-
-import pycurl
 
 from ._config import DownloadOptions
 from ._curlopts import configure_multi
@@ -28,8 +25,8 @@ from ._plan import ByteRange
 from ._policy import RebalancePolicy
 from ._profile import HostProfile
 from ._progress import DownloadResult, ProgressCallback
+from ._pump import SlotPump
 from ._scheduler import Scheduler
-from ._sharing import share_of_free_slots, unplanned_on
 from ._sockets import SocketRegistry
 from ._target import prepare_target
 from ._transfer import RangeTransfer
@@ -42,7 +39,7 @@ DEFAULT_LOOP_BUDGET = 0.005
 _TICK = 0.1  # seconds between looks at running downloads (progress, rebalancing)
 
 
-class Downloader:
+class Downloader(SlotPump):
     """Downloads files over many connections from one ``pycurl.CurlMulti``.
 
     ``max_connections`` caps connections overall, ``max_host_connections`` per
@@ -256,53 +253,6 @@ class Downloader:
             self.scheduler.forget(job)
         elif rewant and job.wants_connection():
             self.scheduler.want(job)
-
-    # ------------------------------------------------------------ slots
-
-    def share_of_free_slots(self, job: FileDownload) -> int:
-        return share_of_free_slots(job, self._jobs, self.scheduler)
-
-    def _pump(self) -> None:
-        """Start a transfer on every slot the scheduler grants."""
-        if self._pumping:
-            self._pump_again = True  # whoever pumps now goes round once more
-            return
-        self._pumping = True
-        try:
-            self._pump_again = True
-            while self._pump_again:
-                self._pump_again = False
-                for job in self.scheduler.grants():
-                    self._start_one(job)
-        finally:
-            self._pumping = False
-
-    def _start_one(self, job: FileDownload) -> None:
-        bridge = self._bridge
-        transfer = None
-        if bridge is not None and not (job.rank[0] == 2 and unplanned_on(job.host_key, self._jobs)):
-            # A split waits while files of its host are still to be planned:
-            # their shares of the free slots are theirs.
-            transfer = job.start_transfer()
-        if transfer is None:
-            # Nothing worth a connection now (events bring it back): the slot
-            # goes to the next in line, so go round once more.
-            self.scheduler.forget(job)
-            self._pump_again = True
-            self._settle(job, rewant=False)
-            return
-        self._pump_again = True
-        if not self.scheduler.acquire(job, transfer):  # cannot happen: grants counted
-            job.fail(DownloadError("internal error: no slot for a granted transfer", url=job.url))
-            self._settle(job)
-            return
-        assert bridge is not None
-        try:
-            bridge.add(transfer.curl, functools.partial(self._on_done, job, transfer))
-        except pycurl.error as exc:
-            self._on_done(job, transfer, int(exc.args[0]), str(exc.args[-1]))
-            return
-        self._settle(job)
 
     # ------------------------------------------------------------ the tick
 

@@ -7,8 +7,11 @@ host in any script) into the ASCII URI libcurl needs, or raises
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote, unquote_to_bytes, urlsplit, urlunsplit
 
 from ._exceptions import InvalidURLError
@@ -18,8 +21,10 @@ __all__ = [
     "SUPPORTED_SCHEMES",
     "Origin",
     "filename_from_url",
+    "journal_path_for",
     "normalize_url",
     "parse_origin",
+    "part_path_for",
     "shorten_name",
 ]
 
@@ -192,3 +197,23 @@ def shorten_name(name: str, limit: int) -> str:
     room = limit - len(suffix.encode("utf-8", "surrogatepass"))
     cut = stem.encode("utf-8", "surrogatepass")[:room].decode("utf-8", "ignore")
     return cut + suffix
+
+
+JOURNAL_SUFFIX = ".journal"  # NAME.part.journal: the resume journal beside NAME.part
+
+
+def part_path_for(final_path: Path) -> Path:
+    """``NAME.part`` beside ``final_path``; for a name too long for that (and
+    its journal, ``NAME.part.journal``), a shortened name with a digest of the
+    full one (still unique per name)."""
+    name = final_path.name
+    room = MAX_NAME_BYTES - len(".part") - len(JOURNAL_SUFFIX)
+    if len(name.encode("utf-8", "surrogateescape")) <= room:
+        return final_path.with_name(name + ".part")
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
+    short = shorten_name(name, room - 9)
+    return final_path.with_name(f"{short}~{digest}.part")
+
+
+def journal_path_for(part_path: Path) -> Path:
+    return part_path.with_name(part_path.name + JOURNAL_SUFFIX)

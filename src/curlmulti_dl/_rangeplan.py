@@ -86,3 +86,11 @@ class Planning:
     def missing_end(self, start: int, size: int) -> int:
         """Where the missing span that begins at ``start`` ends (resuming)."""
         return next((span.start for span in self.restored if span.start > start), size)
+
+    def forget_plan(self) -> None:
+        """The plan came from a wrong first answer: back to before it (the
+        running transfers were stopped first)."""
+        self.probe, self.ledger, self.promised = None, None, None
+        self.queue.clear()
+        self.target = 1
+        self.restored = ()

@@ -22,6 +22,7 @@ from ._policy import RebalancePolicy
 from ._probe import ProbeResult, RangeExpectation
 from ._profile import HostProfile
 from ._rangeplan import Planning
+from ._rangeprogress import RangeProgress
 from ._rebalance import Running, choose_quiet_tail, choose_replacement, choose_split
 from ._sockets import SocketRegistry
 from ._storage import Storage
@@ -32,7 +33,7 @@ __all__ = ["RangeBook"]
 OnProbe = Callable[[RangeTransfer, ProbeResult], "int | None"]
 
 
-class RangeBook(Planning, FtpAnswers):
+class RangeBook(Planning, FtpAnswers, RangeProgress):
     """Which transfer fetches which bytes of one file."""
 
     def __init__(
@@ -98,14 +99,6 @@ class RangeBook(Planning, FtpAnswers):
             host=self._host,
         )
         return self._track(transfer)
-
-    def forget_plan(self) -> None:
-        """The plan came from a wrong first answer: back to before it (the
-        running transfers were stopped first)."""
-        self.probe, self.ledger, self.promised = None, None, None
-        self.queue.clear()
-        self.target = 1
-        self.restored = ()
 
     def wants_more(self) -> bool:
         return bool(self.queue) or len(self.active) < self.target
@@ -267,38 +260,6 @@ class RangeBook(Planning, FtpAnswers):
         self.retired.extend(self.active)
         self.active.clear()
         self.queue.clear()
-
-    # ------------------------------------------------------------ progress
-
-    def observe(self, now: float) -> None:
-        """The tick: note where each range is, and what reached the file."""
-        ledger = self.ledger
-        for transfer in self.active:
-            if transfer.first_byte_at and not transfer.setup_noted:
-                self.note_setup(transfer)
-            if transfer.pos != transfer.seen_pos:
-                transfer.seen_pos, transfer.seen_at = transfer.pos, now
-            if ledger is not None and ledger.holding(transfer) is not None:
-                ledger.record_written(transfer, transfer.flushed)
-
-    def note_setup(self, transfer: RangeTransfer) -> None:
-        """Put ``transfer``'s wait for its first byte into the host's profile."""
-        transfer.setup_noted = True
-        fresh = transfer.opened_connection()
-        if fresh:
-            self.profile.no_idle_sessions()  # none waited after all: recount from here
-        self.profile.observe_setup(transfer.first_byte_at - transfer.added_at, fresh=fresh)
-
-    def bytes_done(self) -> int:
-        ledger = self.ledger
-        if ledger is None:
-            return sum(t.pos - t.start for t in self.active)
-        done = ledger.bytes_written
-        for transfer in self.active:
-            held = ledger.holding(transfer)
-            if held is not None:
-                done += transfer.pos - held.written
-        return done
 
     def finished(self, transfer: RangeTransfer) -> None:
         """``transfer`` ended by itself after writing all it had (flushed)."""

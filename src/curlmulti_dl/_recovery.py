@@ -144,8 +144,7 @@ class Recovery:
             return False
         if not transfer.request.names_a_directory or not self.book.profile.ftp.paths_refused():
             return False
-        rest = self.book.lost(transfer)
-        self._retry_timers.add(self._loop.call_later(0, self._retry_now, rest))
+        self._retry_soon(self.book.lost(transfer))
         return True
 
     def _again_without_listing(self, transfer: RangeTransfer) -> None:
@@ -157,14 +156,8 @@ class Recovery:
         if self.book.probe is not None:
             self.book.stop_all()  # the Downloader takes them off libcurl
             self.book.forget_plan()
-            if isinstance(self.storage, PartFile):
-                try:
-                    self.storage.start_over()
-                except StorageError as exc:
-                    self.fail(exc)
-                    return
         self.state = DownloadState.PROBING  # so that the retry is a first request
-        self._retry_timers.add(self._loop.call_later(0, self._retry_now, None))
+        self._from_byte_zero()
 
     def _skip(self, transfer: RangeTransfer) -> None:
         """Nothing to do: the destination is already the remote file."""
@@ -187,13 +180,21 @@ class Recovery:
         """The journal's file is gone from the server: empty NAME.part and send
         the first request again, from byte 0."""
         self.book.lost(transfer)
+        self._from_byte_zero()
+
+    def _from_byte_zero(self) -> None:
+        """Empty NAME.part and send the first request again, soon."""
         if isinstance(self.storage, PartFile):
             try:
                 self.storage.start_over()
             except StorageError as exc:
                 self.fail(exc)
                 return
-        self._loop.call_soon(self._retry_now, None)
+        self._retry_soon(None)
+
+    def _retry_soon(self, rest: ByteRange | None) -> None:
+        """``rest`` (None: the first request) again at once, outside the budget."""
+        self._retry_timers.add(self._loop.call_later(0, self._retry_now, rest))
 
     def _retry_now(self, rest: ByteRange | None) -> None:
         self._retry_timers = {

@@ -18,7 +18,6 @@ import contextlib
 import ctypes
 import errno
 import fcntl
-import hashlib
 import os
 import stat
 import threading
@@ -33,10 +32,10 @@ from ._exceptions import (
     StorageError,
 )
 from ._journalfile import read_journal, remove_journal, replace_journal
-from ._names import MAX_NAME_BYTES, shorten_name
+from ._names import journal_path_for, part_path_for
 from ._placing import copy_into, fsync_directory, libc, rename_new, replace_keeping
 
-__all__ = ["PartFile", "Storage", "part_path_for", "storage_error"]
+__all__ = ["PartFile", "Storage", "storage_error"]
 
 _fallocate = getattr(libc, "fallocate", None) if libc is not None else None
 if _fallocate is not None:
@@ -56,26 +55,6 @@ class Storage(Protocol):
     def discard(self) -> None: ...
     @property
     def closed(self) -> bool: ...
-
-
-JOURNAL_SUFFIX = ".journal"  # NAME.part.journal: the resume journal beside NAME.part
-
-
-def part_path_for(final_path: Path) -> Path:
-    """``NAME.part`` beside ``final_path``; for a name too long for that (and
-    its journal, ``NAME.part.journal``), a shortened name with a digest of the
-    full one (still unique per name)."""
-    name = final_path.name
-    room = MAX_NAME_BYTES - len(".part") - len(JOURNAL_SUFFIX)
-    if len(name.encode("utf-8", "surrogateescape")) <= room:
-        return final_path.with_name(name + ".part")
-    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
-    short = shorten_name(name, room - 9)
-    return final_path.with_name(f"{short}~{digest}.part")
-
-
-def journal_path_for(part_path: Path) -> Path:
-    return part_path.with_name(part_path.name + JOURNAL_SUFFIX)
 
 
 def storage_error(exc: OSError, what: str, path: Path, url: str) -> StorageError:
