@@ -5,36 +5,46 @@ Example::
     import curlmulti_dl
     result = await curlmulti_dl.fetch("https://example.org/big.nc", parts=8)
     result = curlmulti_dl.download("ftp://example.org/pub/big.nc")   # from a script
+
+The names below load on first use (PEP 562): ``curlmulti-dl`` starts its
+first connection before the engine's modules load (``_launch``).
 """
 
-from ._api import download, fetch
-from ._config import DownloadOptions
-from ._downloader import Downloader
-from ._exceptions import (
-    CallbackError,
-    ChecksumMismatchError,
-    ConnectError,
-    DestinationExistsError,
-    DestinationLockedError,
-    DiskFullError,
-    DownloaderClosedError,
-    DownloadError,
-    DownloadTimeout,
-    FTPError,
-    HTTPStatusError,
-    InvalidURLError,
-    RangeError,
-    RangeNotSupportedError,
-    RemoteFileChangedError,
-    RetriesExhaustedError,
-    ServerError,
-    StorageError,
-    TLSError,
-    TransportError,
-)
-from ._policy import RebalancePolicy, RetryPolicy
-from ._progress import DownloadResult, ProgressSnapshot
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._api import download, fetch
+    from ._config import DownloadOptions
+    from ._downloader import Downloader
+    from ._exceptions import (
+        CallbackError,
+        ChecksumMismatchError,
+        ConnectError,
+        DestinationExistsError,
+        DestinationLockedError,
+        DiskFullError,
+        DownloaderClosedError,
+        DownloadError,
+        DownloadTimeout,
+        FTPError,
+        HTTPStatusError,
+        InvalidURLError,
+        RangeError,
+        RangeNotSupportedError,
+        RemoteFileChangedError,
+        RetriesExhaustedError,
+        ServerError,
+        StorageError,
+        TLSError,
+        TransportError,
+    )
+    from ._policy import RebalancePolicy, RetryPolicy
+    from ._progress import DownloadResult, ProgressSnapshot
 
 __all__ = [
     "CallbackError",
@@ -67,3 +77,26 @@ __all__ = [
     "download",
     "fetch",
 ]
+
+_HOMES = {
+    "download": "_api",
+    "fetch": "_api",
+    "DownloadOptions": "_config",
+    "Downloader": "_downloader",
+    "RebalancePolicy": "_policy",
+    "RetryPolicy": "_policy",
+    "DownloadResult": "_progress",
+    "ProgressSnapshot": "_progress",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOMES.get(name, '_exceptions')}", __name__), name)
+    globals()[name] = value  # once: later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

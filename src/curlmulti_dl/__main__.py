@@ -1,5 +1,5 @@
 """``python -m curlmulti_dl`` runs the command-line tool."""
 
-from ._cli import main
+from ._launch import main
 
 raise SystemExit(main())

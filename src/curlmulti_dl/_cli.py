@@ -19,8 +19,10 @@ from ._destination import resolve_destination
 from ._display import make_display
 from ._downloader import Downloader
 from ._exceptions import DownloadError
-from ._names import filename_from_url, part_path_for
+from ._launch import EarlyConnection
+from ._names import filename_from_url, normalize_url, parse_origin, part_path_for
 from ._policy import RetryPolicy
+from ._preconnect import until_connected
 from ._signals import StopSignals
 
 __all__ = ["main"]
@@ -28,7 +30,8 @@ __all__ = ["main"]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, early: EarlyConnection | None = None) -> int:
+    """Run the command; ``early``: a connection ``_launch`` started for its URL."""
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -36,18 +39,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if problem:
             print(f"curlmulti-dl: error: {problem}", file=sys.stderr)
             return EXIT_USAGE
-        return asyncio.run(_run(args))
+        if early is not None and args.urls != [early.url]:
+            early.sock.close()
+            early = None
+        return asyncio.run(_run(args, early))
     except KeyboardInterrupt:  # before the downloads started, or after they ended
         print("curlmulti-dl: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def _run(args: argparse.Namespace, early: EarlyConnection | None) -> int:
     task = asyncio.current_task()
     assert task is not None
     with StopSignals(asyncio.get_running_loop(), task) as stop:
         try:
-            return await _download_all(args)
+            return await _download_all(args, early)
         except asyncio.CancelledError:
             if stop.received is None:
                 raise
@@ -55,7 +61,7 @@ async def _run(args: argparse.Namespace) -> int:
     return stop.exit_status
 
 
-async def _download_all(args: argparse.Namespace) -> int:
+async def _download_all(args: argparse.Namespace, early: EarlyConnection | None) -> int:
     dest: Any = 1 if args.output == "-" else (args.output or args.dir)
     display = make_display(args.quiet, args.progress_interval, args.output == "-")
     options: dict[str, Any] = {
@@ -77,7 +83,11 @@ async def _download_all(args: argparse.Namespace) -> int:
     if args.ftp_ssl:
         options["ftp_tls"] = True
     failures = 0
+    if args.no_preconnect:
+        options["preconnect"] = False
     async with Downloader(max_host_connections=args.max_host_connections, **options) as dl:
+        if early is not None:
+            await _hand_over(early, dl, args.connect_timeout)
 
         async def one(url: str) -> None:
             nonlocal failures
@@ -96,6 +106,19 @@ async def _download_all(args: argparse.Namespace) -> int:
         with display:
             await asyncio.gather(*(one(url) for url in args.urls))
     return EXIT_FAILED if failures else EXIT_OK
+
+
+async def _hand_over(early: EarlyConnection, dl: Downloader, timeout: float) -> None:
+    """The early connection goes to the first request once it is connected;
+    one that failed is dropped (libcurl then connects, and reports why not)."""
+    try:
+        host = parse_origin(normalize_url(early.url)).host_key
+    except DownloadError:
+        host = None
+    if host is not None and await until_connected(early.sock, timeout):
+        dl.sockets.adopt(host, early.address, early.sock)
+    else:
+        early.sock.close()
 
 
 def _label(url: str, args: argparse.Namespace) -> str:

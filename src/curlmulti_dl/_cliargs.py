@@ -83,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--ftp-ssl", action="store_true", help="require TLS on ftp:// URLs (explicit FTPS)"
     )
     parser.add_argument(
+        "--no-preconnect",
+        action="store_true",
+        help="open a connection only when a request needs it (default: an HTTP file's "
+        "connections are opened while its first request is out, and the command's "
+        "first one while the program loads)",
+    )
+    parser.add_argument(
         "--ftp-method",
         choices=FILE_METHODS,
         default="auto",

@@ -51,6 +51,10 @@ class DownloadOptions:
         next transfer to the same server (no new handshake or FTP login), and
         take such a kept connection when there is one. False: a new
         connection for every transfer, closed at its end.
+    preconnect: while a file's first request is out, open the connections
+        its other ranges will need, so that they start one round trip sooner
+        (HTTP, a file alone on its host; nothing is sent on a connection
+        before a range takes it, and unused ones are closed).
     retry: how a failed range is fetched again, from the byte where it
         stopped (``RetryPolicy``; ``RetryPolicy(attempts=0)`` fails at once).
     checksum: the file's expected digest, ``"sha256:HEX"`` (md5, sha1 and
@@ -82,6 +86,7 @@ class DownloadOptions:
     fsync: bool = False
     overwrite: bool = False
     reuse_connections: bool = True
+    preconnect: bool = True
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     checksum: str | None = None
     resume: bool = True

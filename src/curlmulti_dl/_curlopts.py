@@ -183,9 +183,12 @@ def listing_argument(url: str, ftp_method: str) -> bytes | None:
     return name
 
 
-def watch_sockets(curl: Any, opensocket: Callable[..., Any]) -> None:
+def watch_sockets(
+    curl: Any, opensocket: Callable[..., Any], sockopt: Callable[[int, int], int]
+) -> None:
     """libcurl creates this handle's sockets through us (_sockets.py)."""
     curl.setopt(pycurl.OPENSOCKETFUNCTION, opensocket)
+    curl.setopt(pycurl.SOCKOPTFUNCTION, sockopt)
 
 
 def configure_multi(

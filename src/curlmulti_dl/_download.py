@@ -11,6 +11,7 @@ it decides, so the scheduler is never re-entered.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from pathlib import Path
 
@@ -134,7 +135,8 @@ class FileDownload(FirstAnswer, Recovery, Dating, Ticking):
                 # A copy or a journal to check wants the classic MDTM date.
                 new = self.local_copy is None and self._resume.found is None
                 new = new and not self.listing_failed
-                return self.book.first(self.storage, self._on_probe, start, if_range, new)
+                ahead = functools.partial(self._events.connections_to_open_ahead, self)
+                return self.book.first(self.storage, self._on_probe, start, if_range, new, ahead)
             if self.state is DownloadState.RUNNING and self.storage is not None:
                 return self.book.next(self.storage)
             if self.state is DownloadState.DATING and self._date_query is None:

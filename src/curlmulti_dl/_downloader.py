@@ -212,6 +212,8 @@ class Downloader(SlotPump):
                 job.fail(None)  # cancelled by our caller
             self._settle(job)
             self._jobs.discard(job)
+            if not any(other.host_key == job.host_key for other in self._jobs):
+                self.sockets.warm.close(job.host_key)  # no range of its host will want them
 
     # ------------------------------------------------------------ events
 
@@ -269,5 +271,8 @@ class Downloader(SlotPump):
             if job.state is not DownloadState.QUEUED:  # no progress before a slot
                 job.tick(now)
                 self._settle(job)
+        self.sockets.warm.cool(
+            {job.host_key for job in self._jobs if job.book.probe is None and not job.state.is_over}
+        )
         self._pump()
         self._ensure_tick()

@@ -58,6 +58,10 @@ class JobEvents(Protocol):
     def host_refused(self, job: FileDownload) -> None:
         """``job``'s server refused one more connection."""
 
+    def connections_to_open_ahead(self, job: FileDownload) -> int:
+        """Connections to open for ``job``'s later ranges while its first
+        request is out (``_preconnect``)."""
+
     def share_of_free_slots(self, job: FileDownload) -> int:
         """How many connections ``job`` may start on (arithmetic only: this is
         asked inside libcurl's write callback)."""

@@ -13,7 +13,7 @@ import pycurl
 from ._exceptions import DownloadError
 from ._multi import CurlBridge
 from ._scheduler import Scheduler
-from ._sharing import share_of_free_slots, unplanned_on
+from ._sharing import connections_to_open_ahead, share_of_free_slots, unplanned_on
 from ._transfer import RangeTransfer
 
 if TYPE_CHECKING:
@@ -39,6 +39,9 @@ class SlotPump:
 
     def share_of_free_slots(self, job: FileDownload) -> int:
         return share_of_free_slots(job, self._jobs, self.scheduler)
+
+    def connections_to_open_ahead(self, job: FileDownload) -> int:
+        return connections_to_open_ahead(job, self._jobs, self.scheduler)
 
     def _pump(self) -> None:
         """Start a transfer on every slot the scheduler grants."""

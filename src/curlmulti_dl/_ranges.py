@@ -77,9 +77,11 @@ class RangeBook(Planning, FtpAnswers, RangeProgress):
         start: int = 0,
         if_range: str | None = None,
         may_list: bool = False,
+        preconnect: Callable[[], int] | None = None,
     ) -> RangeTransfer:
         """The first request: from byte ``start`` (0 but when resuming) to the end.
-        ``may_list``: a new file, whose FTP size and date may come from MLST."""
+        ``may_list``: a new file, whose FTP size and date may come from MLST;
+        ``preconnect``: how many connections to open for later ranges meanwhile."""
         method, listing = self._ftp_method(), None
         if self.is_ftp:
             if_range = None
@@ -97,6 +99,7 @@ class RangeBook(Planning, FtpAnswers, RangeProgress):
             on_probe=on_probe,
             sockets=self._socket_registry,
             host=self._host,
+            preconnect=preconnect,
         )
         return self._track(transfer)
 

@@ -12,7 +12,7 @@ from ._scheduler import Scheduler
 if TYPE_CHECKING:
     from ._download import FileDownload
 
-__all__ = ["share_of_free_slots", "unplanned_on"]
+__all__ = ["connections_to_open_ahead", "share_of_free_slots", "unplanned_on"]
 
 
 def share_of_free_slots(
@@ -44,3 +44,23 @@ def unplanned_on(key: str, jobs: Iterable[FileDownload]) -> bool:
     return any(
         job.host_key == key and job.book.probe is None for job in jobs if not job.state.is_over
     )
+
+
+def connections_to_open_ahead(
+    job: FileDownload, jobs: Iterable[FileDownload], scheduler: Scheduler[FileDownload]
+) -> int:
+    """How many connections to open for ``job``'s later ranges while its first
+    request is out (asked once it holds its slot): one per part beyond the
+    first, within the free slots, and only for an HTTP file alone on its
+    host, so that files given together never open more than their slots.
+    FTP sessions are priced per login (``HostProfile``) and are not opened
+    ahead."""
+    options = job.options
+    if job.book.is_ftp or options.parts < 2 or not options.preconnect:
+        return 0
+    key = job.host_key
+    others = (other for other in jobs if other is not job and not other.state.is_over)
+    if any(other.host_key == key for other in others):
+        return 0
+    free = min(scheduler.host(key).available, scheduler.total.available)
+    return max(0, min(options.parts - 1, free))

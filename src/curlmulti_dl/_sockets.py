@@ -11,6 +11,9 @@ with QUIT and waits for the answer, blocking, one round trip per session (3 s
 for 30 sessions 100 ms away). ``shutdown_all`` cuts the sockets first, so
 those waits end at once; servers see a closed connection, as on any exit.
 
+Connections opened ahead for a file's ranges (``_preconnect``) are
+registered here too: a server counts them from their connect.
+
 No ``CLOSESOCKETFUNCTION``: libcurl may close a cached connection after the
 handle that opened it has left the multi, when pycurl can no longer call
 Python (it warns and leaks the descriptor).
@@ -20,11 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
+
+import pycurl
+
+from ._preconnect import WarmSockets
 
 __all__ = ["SocketRegistry"]
 
@@ -37,17 +45,42 @@ class SocketRegistry:
     def __init__(self) -> None:
         self._hosts: dict[int, str] = {}  # inode -> host key
         self._handed_over: list[socket.socket] = []  # ours, after pycurl's dup
+        self.warm = WarmSockets()
 
-    def opener(self, host: str) -> Callable[..., Any]:
-        """An ``OPENSOCKETFUNCTION`` for transfers to ``host``."""
+    def adopt(self, host: str, address: tuple[Any, ...], sock: socket.socket) -> None:
+        """Give ``host``'s next transfer ``sock``, connected elsewhere (the
+        command's early connection, ``_launch``)."""
+        if self.warm.adopt(host, address, sock):
+            self._register(sock, host)
+        else:
+            sock.close()
+
+    def opener(self, host: str, preconnect: Callable[[], int] | None = None) -> Callable[..., Any]:
+        """An ``OPENSOCKETFUNCTION`` for transfers to ``host``. A first
+        contact with ``host`` also opens ``preconnect()`` more connections to
+        the same address (asked once connected: files given together are all
+        known by then)."""
 
         def opensocket(purpose: int, address: tuple[Any, ...]) -> socket.socket | None:
             self._release_handed_over()
-            try:
-                sock = socket.socket(address[0], address[1], address[2])
-            except OSError:
-                return None  # libcurl reports a connect failure
-            self._hosts[os.fstat(sock.fileno()).st_ino] = host
+            sock = self.warm.take(host, address)
+            # Only on a first contact: a connection libcurl keeps idle is
+            # not in the slot count that ``preconnect`` came from.
+            first_contact = sock is not None or not self._opened_to(host)
+            if sock is None:
+                try:
+                    sock = socket.socket(address[0], address[1], address[2])
+                except OSError:
+                    return None  # libcurl reports a connect failure
+                self._register(sock, host)
+            if preconnect is not None and first_contact:
+                # After libcurl's connect of this one, which returns first: a
+                # server that handshakes TLS in its accept loop, blocking,
+                # must meet a connection that speaks, not one that waits.
+                with contextlib.suppress(RuntimeError):  # no loop: none opened ahead
+                    asyncio.get_running_loop().call_soon(
+                        functools.partial(self._open_ahead, host, tuple(address), preconnect)
+                    )
             self._handed_over.append(sock)  # closed once pycurl holds its copy
             # Soon, not at the next open: while our copy is open, libcurl's
             # close does not end the connection, and a server that waits for
@@ -58,6 +91,19 @@ class SocketRegistry:
             return sock
 
         return opensocket
+
+    def sockopt(self, fd: int, purpose: int) -> int:
+        """A ``SOCKOPTFUNCTION``: a connection opened ahead is not connected again."""
+        if self.warm.was_connected(fd):
+            return pycurl.SOCKOPT_ALREADY_CONNECTED  # type: ignore[no-any-return]
+        return pycurl.SOCKOPT_OK  # type: ignore[no-any-return]
+
+    def _open_ahead(self, host: str, address: tuple[Any, ...], count: Callable[[], int]) -> None:
+        for sock in self.warm.open(host, address, count()):
+            self._register(sock, host)
+
+    def _register(self, sock: socket.socket, host: str) -> None:
+        self._hosts[os.fstat(sock.fileno()).st_ino] = host
 
     def _release_handed_over(self) -> None:
         for sock in self._handed_over:
@@ -87,6 +133,9 @@ class SocketRegistry:
         for inode in set(self._hosts) - seen:
             del self._hosts[inode]  # closed by libcurl since
 
+    def _opened_to(self, host: str) -> bool:
+        return host in self._hosts.values() and any(h == host for _, h in self._live())
+
     def open_sockets(self) -> Counter[str]:
         """Open sockets per host (FTP: control and data connections)."""
         return Counter(host for _, host in self._live())
@@ -103,5 +152,6 @@ class SocketRegistry:
                 continue
 
     def close(self) -> None:
+        self.warm.close()
         self._release_handed_over()
         self._hosts.clear()

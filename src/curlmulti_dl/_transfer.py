@@ -69,6 +69,7 @@ class RangeTransfer:
         sockets: SocketRegistry | None = None,
         host: str = "",
         replacements: int = 0,
+        preconnect: Callable[[], int] | None = None,
     ) -> None:
         self.request = request
         self.url = request.url
@@ -107,7 +108,7 @@ class RangeTransfer:
             on_header = self._on_ftp_reply if request.probe else self.replies.feed
         self.curl = new_easy(request, options, self._on_write, on_header)
         if sockets is not None:
-            watch_sockets(self.curl, sockets.opener(host))
+            watch_sockets(self.curl, sockets.opener(host, preconnect), sockets.sockopt)
 
     # -------------------------------------------------------- hot path
 
