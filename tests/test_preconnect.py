@@ -117,9 +117,9 @@ def test_the_commands_first_request_takes_its_early_connection(
 ) -> None:
     # The connection opened before the program loaded carries the first
     # request: one connection per range in all, not one more.
+    url = far_http.url("huge.bin")
     done = subprocess.run(
-        [sys.executable, "-m", "curlmulti_dl", "-q", "-n", "4", *flag, "-d", str(tmp_path)]
-        + [far_http.url("huge.bin")],
+        [sys.executable, "-m", "curlmulti_dl", "-q", "-n", "4", *flag, "-d", str(tmp_path), url],
         capture_output=True,
         text=True,
         timeout=120,
