@@ -46,7 +46,13 @@ sys.exit(1 if result.errors else 0)
 """
 
 
-TOOLS_FOR = {"ftp256": ["curlmulti_dl", "lftp"], "http64": ["curlmulti_dl", "axel"]}
+# curlmulti_dl-late: the same command with --no-preconnect, which shows what
+# opening the ranges' connections ahead of the size buys.
+TOOLS_FOR = {
+    "ftp256": ["curlmulti_dl", "lftp"],
+    "http64": ["curlmulti_dl", "curlmulti_dl-late", "axel"],
+}
+OURS = ("curlmulti_dl", "curlmulti_dl-late")
 
 
 def make_data() -> dict[str, list[str]]:
@@ -96,12 +102,13 @@ def commands(tool: str, job: str, base: str, names: list[str], out: Path) -> lis
     urls = [f"{base}/{name}" for name in names]
     host = base.split("://")[1]
     folder = names[0].split("/")[0]
-    if tool == "curlmulti_dl":
+    if tool in OURS:
+        late = ["--no-preconnect"] if tool == "curlmulti_dl-late" else []
         # large: up to 8 parts per file, 2 MiB at least; the host's 30 slots
         # are shared among the files and the tail is split where it pays.
         parts = {"small": ["-n", "1"], "large": ["-n", "8", "--min-part-size", "2M"]}
         return [PYTHON, "-m", "curlmulti_dl", "-q", *parts.get(job, ["-n", "8"]),
-                "--max-host-connections", "30", "-d", str(out), *urls]  # fmt: skip
+                "--max-host-connections", "30", *late, "-d", str(out), *urls]  # fmt: skip
     if tool == "axel":
         return ["axel", "-q", "-n", "8", "-o", str(out / Path(names[0]).name), urls[0]]
     if tool == "lftp":
@@ -166,7 +173,7 @@ def main() -> None:
         for job in args.only.split(","):
             names = jobs[job]
             job_tools = TOOLS_FOR.get(job, tools)
-            job_tools = [t for t in job_tools if t in tools or t == "axel"]
+            job_tools = [t for t in job_tools if t in tools or t in ("axel", "curlmulti_dl-late")]
             job_base = http_base if job == "http64" else base
             times: dict[str, list[float]] = {t: [] for t in job_tools}
             logins: dict[str, list[int]] = {t: [] for t in job_tools}
@@ -187,7 +194,7 @@ def main() -> None:
                     check(out, names)
                     times[tool].append(wall)
                     logins[tool].append(proxy_logins(stats) - before)
-            best_peer = min(median(times[t]) for t in job_tools if t != "curlmulti_dl")
+            best_peer = min(median(times[t]) for t in job_tools if t not in OURS)
             lines.append(f"{job} ({len(names)} files): tool, median s, logins, ratio to best peer")
             for tool in job_tools:
                 m = median(times[tool])
