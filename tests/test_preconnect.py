@@ -4,10 +4,12 @@ counted at the far-server emulator, every output checked by sha256."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +17,9 @@ import pytest
 
 import curlmulti_dl
 from curlmulti_dl import _preconnect
+from curlmulti_dl._cli import _hand_over
 from curlmulti_dl._launch import EarlyConnection
+from curlmulti_dl._names import parse_origin
 from curlmulti_dl._preconnect import WarmSockets, until_connected
 
 from .conftest import DataFiles, FarServer, Server, start_far
@@ -164,7 +168,7 @@ def test_the_command_connects_early_for_one_http_url(
         ["--no-preconnect", "URL"],
         ["URL", "URL2"],
         ["ftp://127.0.0.1/f.bin"],
-        ["http://name.invalid./f.bin"],
+        ["http://" + "a" * 64 + ".example/f.bin"],  # refused before any DNS query
         ["http://127.0.0.1:99999/f.bin"],
         ["--version"],
     ],
@@ -276,20 +280,66 @@ def test_an_adopted_connection_goes_to_the_hosts_first_transfer(listener: socket
     sock.close()
 
 
-def test_waiting_for_a_connection_gives_up_at_its_timeout() -> None:
-    # 192.0.2.0/24 is reserved for documentation: a SYN there goes nowhere.
+@pytest.fixture
+def unanswered() -> Iterator[tuple[str, int]]:
+    """A loopback address where a connect waits unanswered: a listener whose
+    accept queue is full drops every further SYN."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(0)
+        fillers = [socket.create_connection(sock.getsockname())]
+        yield sock.getsockname()
+        for filler in fillers:
+            filler.close()
+
+
+def connecting_to(address: tuple[str, int]) -> socket.socket:
     sock = socket.socket()
     sock.setblocking(False)
-    try:
-        sock.connect_ex(("192.0.2.1", 9))
-    except OSError:
-        pytest.skip("no route at all on this machine")
+    assert sock.connect_ex(address) == errno.EINPROGRESS
+    return sock
 
+
+def test_waiting_for_a_connection_gives_up_at_its_timeout(unanswered: tuple[str, int]) -> None:
     async def connected() -> bool:
         return await until_connected(sock, 0.2)
 
-    with sock:
+    with connecting_to(unanswered) as sock:
         assert not asyncio.run(connected())
+
+
+def test_the_command_waits_for_its_early_connection_only_its_patience(
+    unanswered: tuple[str, int],
+) -> None:
+    # A route that drops packets (a broken IPv6 path, say) must not hold the
+    # first request for the whole connect timeout: libcurl connects on its own.
+    sock = connecting_to(unanswered)
+    address = (socket.AF_INET, socket.SOCK_STREAM, 6, unanswered)
+    early = EarlyConnection(f"http://{unanswered[0]}:{unanswered[1]}/f", address, sock, 0.3)
+
+    async def hand_over() -> float:
+        async with curlmulti_dl.Downloader() as dl:
+            started = time.monotonic()
+            await _hand_over(early, dl, timeout=30.0)
+            assert not dl.sockets.warm.take(parse_origin(early.url).host_key, address)
+            return time.monotonic() - started
+
+    assert asyncio.run(hand_over()) < 5.0
+    assert sock.fileno() == -1  # dropped, not left open
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_patience_is_libcurls_head_start_when_the_name_has_two_families(
+    listener: socket.socket, monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    for variable in _PROXY_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    port = listener.getsockname()[1]
+    early = EarlyConnection.for_arguments([f"http://{host}:{port}/f.bin"])
+    assert early is not None
+    early.sock.close()
+    families = {entry[0] for entry in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+    assert early.patience == (0.2 if len(families) > 1 else 1.0)
 
 
 # ---------------------------------------------------------------- the package loads lazily

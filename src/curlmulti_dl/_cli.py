@@ -110,12 +110,13 @@ async def _download_all(args: argparse.Namespace, early: EarlyConnection | None)
 
 async def _hand_over(early: EarlyConnection, dl: Downloader, timeout: float) -> None:
     """The early connection goes to the first request once it is connected;
-    one that failed is dropped (libcurl then connects, and reports why not)."""
+    one that failed, or is not connected within its patience, is dropped
+    (libcurl then connects, and reports why not)."""
     try:
         host = parse_origin(normalize_url(early.url)).host_key
     except DownloadError:
         host = None
-    if host is not None and await until_connected(early.sock, timeout):
+    if host is not None and await until_connected(early.sock, min(timeout, early.patience)):
         dl.sockets.adopt(host, early.address, early.sock)
     else:
         early.sock.close()

@@ -7,6 +7,13 @@ opened first, with nothing but ``socket`` loaded, and handed to the first
 request when it is connected (``_preconnect``). Any doubt (several URLs, a
 proxy in the environment, ``--no-preconnect``, a name that does not resolve)
 means no early connection, and the download goes on as it would without.
+
+The first request waits for that connection only ``patience`` seconds: a
+connection that is slow to answer is dropped and libcurl connects on its own,
+trying the name's other addresses (happy eyeballs). That is 0.2 s, libcurl's
+head start for the first address family, when the name has addresses of two
+families (an IPv6 route that drops packets must not cost more than libcurl
+would lose to it), and 1 s otherwise (a satellite link's round trip).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ __all__ = ["EarlyConnection", "main"]
 # go to a proxy, not to the URL's host.
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 _PORTS = {"http": 80, "https": 443}
+_PATIENCE_ONE_FAMILY = 1.0
+_PATIENCE_TWO_FAMILIES = 0.2  # libcurl's CURLOPT_HAPPY_EYEBALLS_TIMEOUT_MS default
 
 
 @dataclass
@@ -34,6 +43,7 @@ class EarlyConnection:
     url: str
     address: tuple[Any, ...]  # (family, socktype, protocol, sockaddr), as libcurl gives it
     sock: socket.socket
+    patience: float  # seconds the first request waits for it to connect
 
     @classmethod
     def for_arguments(cls, argv: Sequence[str]) -> EarlyConnection | None:
@@ -50,9 +60,8 @@ class EarlyConnection:
             host, port = parts.hostname, parts.port or _PORTS[parts.scheme]
             if not host or not host.isascii():
                 return None
-            family, kind, proto, _, sockaddr = socket.getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )[0]
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            family, kind, proto, _, sockaddr = found[0]
             sock = socket.socket(family, kind, proto)
         except (OSError, ValueError, KeyError, UnicodeError):
             return None
@@ -60,7 +69,9 @@ class EarlyConnection:
         if sock.connect_ex(sockaddr) not in (0, errno.EINPROGRESS):
             sock.close()
             return None
-        return cls(urls[0], (family, kind, proto, sockaddr), sock)
+        two_families = len({entry[0] for entry in found}) > 1
+        patience = _PATIENCE_TWO_FAMILIES if two_families else _PATIENCE_ONE_FAMILY
+        return cls(urls[0], (family, kind, proto, sockaddr), sock, patience)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
