@@ -111,6 +111,83 @@ def test_files_given_together_open_nothing_ahead(
     assert far_http.stats()["connections"] == 2
 
 
+def test_connections_opened_ahead_stay_within_the_total_cap(
+    far_http: FarServer, http_server: Server, data: DataFiles, tmp_path: Path
+) -> None:
+    # Two files alone on two hosts: the connections each opens ahead hold no
+    # slot yet, so the other must not count the same free ones again.
+    second = start_far(http_server, 0.03, rate=8 * 1024 * 1024)
+    try:
+
+        async def scenario() -> int:
+            peak = 0
+            async with curlmulti_dl.Downloader(max_connections=4) as dl:
+
+                async def watch() -> None:
+                    nonlocal peak
+                    while True:
+                        peak = max(peak, sum(dl.open_connections().values()))
+                        await asyncio.sleep(0.005)
+
+                watcher = asyncio.create_task(watch())
+                fetches = [
+                    dl.fetch(far.url("huge.bin"), tmp_path / str(n), parts=4)
+                    for n, far in enumerate((far_http, second))
+                ]
+                for n, result in enumerate(await asyncio.gather(*fetches)):
+                    data.assert_same("huge.bin", tmp_path / str(n) / "huge.bin")
+                    assert result.path == tmp_path / str(n) / "huge.bin"
+                watcher.cancel()
+            return peak
+
+        for n in range(2):
+            (tmp_path / str(n)).mkdir()
+        assert asyncio.run(scenario()) <= 4
+        assert far_http.stats()["connections"] + second.stats()["connections"] <= 8
+    finally:
+        second.process.kill()  # our own child, by its PID
+        second.process.wait()
+
+
+@pytest.mark.parametrize("yields", [1, 2, 3])
+def test_a_fetch_cancelled_at_once_leaves_no_connection_opened_ahead(
+    far_http: FarServer, tmp_path: Path, yields: int
+) -> None:
+    async def scenario() -> int:
+        async with curlmulti_dl.Downloader() as dl:
+            task = asyncio.create_task(dl.fetch(far_http.url("huge.bin"), tmp_path, parts=8))
+            for _ in range(yields):
+                await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.sleep(0.1)  # anything scheduled meanwhile has run
+            return dl.sockets.warm.count()
+
+    assert asyncio.run(scenario()) == 0
+    assert not (tmp_path / "huge.bin").exists()
+
+
+def test_a_connection_handed_over_connected_is_not_connected_again(
+    far_http: FarServer, data: DataFiles, tmp_path: Path
+) -> None:
+    # A socket whose connect() completed would answer libcurl's connect with
+    # EISCONN: SOCKOPT_ALREADY_CONNECTED is what makes it usable.
+    host, port = host_of(far_http).split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.setblocking(False)
+    address = (socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_CLOEXEC, 6, sock.getpeername())
+
+    async def scenario() -> curlmulti_dl.DownloadResult:
+        async with curlmulti_dl.Downloader() as dl:
+            dl.sockets.adopt(host_of(far_http), address, sock)
+            return await dl.fetch(far_http.url("odd.bin"), tmp_path, parts=1)
+
+    result = asyncio.run(scenario())
+    data.assert_same("odd.bin", result.path)
+    assert far_http.stats()["connections"] == 1  # the adopted one carried the request
+
+
 def cli_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in _PROXY_VARIABLES}
 
@@ -166,6 +243,9 @@ def test_the_command_connects_early_for_one_http_url(
     "argv",
     [
         ["--no-preconnect", "URL"],
+        ["--no-pre", "URL"],  # argparse takes the abbreviation
+        ["--help", "URL"],
+        ["ftp://127.0.0.1/f.bin", "URL"],
         ["URL", "URL2"],
         ["ftp://127.0.0.1/f.bin"],
         ["http://" + "a" * 64 + ".example/f.bin"],  # refused before any DNS query

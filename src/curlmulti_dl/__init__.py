@@ -90,13 +90,15 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_HOMES.get(name, '_exceptions')}", __name__), name)
-    globals()[name] = value  # once: later lookups are plain attribute reads
-    return value
+if not TYPE_CHECKING:  # to a type checker the names above are plain imports; a typo is an error
 
+    def __getattr__(name: str) -> Any:
+        if name not in __all__:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        home = _HOMES.get(name, "_exceptions")
+        value = getattr(importlib.import_module(f".{home}", __name__), name)
+        globals()[name] = value  # once: later lookups are plain attribute reads
+        return value
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(__all__))

@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None, early: EarlyConnection | None = None
         if problem:
             print(f"curlmulti-dl: error: {problem}", file=sys.stderr)
             return EXIT_USAGE
-        if early is not None and args.urls != [early.url]:
+        if early is not None and (args.no_preconnect or args.urls != [early.url]):
             early.sock.close()
             early = None
         return asyncio.run(_run(args, early))

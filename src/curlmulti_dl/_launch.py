@@ -48,10 +48,14 @@ class EarlyConnection:
     @classmethod
     def for_arguments(cls, argv: Sequence[str]) -> EarlyConnection | None:
         """Start the connection for the one HTTP(S) URL among ``argv``, if any."""
-        if "--no-preconnect" in argv or any(os.environ.get(v) for v in _PROXY_VARIABLES):
+        if any(os.environ.get(v) for v in _PROXY_VARIABLES):
             return None
-        urls = [a for a in argv if a.startswith(("http://", "https://"))]
-        if len(urls) != 1:
+        # Only when the command surely downloads one HTTP URL: no other URL,
+        # no option that might be --no-preconnect (or its abbreviation), help or version.
+        if any(a.startswith("--no-p") or a in ("-h", "--help", "--version") for a in argv):
+            return None
+        urls = [a for a in argv if "://" in a]
+        if len(urls) != 1 or not urls[0].startswith(("http://", "https://")):
             return None
         try:
             from urllib.parse import urlsplit  # 2 ms: only past the checks
@@ -77,7 +81,10 @@ class EarlyConnection:
 def main(argv: Sequence[str] | None = None) -> int:
     """``curlmulti-dl``: connect first, then load the program and run it."""
     args = list(sys.argv[1:] if argv is None else argv)
-    early = EarlyConnection.for_arguments(args)
-    from ._cli import main as run  # the point of this module
-
+    try:
+        early = EarlyConnection.for_arguments(args)  # may wait for the name's lookup
+        from ._cli import main as run  # the point of this module
+    except KeyboardInterrupt:
+        print("curlmulti-dl: interrupted", file=sys.stderr)
+        return 130
     return run(args, early)

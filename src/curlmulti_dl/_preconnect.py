@@ -71,6 +71,11 @@ class WarmSockets:
         self._hosts[host] = _Host(tuple(address), [sock])
         return True
 
+    def count(self, host: str | None = None) -> int:
+        """Connections waiting for a range: of ``host``, or of every host."""
+        entries = self._hosts.values() if host is None else [self._hosts.get(host)]
+        return sum(len(entry.sockets) for entry in entries if entry is not None)
+
     def take(self, host: str, address: tuple[Any, ...]) -> socket.socket | None:
         """A connected socket to ``address`` for libcurl, or None. Without
         one, a socket still connecting is closed in its place, so that the

@@ -18,6 +18,7 @@ from ._transfer import RangeTransfer
 
 if TYPE_CHECKING:
     from ._download import FileDownload
+    from ._sockets import SocketRegistry
 
 __all__ = ["SlotPump"]
 
@@ -26,6 +27,7 @@ class SlotPump:
     """The slot half of ``Downloader``."""
 
     scheduler: Scheduler[FileDownload]
+    sockets: SocketRegistry
     _bridge: CurlBridge | None
     _jobs: set[FileDownload]
     _pumping: bool
@@ -41,7 +43,7 @@ class SlotPump:
         return share_of_free_slots(job, self._jobs, self.scheduler)
 
     def connections_to_open_ahead(self, job: FileDownload) -> int:
-        return connections_to_open_ahead(job, self._jobs, self.scheduler)
+        return connections_to_open_ahead(job, self._jobs, self.scheduler, self.sockets.warm.count)
 
     def _pump(self) -> None:
         """Start a transfer on every slot the scheduler grants."""

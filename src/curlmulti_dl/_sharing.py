@@ -4,7 +4,7 @@ blocking and never starting anything."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING
 
 from ._scheduler import Scheduler
@@ -47,20 +47,27 @@ def unplanned_on(key: str, jobs: Iterable[FileDownload]) -> bool:
 
 
 def connections_to_open_ahead(
-    job: FileDownload, jobs: Iterable[FileDownload], scheduler: Scheduler[FileDownload]
+    job: FileDownload,
+    jobs: Collection[FileDownload],
+    scheduler: Scheduler[FileDownload],
+    warm: Callable[[str | None], int],
 ) -> int:
     """How many connections to open for ``job``'s later ranges while its first
     request is out (asked once it holds its slot): one per part beyond the
-    first, within the free slots, and only for an HTTP file alone on its
-    host, so that files given together never open more than their slots.
-    FTP sessions are priced per login (``HostProfile``) and are not opened
-    ahead."""
+    first, within the free slots, and only for an HTTP file alone in its
+    Downloader, so that files given together never open more than their slots.
+    ``warm(host)``: connections already opened ahead (None: for every host),
+    which hold no slot yet and so are taken off the free ones. FTP sessions
+    are priced per login (``HostProfile``) and are not opened ahead."""
     options = job.options
     if job.book.is_ftp or options.parts < 2 or not options.preconnect:
         return 0
-    key = job.host_key
-    others = (other for other in jobs if other is not job and not other.state.is_over)
-    if any(other.host_key == key for other in others):
+    if job not in jobs or job.state.is_over:  # ended (cancelled) before its turn came
         return 0
-    free = min(scheduler.host(key).available, scheduler.total.available)
+    # Alone in the Downloader, not only on its host: the slots another file
+    # is granted do not see connections opened ahead (they hold no slot).
+    if any(other is not job and not other.state.is_over for other in jobs):
+        return 0
+    key = job.host_key
+    free = min(scheduler.host(key).available - warm(key), scheduler.total.available - warm(None))
     return max(0, min(options.parts - 1, free))

@@ -66,7 +66,9 @@ class SocketRegistry:
             sock = self.warm.take(host, address)
             # Only on a first contact: a connection libcurl keeps idle is
             # not in the slot count that ``preconnect`` came from.
-            first_contact = sock is not None or not self._opened_to(host)
+            first_contact = preconnect is not None and (
+                sock is not None or not self._opened_to(host)
+            )
             if sock is None:
                 try:
                     sock = socket.socket(address[0], address[1], address[2])
