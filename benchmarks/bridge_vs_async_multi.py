@@ -21,7 +21,7 @@ import pycurl
 from common import WORK, GiB, MiB, Nginx, check_output, make_file
 
 import curlmulti_dl
-from curlmulti_dl._multi import CurlBridge
+from curlmulti_dl.engine.multi import CurlBridge
 
 
 def make_handles(url: str, fd: int, size: int, parts: int) -> list[Any]:

@@ -227,7 +227,7 @@ def assert_left_resumable(directory: Path, name: str, source: Path | None = None
     """After a stop: no ``name`` (nor anything else), only nothing at all or
     ``name.part`` with the journal that vouches for it, whose every durable
     span holds the source's bytes."""
-    from curlmulti_dl._journal import decode
+    from curlmulti_dl.files.journal import decode
 
     left = {p.name for p in directory.iterdir()}
     assert left in (set(), {f"{name}.part", f"{name}.part.journal"}), left

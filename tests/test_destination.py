@@ -16,7 +16,7 @@ import pytest
 
 import curlmulti_dl
 from curlmulti_dl import Downloader
-from curlmulti_dl._names import part_path_for
+from curlmulti_dl.files.names import part_path_for
 
 from .conftest import FILES, DataFiles, Server
 

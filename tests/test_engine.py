@@ -13,10 +13,10 @@ import pytest
 import curlmulti_dl
 from curlmulti_dl import Downloader
 from curlmulti_dl._config import DownloadOptions
-from curlmulti_dl._curlopts import RangeRequest
-from curlmulti_dl._destination import resolve_destination
-from curlmulti_dl._storage import PartFile
-from curlmulti_dl._transfer import RangeTransfer
+from curlmulti_dl.engine.curlopts import RangeRequest
+from curlmulti_dl.engine.transfer import RangeTransfer
+from curlmulti_dl.files.destination import resolve_destination
+from curlmulti_dl.files.storage import PartFile
 
 from .conftest import FILES, DataFiles, Server, assert_left_resumable
 from .test_http import served
@@ -183,7 +183,7 @@ def test_part_renamed_between_open_and_lock_is_not_taken(
             moved.write_bytes(b"someone else's")
         return real_flock(fd, operation)
 
-    monkeypatch.setattr("curlmulti_dl._storage.fcntl.flock", racing_flock)
+    monkeypatch.setattr("curlmulti_dl.files.storage.fcntl.flock", racing_flock)
     part = PartFile(resolve_destination("http://h/x", tmp_path / "out.bin"), "http://h/x")
     try:
         assert len(calls) == 2  # the first descriptor was given up

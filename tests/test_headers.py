@@ -8,9 +8,9 @@ import datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from curlmulti_dl._curlopts import listing_argument
-from curlmulti_dl._ftpdialect import FtpDialect, Support
-from curlmulti_dl._headers import (
+from curlmulti_dl.engine.curlopts import listing_argument
+from curlmulti_dl.protocol.ftpdialect import FtpDialect, Support
+from curlmulti_dl.protocol.headers import (
     ContentRange,
     FtpReplies,
     ResponseHead,

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import curlmulti_dl
-from curlmulti_dl._integrity import Checksum, digests_from_header
+from curlmulti_dl.protocol.integrity import Checksum, digests_from_header
 
 from .conftest import DataFiles, Server
 from .test_cli import assert_one_line_error, cli

@@ -6,9 +6,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from curlmulti_dl._journal import JournalState, decode, encode
-from curlmulti_dl._plan import ByteRange
-from curlmulti_dl._probe import ProbeResult
+from curlmulti_dl.files.journal import JournalState, decode, encode
+from curlmulti_dl.protocol.probe import ProbeResult
+from curlmulti_dl.ranges.plan import ByteRange
 
 
 @st.composite

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from curlmulti_dl._ledger import LedgerError, RangeLedger, SpanSet
-from curlmulti_dl._plan import ByteRange
+from curlmulti_dl.ranges.ledger import LedgerError, RangeLedger, SpanSet
+from curlmulti_dl.ranges.plan import ByteRange
 
 
 @given(st.lists(st.tuples(st.booleans(), st.integers(0, 60), st.integers(0, 60)), max_size=40))

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from curlmulti_dl import InvalidURLError, StorageError
-from curlmulti_dl._destination import resolve_destination
-from curlmulti_dl._names import filename_from_url, parse_origin
+from curlmulti_dl.files.destination import resolve_destination
+from curlmulti_dl.files.names import filename_from_url, parse_origin
 
 
 @given(st.text(min_size=0, max_size=300))

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from curlmulti_dl._plan import (
+from curlmulti_dl.ranges.plan import (
     RangeState,
     choose_victim,
     plan_ranges,

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from curlmulti_dl import DownloadError, RetriesExhaustedError
-from curlmulti_dl._limiter import SlotLimiter
 from curlmulti_dl._policy import RebalancePolicy, RetryPolicy, parse_retry_after
+from curlmulti_dl.schedule.limiter import SlotLimiter
 
 
 def failure(n: int) -> DownloadError:

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 import curlmulti_dl
-from curlmulti_dl import _preconnect
-from curlmulti_dl._cli import _hand_over
-from curlmulti_dl._launch import EarlyConnection
-from curlmulti_dl._names import parse_origin
-from curlmulti_dl._preconnect import WarmSockets, until_connected
+from curlmulti_dl.cli.early import EarlyConnection
+from curlmulti_dl.cli.main import _hand_over
+from curlmulti_dl.engine import preconnect as _preconnect
+from curlmulti_dl.engine.preconnect import WarmSockets, until_connected
+from curlmulti_dl.files.names import parse_origin
 
 from .conftest import DataFiles, FarServer, Server, start_far
 

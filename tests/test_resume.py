@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import curlmulti_dl
-import curlmulti_dl._resume
-from curlmulti_dl._journal import decode
+import curlmulti_dl.files.resume
+from curlmulti_dl.files.journal import decode
 
 from .conftest import FILES, DataFiles, Server, assert_left_resumable, start_far
 from .test_cli import assert_one_line_error, cli
@@ -165,7 +165,7 @@ def test_journal_is_written_only_after_the_data_is_synced(
 
     monkeypatch.setattr(os, "fdatasync", fdatasync)
     monkeypatch.setattr(os, "rename", rename)
-    monkeypatch.setattr(curlmulti_dl._resume, "JOURNAL_SECONDS", 0.1)
+    monkeypatch.setattr(curlmulti_dl.files.resume, "JOURNAL_SECONDS", 0.1)
     url = http_server.url("huge.bin", rate=8_000_000)
     result = asyncio.run(curlmulti_dl.fetch(url, tmp_path, parts=4))
     data.assert_same("huge.bin", result.path)

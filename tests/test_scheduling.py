@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from hypothesis import given
 from hypothesis import strategies as st
 
-from curlmulti_dl._plan import RangeState
-from curlmulti_dl._profile import HostProfile
-from curlmulti_dl._rebalance import Running, choose_split, split_saving
-from curlmulti_dl._scheduler import Scheduler
+from curlmulti_dl.ranges.plan import RangeState
+from curlmulti_dl.ranges.rebalance import Running, choose_split, split_saving
+from curlmulti_dl.schedule.profile import HostProfile
+from curlmulti_dl.schedule.scheduler import Scheduler
 
 MiB = 2**20
 

@@ -1,5 +1,5 @@
 """``python -m curlmulti_dl`` runs the command-line tool."""
 
-from ._launch import main
+from .cli.launch import main
 
 raise SystemExit(main())

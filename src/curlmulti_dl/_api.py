@@ -8,9 +8,9 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from ._destination import Dest
 from ._downloader import Downloader
 from ._progress import DownloadResult, ProgressCallback
+from .files.destination import Dest
 
 __all__ = ["download", "fetch"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ._ftpdialect import FILE_METHODS
-from ._integrity import Checksum
 from ._policy import RetryPolicy
 from ._version import __version__
+from .protocol.ftpdialect import FILE_METHODS
+from .protocol.integrity import Checksum
 
 __all__ = ["DownloadOptions", "KiB", "MiB", "milliseconds"]
 

@@ -1,35 +1,37 @@
 """``Downloader``: one CurlMulti, its connection slots, and the files it runs.
 
-The Downloader is the only place where decisions become actions: the
-``Scheduler`` decides which downloads get free slots, each ``FileDownload``
-decides which range a new transfer takes, and this module (with
-``_pump``, which starts the transfers slots are granted to) adds and removes
-them on the bridge.
+The Downloader is where decisions meet the bridge: the ``Scheduler`` decides
+which downloads get free slots, each file's state machine decides which range
+a new transfer takes, and the Downloader starts the transfers slots are
+granted to and takes the stopped ones off libcurl. ``_pump`` never re-enters
+itself; anything that frees a slot while it runs makes it go round once more.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import time
 from typing import Any
 
+import pycurl
+
 from ._config import DownloadOptions
-from ._curlopts import configure_multi
-from ._destination import Dest
-from ._download import DownloadState, FileDownload
 from ._exceptions import DownloaderClosedError, DownloadError
-from ._multi import CurlBridge
-from ._names import normalize_url, parse_origin
-from ._plan import ByteRange
 from ._policy import RebalancePolicy
-from ._profile import HostProfile
 from ._progress import DownloadResult, ProgressCallback
-from ._pump import SlotPump
-from ._scheduler import Scheduler
-from ._sockets import SocketRegistry
-from ._target import prepare_target
-from ._transfer import RangeTransfer
+from .engine.curlopts import configure_multi
+from .engine.multi import CurlBridge
+from .engine.sockets import SocketRegistry
+from .engine.transfer import RangeTransfer
+from .files.destination import Dest
+from .files.names import normalize_url, parse_origin
+from .files.target import prepare_target
+from .job.driver import DownloadState, FileDownload
+from .schedule.profile import HostProfile
+from .schedule.scheduler import Scheduler
+from .schedule.sharing import connections_to_open_ahead, share_of_free_slots, unplanned_on
 
 __all__ = ["DEFAULT_LOOP_BUDGET", "Downloader"]
 
@@ -39,7 +41,7 @@ DEFAULT_LOOP_BUDGET = 0.005
 _TICK = 0.1  # seconds between looks at running downloads (progress, rebalancing)
 
 
-class Downloader(SlotPump):
+class Downloader:
     """Downloads files over many connections from one ``pycurl.CurlMulti``.
 
     ``max_connections`` caps connections overall, ``max_host_connections`` per
@@ -199,8 +201,8 @@ class Downloader(SlotPump):
             notice=target.notice,
             sockets=self.sockets,
             profile=self._profiles.setdefault(origin.host_key, HostProfile()),
+            local_copy=target.local_copy,
         )
-        job.local_copy = target.local_copy
         self._jobs.add(job)
         try:
             self.scheduler.want(job)
@@ -215,6 +217,56 @@ class Downloader(SlotPump):
             if not any(other.host_key == job.host_key for other in self._jobs):
                 self.sockets.warm.close(job.host_key)  # no range of its host will want them
 
+    # ------------------------------------------------------------ slots
+
+    def share_of_free_slots(self, job: FileDownload) -> int:
+        return share_of_free_slots(job, self._jobs, self.scheduler)
+
+    def connections_to_open_ahead(self, job: FileDownload) -> int:
+        return connections_to_open_ahead(job, self._jobs, self.scheduler, self.sockets.warm.count)
+
+    def _pump(self) -> None:
+        """Start a transfer on every slot the scheduler grants."""
+        if self._pumping:
+            self._pump_again = True  # whoever pumps now goes round once more
+            return
+        self._pumping = True
+        try:
+            self._pump_again = True
+            while self._pump_again:
+                self._pump_again = False
+                for job in self.scheduler.grants():
+                    self._start_one(job)
+        finally:
+            self._pumping = False
+
+    def _start_one(self, job: FileDownload) -> None:
+        bridge = self._bridge
+        transfer = None
+        if bridge is not None and not (job.rank[0] == 2 and unplanned_on(job.host_key, self._jobs)):
+            # A split waits while files of its host are still to be planned:
+            # their shares of the free slots are theirs.
+            transfer = job.start_transfer()
+        if transfer is None:
+            # Nothing worth a connection now (events bring it back): the slot
+            # goes to the next in line, so go round once more.
+            self.scheduler.forget(job)
+            self._pump_again = True
+            self._settle(job, rewant=False)
+            return
+        self._pump_again = True
+        if not self.scheduler.acquire(job, transfer):  # cannot happen: grants counted
+            job.fail(DownloadError("internal error: no slot for a granted transfer", url=job.url))
+            self._settle(job)
+            return
+        assert bridge is not None
+        try:
+            bridge.add(transfer.curl, functools.partial(self._on_done, job, transfer))
+        except pycurl.error as exc:
+            self._on_done(job, transfer, int(exc.args[0]), str(exc.args[-1]))
+            return
+        self._settle(job)
+
     # ------------------------------------------------------------ events
 
     def probe_ready(self, job: FileDownload, transfer: RangeTransfer) -> None:
@@ -225,7 +277,7 @@ class Downloader(SlotPump):
     def host_refused(self, job: FileDownload) -> None:
         self.scheduler.hold(job.host_key, time.monotonic())
 
-    def retry_ready(self, job: FileDownload, rest: ByteRange | None) -> None:
+    def retry_ready(self, job: FileDownload) -> None:
         self._settle(job)
         self._pump()
         self._ensure_tick()
@@ -244,7 +296,7 @@ class Downloader(SlotPump):
     def _settle(self, job: FileDownload, *, rewant: bool = True) -> None:
         """Carry out what ``job`` decided: remove the transfers it stopped, and
         put it in line for a slot if it wants one."""
-        retired = job.book.retired
+        retired = job.retired
         while retired:
             transfer = retired.pop()
             if self._bridge is not None:
@@ -272,7 +324,7 @@ class Downloader(SlotPump):
                 job.tick(now)
                 self._settle(job)
         self.sockets.warm.cool(
-            {job.host_key for job in self._jobs if job.book.probe is None and not job.state.is_over}
+            {job.host_key for job in self._jobs if not job.planned and not job.is_over}
         )
         self._pump()
         self._ensure_tick()

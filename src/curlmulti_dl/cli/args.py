@@ -1,0 +1,213 @@
+"""The command line's arguments: the parser, sizes like ``4M``, and the
+one-line reason why a combination cannot work. No downloading here."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import sys
+from pathlib import Path
+
+from .._exceptions import DownloadError
+from .._policy import RetryPolicy
+from .._version import __version__
+from ..files.names import parse_origin
+from ..protocol.ftpdialect import FILE_METHODS
+from ..protocol.integrity import Checksum
+
+__all__ = ["build_parser", "usage_error"]
+
+_EPILOG = """\
+examples:
+  curlmulti-dl https://example.org/data/big.nc              8 connections into ./big.nc
+  curlmulti-dl -n 16 -d /data ftp://ftp.example.org/pub/a.nc b.nc-url
+  curlmulti-dl -o out.bin --cacert ca.pem https://127.0.0.1:8443/file
+
+A file is written as NAME.part and renamed to NAME only when every byte
+arrived; on failure NAME is never created and NAME.part is removed. An
+existing NAME is left alone unless --force is given. A character device or
+FIFO given to -o (and -o - for standard output) is written as one stream.
+
+Exit status: 0 all downloaded, 1 a download failed, 2 usage error,
+130 interrupted (SIGINT, Ctrl+C), 143 terminated (SIGTERM), 129 hung up (SIGHUP).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="curlmulti-dl",
+        description="Download files over many connections at once (HTTP, HTTPS, FTP, FTPS).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("urls", nargs="+", metavar="URL", help="what to download")
+    parser.add_argument(
+        "-n",
+        "--parts",
+        type=int,
+        default=8,
+        metavar="N",
+        help="connections (byte ranges) per file (default: 8)",
+    )
+    parser.add_argument(
+        "-o", "--output", metavar="FILE", help="save to FILE (one URL only; - for standard output)"
+    )
+    parser.add_argument(
+        "-d",
+        "--dir",
+        metavar="DIR",
+        help="save into DIR, named after the URL (default: current directory)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    parser.add_argument(
+        "-f", "--force", action="store_true", help="replace existing files (keeping their mode)"
+    )
+    parser.add_argument(
+        "--max-host-connections",
+        type=int,
+        default=16,
+        metavar="N",
+        help="connections per host across all files (default: 16)",
+    )
+    parser.add_argument(
+        "--min-part-size",
+        type=_size,
+        metavar="SIZE",
+        help="split a file only into parts at least this large, e.g. 512K, 4M "
+        "(default: 1 MiB for HTTP, 8 MiB for FTP, where every part is a login)",
+    )
+    parser.add_argument("--cacert", metavar="PEM", help="trust the CA certificates in PEM")
+    parser.add_argument(
+        "--ftp-ssl", action="store_true", help="require TLS on ftp:// URLs (explicit FTPS)"
+    )
+    parser.add_argument(
+        "--no-preconnect",
+        action="store_true",
+        help="open a connection only when a request needs it (default: an HTTP file's "
+        "connections are opened while its first request is out, and the command's "
+        "first one while the program loads)",
+    )
+    parser.add_argument(
+        "--ftp-method",
+        choices=FILE_METHODS,
+        default="auto",
+        help="how FTP names a file: auto (by its path, one CWD on servers that refuse "
+        "paths), nocwd, singlecwd, multicwd (default: auto)",
+    )
+    parser.add_argument(
+        "-k", "--insecure", action="store_true", help="do not verify TLS certificates"
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=30.0,
+        metavar="SEC",
+        help="seconds to connect and log in (default: 30)",
+    )
+    parser.add_argument(
+        "--checksum",
+        metavar="ALGO:HEX",
+        help="the file's expected digest, e.g. sha256:9f86d0... (md5, sha1, sha512 too), "
+        "checked after the last byte; on a mismatch the file is not kept (one URL only)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SEC",
+        help="a connection that sends nothing for this long is a failure (retried); "
+        "not a limit on the whole download (default: 60)",
+    )
+    parser.add_argument(
+        "--max-time",
+        type=float,
+        metavar="SEC",
+        help="give up on a file not done after this long (kept for a later run)",
+    )
+    parser.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="start from nothing even if NAME.part and its journal are there, and keep "
+        "nothing when stopped (default: go on where the last run stopped)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=RetryPolicy().attempts,
+        metavar="N",
+        help="failures a file may have (cut connections, timeouts, busy servers) before it "
+        "fails; each failed range starts again where it stopped (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--progress-interval",
+        type=float,
+        default=5.0,
+        metavar="SEC",
+        help="seconds between progress lines when stderr is not a terminal (default: 5)",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def _size(text: str) -> int:
+    """``"512K"``, ``"4MiB"``, ``"1048576"`` -> bytes (binary multiples)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
+    if not match or int(match.group(1)) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive size: {text!r} (e.g. 512K, 4M)")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
+    """A one-line reason why these arguments cannot work, or None."""
+    if args.parts < 1:
+        return f"--parts must be at least 1, not {args.parts}"
+    if args.max_host_connections < 1:
+        return "--max-host-connections must be at least 1"
+    if not math.isfinite(args.connect_timeout) or args.connect_timeout <= 0:
+        return "--connect-timeout must be a positive number of seconds"
+    if args.checksum is not None:
+        if len(args.urls) > 1:
+            return "--checksum takes one URL"
+        try:
+            Checksum.parse(args.checksum)
+        except ValueError as exc:
+            return f"--checksum: {exc}"
+    for flag, value in (("--timeout", args.timeout), ("--max-time", args.max_time)):
+        if value is not None and (not math.isfinite(value) or value <= 0):
+            return f"{flag} must be a positive number of seconds"
+    if args.retries < 0:
+        return f"--retries must be 0 or more, not {args.retries}"
+    if not math.isfinite(args.progress_interval) or args.progress_interval <= 0:
+        return "--progress-interval must be a positive number of seconds"
+    if args.output and len(args.urls) > 1:
+        return "-o/--output takes one URL; use -d/--dir for several"
+    if args.output and args.dir:
+        return "give either -o/--output or -d/--dir, not both"
+    for url in args.urls:
+        try:
+            parse_origin(url)
+        except DownloadError as exc:
+            return str(exc)
+    if args.cacert and not Path(args.cacert).is_file():
+        return f"--cacert {args.cacert}: no such file"
+    if args.output == "-":
+        if sys.stdout.isatty():
+            return "refusing to write binary data to a terminal; redirect standard output"
+        return None
+    if args.output and args.output.endswith(os.sep) and not Path(args.output).is_dir():
+        return f"directory {args.output} does not exist"
+    directory = (
+        Path(args.dir) if args.dir else (Path(args.output).parent if args.output else Path.cwd())
+    )
+    if args.output and Path(args.output).is_dir():
+        directory = Path(args.output)
+    if not directory.is_dir():
+        return f"directory {directory} does not exist"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"directory {directory} is not writable"
+    return None

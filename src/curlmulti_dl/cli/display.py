@@ -1,0 +1,203 @@
+"""What the command line shows while it downloads. The only module that imports
+rich (lazily: plain output, for logs and cron jobs, never loads it).
+
+Every size and speed is in binary units (KiB, MiB/s). Text that comes from the
+user or a server (URLs, file names, messages) is never read as rich markup.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+from .._exceptions import DownloadError
+from .._progress import DownloadResult, ProgressCallback, ProgressSnapshot
+
+__all__ = ["Display", "RichDisplay", "format_bytes", "plural"]
+
+
+def format_bytes(n: float) -> str:
+    """``1536`` -> ``'1.5 KiB'``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def summary(result: DownloadResult, to_stdout: bool) -> str:
+    if result.skipped:
+        return f"nothing to do: {result.path} is already the remote file"
+    where = "wrote standard output" if to_stdout else f"saved {result.path}"
+    return (
+        f"{where} ({format_bytes(result.size)} in {result.elapsed:.2f} s, "
+        f"{format_bytes(result.speed)}/s, {plural(result.connections, 'connection')})"
+    )
+
+
+def notice_line(label: str, notice: str) -> str:
+    hint = " (see --min-part-size)" if "min_part_size" in notice else ""
+    return f"{label}: {notice}{hint}"
+
+
+class Display:
+    """Plain output: a progress line per file every ``interval`` seconds (the
+    first once a speed can be told), a notice once, and the outcome."""
+
+    def __init__(self, quiet: bool, interval: float, stream: TextIO, to_stdout: bool) -> None:
+        self.quiet = quiet
+        self.interval = interval
+        self.stream = stream
+        self.to_stdout = to_stdout
+        self._started: dict[str, float] = {}
+        self._last: dict[str, float] = {}
+        self._noticed: set[str] = set()
+        self._labels: dict[str, str] = {}
+
+    def __enter__(self) -> Display:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def callback(self, url: str, label: str) -> ProgressCallback | None:
+        self._labels[url] = label
+        if self.quiet:
+            return None
+
+        def on_progress(snapshot: ProgressSnapshot) -> None:
+            self._maybe_notice(url, snapshot.notice)
+            if snapshot.total is not None and snapshot.bytes_done >= snapshot.total:
+                return  # finished: the summary line follows
+            now = time.monotonic()
+            since = self._last.get(url, self._started.setdefault(url, now))
+            if now - since >= self.interval:
+                self._last[url] = now
+                self.line(url, snapshot)
+
+        return on_progress
+
+    def _maybe_notice(self, url: str, notice: str | None) -> None:
+        if notice and url not in self._noticed:
+            self._noticed.add(url)
+            self.say(notice_line(self._labels.get(url, url), notice))
+
+    def say(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def line(self, url: str, s: ProgressSnapshot) -> None:
+        total = format_bytes(s.total) if s.total is not None else "?"
+        # Rounded down: "100%" only once every byte is there.
+        percent = f" ({100 * s.bytes_done // s.total}%)" if s.total else ""
+        eta = f", ETA {s.eta:.0f} s" if s.eta is not None else ""
+        self.say(
+            f"{self._labels[url]}: {format_bytes(s.bytes_done)} / {total}{percent}, "
+            f"{format_bytes(s.speed)}/s, {plural(s.connections, 'connection')}{eta}"
+        )
+
+    def finished(self, url: str, result: DownloadResult) -> None:
+        if not self.quiet:
+            self._maybe_notice(url, result.notice)
+            self.say(summary(result, self.to_stdout))
+
+    def failed(self, url: str, exc: DownloadError) -> None:
+        print(f"curlmulti-dl: error: {exc}", file=sys.stderr, flush=True)
+
+
+class RichDisplay(Display):
+    """A live rich progress display, refreshed ~10 times a second."""
+
+    def __init__(self, stream: TextIO, to_stdout: bool) -> None:
+        super().__init__(False, 0.0, stream, to_stdout)
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+        from rich.table import Column
+
+        self.console = Console(file=stream)
+        # Long names are cut (…) so that bar, bytes, speed and ETA stay visible.
+        name_width = max(12, self.console.width - 62)
+        self.progress = Progress(
+            TextColumn(
+                "{task.description}",
+                markup=False,
+                style="bold",
+                table_column=Column(max_width=name_width, no_wrap=True, overflow="ellipsis"),
+            ),
+            BarColumn(bar_width=20),
+            DownloadColumn(binary_units=True),
+            _speed_column(),
+            TextColumn("{task.fields[status]}", markup=False),
+            console=self.console,
+            refresh_per_second=10,
+            transient=False,
+        )
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> RichDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.progress.stop()
+
+    def say(self, text: str) -> None:
+        from rich.text import Text
+
+        self.progress.console.print(Text(text), highlight=False, soft_wrap=True)
+
+    def callback(self, url: str, label: str) -> ProgressCallback:
+        self._labels[url] = label
+        task = self.progress.add_task(label, total=None, status="waiting")
+        self._tasks[url] = task
+
+        def on_progress(s: ProgressSnapshot) -> None:
+            self._maybe_notice(url, s.notice)
+            eta = f", {s.eta:.0f} s left" if s.eta is not None else ""
+            status = f"{s.connections} conn{eta}" if s.connections else "waiting"
+            self.progress.update(task, completed=s.bytes_done, total=s.total, status=status)
+
+        return on_progress
+
+    def finished(self, url: str, result: DownloadResult) -> None:
+        task = self._tasks.get(url)
+        if task is not None:
+            self.progress.update(task, completed=result.size, total=result.size, status="done")
+        self._maybe_notice(url, result.notice)
+        self.say(summary(result, self.to_stdout))
+
+    def failed(self, url: str, exc: DownloadError) -> None:
+        from rich.text import Text
+
+        task = self._tasks.get(url)
+        if task is not None:
+            self.progress.update(task, status="failed")
+            self.progress.stop_task(task)
+        line = Text("curlmulti-dl: error: ", style="red")
+        line.append(str(exc))
+        self.progress.console.print(line, highlight=False, soft_wrap=True)
+
+
+def _speed_column() -> Any:
+    """Bytes per second in binary units (rich's own column is decimal)."""
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
+
+    class BinarySpeedColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            if speed is None:
+                return Text("?", style="progress.data.speed")
+            return Text(f"{format_bytes(speed)}/s", style="progress.data.speed")
+
+    return BinarySpeedColumn()
+
+
+def make_display(quiet: bool, interval: float, to_stdout: bool) -> Display:
+    if not quiet and sys.stderr.isatty():
+        return RichDisplay(sys.stderr, to_stdout)
+    return Display(quiet, interval, sys.stderr, to_stdout)

@@ -1,0 +1,49 @@
+"""Map libcurl result codes to the exception tree, in one place."""
+
+from __future__ import annotations
+
+from .._exceptions import (
+    ConnectError,
+    DownloadError,
+    DownloadTimeout,
+    FTPError,
+    InvalidURLError,
+    RangeError,
+    TLSError,
+    TransportError,
+)
+
+__all__ = ["error_from_curl"]
+
+# libcurl's CURLcode numbers (stable ABI).
+_CONNECT = {5, 6, 7}  # couldn't resolve proxy / host, couldn't connect
+_TIMEOUT = {28}
+_TLS = {35, 51, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91, 98}
+_UNTRUSTED = {51, 60}  # the peer's certificate did not verify
+_URL = {1, 3}
+_FTP = {8, 9, 10, 11, 12, 13, 14, 15, 17, 19, 21, 30, 31, 36, 67, 78, 84}
+_RANGE = {33}
+
+
+def error_from_curl(code: int, message: str, url: str) -> DownloadError:
+    """The ``DownloadError`` subclass that describes libcurl result ``code``."""
+    kinds: list[tuple[set[int], type[DownloadError], str]] = [
+        (_CONNECT, ConnectError, "could not connect"),
+        (_TIMEOUT, DownloadTimeout, "timed out"),
+        (_TLS, TLSError, "TLS failed"),
+        (_URL, InvalidURLError, "URL rejected"),
+        (_FTP, FTPError, "FTP server refused"),
+        (_RANGE, RangeError, "server refused the byte range"),
+    ]
+    if code in _UNTRUSTED:
+        return TLSError(
+            "TLS failed: the server's certificate is not trusted (trust its CA with "
+            "cacert= / --cacert FILE, or skip the check with verify_tls=False / -k)",
+            url=url,
+            curl_code=code,
+            curl_message=message,
+        )
+    for codes, cls, what in kinds:
+        if code in codes:
+            return cls(what, url=url, curl_code=code, curl_message=message)
+    return TransportError("transfer failed", url=url, curl_code=code, curl_message=message)

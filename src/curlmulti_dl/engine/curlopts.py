@@ -1,0 +1,203 @@
+"""Every ``setopt`` of the project, in one place (the socket and timer
+functions excepted: only ``_multi.py`` touches those).
+
+A transfer describes what it wants as a ``RangeRequest``; this module turns
+that into libcurl options, so protocol choices (redirects, FTP commands,
+TLS, timeouts) are read and changed here only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_to_bytes, urlsplit
+
+import pycurl
+
+from .._config import DownloadOptions, milliseconds
+
+__all__ = [
+    "RangeRequest",
+    "configure_multi",
+    "configure_transfer",
+    "listing_argument",
+    "new_easy",
+    "watch_sockets",
+]
+
+_PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS | pycurl.PROTO_FTP | pycurl.PROTO_FTPS
+_MAX_REDIRECTS = 10
+_FILE_METHODS = {
+    "multicwd": pycurl.FTPMETHOD_MULTICWD,
+    "singlecwd": pycurl.FTPMETHOD_SINGLECWD,
+    "nocwd": pycurl.FTPMETHOD_NOCWD,
+}
+
+
+@dataclass(frozen=True)
+class RangeRequest:
+    """Bytes from ``start`` to ``end`` (None: to the end of the file) of ``url``.
+
+    ``probe``: the first request of a download (it follows redirects; on FTP it
+    learns the size and date in its own session). ``if_range``: the validator
+    the server must still have for the range to be served. FTP only:
+    ``ftp_method`` is libcurl's file method; ``listing``, the MLST argument
+    that asks size and date in one round trip (None: SIZE and MDTM);
+    ``want_date``: MDTM on a range other than the first.
+    """
+
+    url: str
+    start: int
+    end: int | None
+    is_ftp: bool
+    probe: bool = False
+    if_range: str | None = None
+    ftp_method: str = "singlecwd"
+    listing: bytes | None = None
+    want_date: bool = False  # FTP: ask MDTM (the file's date is not known yet)
+    date_only: bool = False  # FTP: only the date (MDTM), no data
+
+    @property
+    def names_a_directory(self) -> bool:
+        """FTP without CWD: the commands carry a directory (``dir/file``)."""
+        return self.ftp_method == "nocwd" and b"/" in unquote_to_bytes(urlsplit(self.url).path[1:])
+
+    @property
+    def byte_range(self) -> str:
+        last = "" if self.end is None else str(self.end - 1)
+        return f"{self.start}-{last}"
+
+
+def new_easy(
+    request: RangeRequest,
+    options: DownloadOptions,
+    on_write: Callable[[memoryview], int | None],
+    on_header: Callable[[bytes], int | None],
+) -> Any:
+    """A configured easy handle for ``request``."""
+    curl = pycurl.Curl()
+    configure_transfer(curl, request, options, on_write, on_header)
+    return curl
+
+
+def configure_transfer(
+    curl: Any,
+    request: RangeRequest,
+    options: DownloadOptions,
+    on_write: Callable[[memoryview], int | None],
+    on_header: Callable[[bytes], int | None],
+) -> None:
+    set_ = curl.setopt
+    set_(pycurl.URL, request.url)
+    set_(pycurl.NOSIGNAL, 1)
+    # A connection that ends its transfer cleanly (HTTP keep-alive, an FTP
+    # RETR that ran to EOF) stays in libcurl's cache and serves the next
+    # transfer to that host without a new handshake or login. libcurl counts
+    # cached connections against M_MAX_HOST_CONNECTIONS and closes the oldest
+    # idle one when a new connection would exceed it (see configure_multi).
+    set_(pycurl.FORBID_REUSE, 0 if options.reuse_connections else 1)
+    set_(pycurl.FRESH_CONNECT, 0 if options.reuse_connections else 1)
+    set_(pycurl.PROTOCOLS, _PROTOCOLS)
+    set_(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+    set_(pycurl.WRITEFUNCTION, on_write, use_memoryview=True)
+    set_(pycurl.HEADERFUNCTION, on_header)
+    set_(pycurl.BUFFERSIZE, options.buffer_size)
+    set_(pycurl.CONNECTTIMEOUT_MS, milliseconds(options.connect_timeout))
+    set_(pycurl.LOW_SPEED_LIMIT, options.stall_bytes_per_second)
+    set_(pycurl.LOW_SPEED_TIME, max(1, math.ceil(options.stall_timeout)))
+    set_(pycurl.USERAGENT, options.user_agent)
+    set_(pycurl.SSL_VERIFYPEER, 1 if options.verify_tls else 0)
+    set_(pycurl.SSL_VERIFYHOST, 2 if options.verify_tls else 0)
+    if options.cacert:
+        set_(pycurl.CAINFO, options.cacert)
+    if request.is_ftp:
+        _configure_ftp(curl, request, options)
+    else:
+        _configure_http(curl, request)
+
+
+def _configure_http(curl: Any, request: RangeRequest) -> None:
+    curl.setopt(pycurl.RANGE, request.byte_range)
+    # Only the first request follows redirects: every other range must come
+    # from the same effective URL, never from another mirror.
+    curl.setopt(pycurl.FOLLOWLOCATION, 1 if request.probe else 0)
+    curl.setopt(pycurl.MAXREDIRS, _MAX_REDIRECTS)
+    headers = ["Accept-Encoding: identity"]
+    if request.if_range:
+        headers.append(f"If-Range: {request.if_range}")
+    curl.setopt(pycurl.HTTPHEADER, headers)
+
+
+def _configure_ftp(curl: Any, request: RangeRequest, options: DownloadOptions) -> None:
+    curl.setopt(pycurl.FTP_USE_EPSV, 1)  # libcurl falls back to PASV when refused
+    curl.setopt(pycurl.FTP_FILEMETHOD, _FILE_METHODS[request.ftp_method])
+    if options.ftp_tls:
+        curl.setopt(pycurl.USE_SSL, pycurl.USESSL_ALL)
+    if request.date_only:
+        # No body: libcurl reaches the file as for RETR (its own CWDs from
+        # wherever the cached session is) and asks MDTM, then SIZE and REST 0,
+        # all in its state machine.
+        curl.setopt(pycurl.NOBODY, 1)
+        curl.setopt(pycurl.OPT_FILETIME, 1)
+        return
+    if request.listing is not None and not request.start:
+        # One MLST for size and date, in place of MDTM and SIZE: a round trip
+        # saved per file. "*": a server without MLST does not fail the
+        # transfer. No SIZE means libcurl reads to EOF, which a range from
+        # byte 0 wants anyway (it stops itself at its end, below).
+        curl.setopt(pycurl.PREQUOTE, [b"*MLST " + request.listing])
+        curl.setopt(pycurl.IGNORE_CONTENT_LENGTH, 1)
+    elif request.probe or request.want_date:
+        # The first transfer learns the date (MDTM) in its own session; the
+        # size comes from the SIZE that libcurl sends before every RETR.
+        curl.setopt(pycurl.OPT_FILETIME, 1)
+    # Only a start (REST): the transfer stops itself at its range's end from
+    # the write callback. Given an end, libcurl would send ABOR there and wait
+    # for the reply blocking the event loop (a round trip or more per range);
+    # a write callback that stops the transfer makes libcurl drop the session
+    # at once instead, which an ABOR'd session would be anyway.
+    if request.start:
+        curl.setopt(pycurl.RESUME_FROM_LARGE, request.start)
+
+
+def listing_argument(url: str, ftp_method: str) -> bytes | None:
+    """The path MLST must name for ``url`` to be the file RETR fetches (the
+    bytes libcurl sends): the whole decoded path without CWD, else its last
+    part after libcurl's CWD (libcurl decodes first, then splits at "/").
+    None when it cannot be said safely (libcurl refuses such URLs).
+
+    >>> listing_argument("ftp://h/a/b%20c.dat", "nocwd")
+    b'a/b c.dat'
+    >>> listing_argument("ftp://h/a/sub%2Fb.dat", "singlecwd")
+    b'b.dat'
+    """
+    path = urlsplit(url).path[1:]
+    if ";type=" in path.lower():
+        return None
+    decoded = unquote_to_bytes(path)
+    name = decoded if ftp_method == "nocwd" else decoded.rpartition(b"/")[2]
+    if not name or name.endswith(b"/") or any(c in name for c in b"\r\n\0"):
+        return None
+    return name
+
+
+def watch_sockets(
+    curl: Any, opensocket: Callable[..., Any], sockopt: Callable[[int, int], int]
+) -> None:
+    """libcurl creates this handle's sockets through us (_sockets.py)."""
+    curl.setopt(pycurl.OPENSOCKETFUNCTION, opensocket)
+    curl.setopt(pycurl.SOCKOPTFUNCTION, sockopt)
+
+
+def configure_multi(
+    setopt: Callable[[int, Any], None], max_connections: int, max_host: int, multiplex: bool
+) -> None:
+    """The scheduler keeps running transfers per host below ``max_host``;
+    libcurl's caps make the open connections, idle cached ones included,
+    stay below it too (it closes the oldest idle one to make room)."""
+    setopt(pycurl.M_MAX_HOST_CONNECTIONS, max_host)
+    setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, max_connections)
+    setopt(pycurl.M_MAXCONNECTS, max_connections)
+    setopt(pycurl.M_PIPELINING, pycurl.PIPE_MULTIPLEX if multiplex else pycurl.PIPE_NOTHING)

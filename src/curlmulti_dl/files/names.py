@@ -1,0 +1,219 @@
+"""URLs and destination names. Pure: no I/O.
+
+``normalize_url`` turns what a user typed (an IRI with non-ASCII letters, a
+host in any script) into the ASCII URI libcurl needs, or raises
+``InvalidURLError``; ``filename_from_url`` picks a safe local name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, unquote_to_bytes, urlsplit, urlunsplit
+
+from .._exceptions import InvalidURLError
+
+__all__ = [
+    "MAX_NAME_BYTES",
+    "SUPPORTED_SCHEMES",
+    "Origin",
+    "filename_from_url",
+    "journal_path_for",
+    "normalize_url",
+    "parse_origin",
+    "part_path_for",
+    "shorten_name",
+]
+
+SUPPORTED_SCHEMES = ("http", "https", "ftp", "ftps")
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ftps": 990}
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Longest file name most file systems take (ext4, xfs, btrfs: 255 bytes).
+MAX_NAME_BYTES = 255
+_PART_SUFFIX = ".part"
+# RFC 3986 characters that may stand in each component as they are; anything
+# else (non-ASCII, spaces, quotes) is percent-encoded as UTF-8. "%" stays so
+# that escapes the user already wrote are kept, not encoded twice.
+_SAFE_PATH = "/%!$&'()*+,;=:@-._~"
+_SAFE_QUERY = _SAFE_PATH + "?"
+_SAFE_USERINFO = "%!$&'()*+,;=-._~:"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Scheme, host and port of a URL: the unit of a connection budget."""
+
+    scheme: str
+    host: str
+    port: int
+
+    @property
+    def is_ftp(self) -> bool:
+        return self.scheme in ("ftp", "ftps")
+
+    @property
+    def host_key(self) -> str:
+        """Budgets are per host and port, whatever the scheme."""
+        return f"{self.host}:{self.port}"
+
+
+def normalize_url(url: str) -> str:
+    """The ASCII URI for ``url``: non-ASCII path, query and user parts are
+    percent-encoded as UTF-8 and the host is IDNA-encoded.
+
+    Raises ``InvalidURLError`` for what cannot be a URL (control characters,
+    a malformed port, no host, a scheme we do not speak).
+
+    >>> normalize_url("https://bücher.example/café.bin?q=é")
+    'https://xn--bcher-kva.example/caf%C3%A9.bin?q=%C3%A9'
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidURLError("empty URL", url=str(url))
+    url = url.strip()
+    if _CONTROL.search(url):
+        raise InvalidURLError("URL contains control characters", url=_printable(url))
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidURLError(f"malformed URL ({exc})", url=url) from None
+    scheme = parts.scheme.lower()
+    _check_scheme(scheme, url)
+    host = parts.hostname
+    if not host:
+        raise InvalidURLError("URL has no host", url=url)
+    if any(ch.isspace() for ch in parts.netloc):
+        raise InvalidURLError("URL host contains white space", url=url)
+    ascii_host = _ascii_host(host, url)
+    netloc = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
+    if port is not None:
+        netloc = f"{netloc}:{port}"
+    if parts.username is not None or parts.password is not None:
+        userinfo = quote(parts.username or "", safe=_SAFE_USERINFO)
+        if parts.password is not None:
+            userinfo += ":" + quote(parts.password, safe=_SAFE_USERINFO)
+        netloc = f"{userinfo}@{netloc}"
+    path = quote(parts.path, safe=_SAFE_PATH)
+    query = quote(parts.query, safe=_SAFE_QUERY)
+    # The fragment never leaves this machine: drop it, as browsers do.
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _check_scheme(scheme: str, url: str) -> None:
+    if not scheme:
+        raise InvalidURLError(
+            "URL has no scheme (expected http://, https://, ftp:// or ftps://)", url=url
+        )
+    if scheme not in SUPPORTED_SCHEMES:
+        raise InvalidURLError(
+            f"unsupported scheme {scheme!r} (supported: {', '.join(SUPPORTED_SCHEMES)})", url=url
+        )
+
+
+def _ascii_host(host: str, url: str) -> str:
+    if host.isascii():
+        return host.lower()
+    try:
+        return host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise InvalidURLError(f"host {host!r} is not a valid domain name", url=url) from None
+
+
+def _printable(text: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def parse_origin(url: str) -> Origin:
+    """Check that ``url`` is one we can download and return its origin.
+
+    >>> parse_origin("https://example.org/a.nc").host_key
+    'example.org:443'
+    """
+    url = normalize_url(url)
+    parts = urlsplit(url)
+    scheme = parts.scheme
+    if scheme in ("ftp", "ftps") and (parts.path.endswith("/") or parts.path in ("", "/")):
+        raise InvalidURLError(
+            "an FTP directory cannot be downloaded as a file (name a file in it)", url=url
+        )
+    assert parts.hostname is not None  # normalize_url checked it
+    return Origin(scheme, parts.hostname, parts.port or _DEFAULT_PORTS[scheme])
+
+
+_FTP_TYPE = re.compile(r";type=[aid]$", re.IGNORECASE)
+
+
+def filename_from_url(url: str) -> str:
+    """A safe file name from the URL's last path segment.
+
+    Percent-escapes are decoded as UTF-8 (an escape that is not UTF-8 stays as
+    it was written), separators and control characters replaced, so the name
+    can never reach outside the destination directory; a name too long for
+    ``NAME.part`` to fit the file system is shortened, keeping its extension.
+
+    >>> filename_from_url("https://h/data/HS_H09_B13.nc?sig=1")
+    'HS_H09_B13.nc'
+    >>> filename_from_url("http://h/a/..%2F..%2Fetc%2Fpasswd")
+    '.._.._etc_passwd'
+    >>> filename_from_url("http://h/x%FFy")
+    'x%FFy'
+    >>> filename_from_url("ftp://h/pub/f.bin;type=i")
+    'f.bin'
+    """
+    parts = urlsplit(url)
+    path = parts.path
+    if parts.scheme.lower() in ("ftp", "ftps"):
+        path = _FTP_TYPE.sub("", path)  # RFC 1738's transfer type, not part of the name
+    segment = _decode_segment(path.rsplit("/", 1)[-1])
+    name = _UNSAFE_CHARS.sub("_", segment).strip()
+    if name in ("", ".", ".."):
+        name = "index.html" if path.endswith("/") or not path else "download"
+    return shorten_name(name, MAX_NAME_BYTES - len(_PART_SUFFIX))
+
+
+def _decode_segment(segment: str) -> str:
+    """Decode percent-escapes; bytes that are not UTF-8 keep their ``%XX`` form."""
+    raw = unquote_to_bytes(segment)
+    text = raw.decode("utf-8", "surrogateescape")
+    return re.sub(r"[\udc80-\udcff]", lambda m: f"%{ord(m.group()) - 0xDC00:02X}", text)
+
+
+def shorten_name(name: str, limit: int) -> str:
+    """``name`` cut to at most ``limit`` UTF-8 bytes, keeping a short extension.
+
+    >>> shorten_name("a" * 300 + ".nc", 20)
+    'aaaaaaaaaaaaaaaaa.nc'
+    """
+    encoded = name.encode("utf-8", "surrogatepass")
+    if len(encoded) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    suffix = f".{ext}" if dot and stem and 0 < len(ext.encode()) <= 16 else ""
+    stem = name[: len(name) - len(suffix)]
+    room = limit - len(suffix.encode("utf-8", "surrogatepass"))
+    cut = stem.encode("utf-8", "surrogatepass")[:room].decode("utf-8", "ignore")
+    return cut + suffix
+
+
+JOURNAL_SUFFIX = ".journal"  # NAME.part.journal: the resume journal beside NAME.part
+
+
+def part_path_for(final_path: Path) -> Path:
+    """``NAME.part`` beside ``final_path``; for a name too long for that (and
+    its journal, ``NAME.part.journal``), a shortened name with a digest of the
+    full one (still unique per name)."""
+    name = final_path.name
+    room = MAX_NAME_BYTES - len(".part") - len(JOURNAL_SUFFIX)
+    if len(name.encode("utf-8", "surrogateescape")) <= room:
+        return final_path.with_name(name + ".part")
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
+    short = shorten_name(name, room - 9)
+    return final_path.with_name(f"{short}~{digest}.part")
+
+
+def journal_path_for(part_path: Path) -> Path:
+    return part_path.with_name(part_path.name + JOURNAL_SUFFIX)

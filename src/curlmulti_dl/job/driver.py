@@ -1,0 +1,322 @@
+"""``FileDownload``: carries out what one file's state machine decides.
+
+It owns what acts: the future its caller awaits, the back-off timers, the
+file on disk (NAME.part or a stream), its resume journal, the digest check
+off the loop and the progress callback. The ``Downloader`` hands it slots
+(``start_transfer``), tells it when a transfer ends (``transfer_done``) and
+ticks it; it forwards each event to its ``FileMachine`` and performs the
+actions that come back. Transfers to take off libcurl wait in ``retired``,
+which the Downloader empties after every call, so nothing here calls the
+Downloader while it decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Protocol
+
+from .._config import DownloadOptions
+from .._exceptions import DownloadError, StorageError
+from .._policy import RebalancePolicy
+from .._progress import DownloadResult, ProgressCallback, ProgressSnapshot
+from ..engine.sockets import SocketRegistry
+from ..engine.transfer import BudgetHooks, RangeTransfer
+from ..files.destination import Destination
+from ..files.names import Origin
+from ..files.resume import JournalWriter
+from ..files.storage import PartFile, Storage
+from ..files.stream import StreamFile
+from ..files.verify import DigestCheck
+from ..protocol.integrity import Checksum
+from ..protocol.probe import LocalCopy, ProbeResult, remote_stamp
+from ..ranges.plan import ByteRange
+from ..schedule.profile import HostProfile
+from . import actions as act
+from .machine import FileMachine
+from .ranges import RangeBook
+from .state import DownloadState
+
+__all__ = ["DownloadState", "FileDownload", "JobEvents"]
+
+
+class JobEvents(Protocol):
+    """What a file tells (and asks) its Downloader."""
+
+    def probe_ready(self, job: FileDownload, transfer: RangeTransfer) -> None:
+        """The first answer arrived (called soon after, never inside libcurl)."""
+
+    def retry_ready(self, job: FileDownload) -> None:
+        """``job`` wants a slot again (a back-off is over, or its date query)."""
+
+    def host_refused(self, job: FileDownload) -> None:
+        """``job``'s server refused one more connection."""
+
+    def connections_to_open_ahead(self, job: FileDownload) -> int:
+        """Connections to open for ``job``'s later ranges while its first
+        request is out (``engine.preconnect``)."""
+
+    def share_of_free_slots(self, job: FileDownload) -> int:
+        """How many connections ``job`` may start on (arithmetic only: this is
+        asked inside libcurl's write callback)."""
+
+
+class FileDownload:
+    """One file over several ranges. ``future`` gets the result or the error."""
+
+    def __init__(
+        self,
+        url: str,
+        origin: Origin,
+        destination: Destination,
+        options: DownloadOptions,
+        progress: ProgressCallback | None,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        events: JobEvents,
+        budget: BudgetHooks | None,
+        storage: StreamFile | None = None,
+        rebalance: RebalancePolicy | None = None,
+        notice: str | None = None,
+        sockets: SocketRegistry | None = None,
+        profile: HostProfile | None = None,
+        local_copy: LocalCopy | None = None,
+    ) -> None:
+        book = RangeBook(
+            url,
+            origin.is_ftp,
+            options,
+            budget,
+            rebalance or RebalancePolicy(),
+            sockets=sockets,
+            host=origin.host_key,
+            profile=profile,
+        )
+        self.machine = FileMachine(
+            url,
+            origin,
+            destination.path,
+            options,
+            book,
+            streamed=storage is not None,
+            local_copy=local_copy,
+            notice=notice,
+        )
+        self.url = url
+        self.origin = origin
+        self.options = options
+        self.destination = destination
+        self.progress = progress
+        self.future: asyncio.Future[DownloadResult] = loop.create_future()
+        self.retired: list[RangeTransfer] = []  # for the Downloader to take off libcurl
+        self.kept_part: Path | None = None  # NAME.part left for a later run
+        self._loop = loop
+        self._events = events
+        self._storage: Storage | None = storage  # a NAME.part is opened with the first slot
+        self._journal = JournalWriter(loop, self.machine.public_url)
+        self._digests = DigestCheck(loop, url)
+        self._timers: set[asyncio.TimerHandle] = set()
+        if storage is not None:
+            if options.checksum is not None:
+                storage.track_digest(Checksum.parse(options.checksum).algorithm)
+            self.machine.storage_opened(storage, None)
+
+    # ------------------------------------------------------------ as the scheduler sees it
+
+    @property
+    def host_key(self) -> str:
+        return self.origin.host_key
+
+    @property
+    def state(self) -> DownloadState:
+        return self.machine.state
+
+    @property
+    def rank(self) -> tuple[int, float]:
+        return self.machine.rank
+
+    @property
+    def book(self) -> RangeBook:
+        return self.machine.book
+
+    def wants_connection(self) -> bool:
+        return self.machine.wants_connection()
+
+    # ------------------------------------------------------------ as the sharing of slots sees it
+
+    @property
+    def is_over(self) -> bool:
+        return self.machine.state.is_over
+
+    @property
+    def planned(self) -> bool:
+        return self.machine.book.probe is not None
+
+    @property
+    def share_promised(self) -> bool:
+        return self.machine.book.promised is not None
+
+    @property
+    def slots_spoken_for(self) -> int:
+        book = self.machine.book
+        return len(book.queue) + (book.promised - 1 if book.promised else 0)
+
+    @property
+    def wants_ahead(self) -> int:
+        """FTP sessions are priced per login (``HostProfile``): none ahead."""
+        options = self.options
+        if self.origin.is_ftp or options.parts < 2 or not options.preconnect:
+            return 0
+        return options.parts - 1
+
+    def snapshot(self) -> ProgressSnapshot:
+        return self.machine.snapshot()
+
+    # ------------------------------------------------------------ events
+
+    def start_transfer(self) -> RangeTransfer | None:
+        """A transfer for a slot just granted, or None if none is worth one now."""
+        machine = self.machine
+        if machine.state is DownloadState.QUEUED and not machine.has_storage:
+            try:
+                self._open_part()
+            except StorageError as exc:
+                self._perform(machine.fail(exc))
+                return None
+        transfer, actions = machine.start_transfer(self._on_first_answer, self._open_ahead)
+        self._perform(actions)
+        return transfer
+
+    def _open_part(self) -> None:
+        resume = self.options.resume
+        part = PartFile(self.destination, self.url, keep_existing=resume)
+        self._storage = part
+        found = self._journal.load(part) if resume else None
+        self.machine.storage_opened(part, found)
+
+    def _open_ahead(self) -> int:
+        return self._events.connections_to_open_ahead(self)
+
+    def _on_first_answer(self, transfer: RangeTransfer, probe: ProbeResult) -> int | None:
+        """Inside the write callback: where the first range ends; the plan
+        comes soon, outside libcurl."""
+        end = self.machine.first_answer(transfer, probe, self._share)
+        self._loop.call_soon(self._events.probe_ready, self, transfer)
+        return end
+
+    def _share(self) -> int:
+        return self._events.share_of_free_slots(self)
+
+    def apply_probe(self, transfer: RangeTransfer) -> None:
+        """Plan the file from its first answer (outside libcurl)."""
+        self._perform(self.machine.plan(transfer))
+
+    def transfer_done(self, transfer: RangeTransfer, code: int, message: str) -> None:
+        """``transfer`` ended with libcurl ``code`` (outside libcurl's callbacks)."""
+        try:
+            actions = self.machine.transfer_done(transfer, code, message)
+        finally:
+            transfer.close()
+        self._perform(actions)
+
+    def tick(self, now: float) -> None:
+        """Every 0.1 s while running: positions, slow connections, progress."""
+        self._perform(self.machine.tick(now))
+
+    def fail(self, error: DownloadError | None) -> None:
+        """Stop every transfer and report ``error`` (None: cancelled by the
+        caller, with nobody left to tell)."""
+        self._perform(self.machine.fail(error))
+
+    def _retry_due(self, rest: ByteRange | None) -> None:
+        now = self._loop.time()
+        self._timers = {h for h in self._timers if not h.cancelled() and h.when() > now}
+        if self.machine.retry_due(rest):
+            self._events.retry_ready(self)
+
+    def _digests_checked(self, error: DownloadError | None) -> None:
+        self._perform(self.machine.digests_checked(error))
+
+    # ------------------------------------------------------------ actions
+
+    def _perform(self, actions: list[act.Action]) -> None:
+        for index, action in enumerate(actions):
+            try:
+                self._do(action)
+            except StorageError as exc:
+                # What came after assumed this had worked.
+                self._perform(self.machine.fail(exc))
+                self._perform([a for a in actions[index + 1 :] if isinstance(a, act.Retire)])
+                return
+
+    def _do(self, action: act.Action) -> None:
+        storage = self._storage
+        if isinstance(action, act.Retire):
+            self.retired.append(action.transfer)
+        elif isinstance(action, act.RetryAfter):
+            self._timers.add(self._loop.call_later(action.delay, self._retry_due, action.rest))
+        elif isinstance(action, act.WantSlot):
+            self._loop.call_soon(self._events.retry_ready, self)
+        elif isinstance(action, act.HoldHost):
+            self._events.host_refused(self)
+        elif isinstance(action, act.ResetPart):
+            if isinstance(storage, PartFile):
+                storage.start_over()
+        elif isinstance(action, act.Reserve):
+            if storage is not None:
+                storage.reserve(action.size)
+        elif isinstance(action, act.JournalFrom):
+            self._journal.attach(action.ledger)
+        elif isinstance(action, act.WriteJournal):
+            if isinstance(storage, PartFile):
+                self._journal.maybe_write(action.now, storage, action.probe)
+        elif isinstance(action, act.CheckDigests):
+            assert storage is not None
+            self._digests.start(storage, action.size, list(action.expected), self._digests_checked)
+        elif isinstance(action, act.Commit):
+            assert storage is not None
+            if isinstance(storage, PartFile):
+                storage.stamp(*remote_stamp(action.probe, self.machine.public_url))
+            storage.commit(action.size, self.options.fsync)
+            self._perform(self.machine.committed(storage.final_path))
+        elif isinstance(action, act.Discard):
+            if storage is not None:
+                storage.discard()
+        elif isinstance(action, act.ReportProgress):
+            self._report_progress()
+        elif isinstance(action, act.Resolve):
+            if not self.future.done():
+                self.future.set_result(action.result)
+        elif isinstance(action, act.Stop):
+            self._stop(action)
+
+    def _report_progress(self) -> None:
+        if self.progress is None:
+            return
+        try:
+            self.progress(self.machine.snapshot())
+        except Exception as exc:
+            self._perform(self.machine.callback_failed(exc))
+
+    def _stop(self, stop: act.Stop) -> None:
+        self._digests.cancel()
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+        storage = self._storage
+        if (
+            stop.keep
+            and isinstance(storage, PartFile)
+            and stop.probe is not None
+            and self._journal.write_now(storage, stop.probe)
+        ):
+            storage.keep()
+            self.kept_part = storage.part_path
+        if storage is not None and not storage.closed:
+            storage.discard()
+        if self.future.done():
+            return
+        if stop.error is None:
+            self.future.cancel()
+        else:
+            self.future.set_exception(stop.error)
