@@ -1,0 +1,111 @@
+"""The package's shape: layers that import only downwards, no import circles,
+and one module on libcurl's socket and timer callbacks (README, "How it works")."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "src" / "curlmulti_dl"
+
+# Lowest first. A module may import its own layer and the layers below it.
+LAYERS: list[set[str]] = [
+    {"_version", "_redact", "_exceptions", "_progress"},
+    {"protocol"},
+    {"_policy", "_config"},
+    {"ranges"},
+    {"files"},
+    {"engine"},
+    {"schedule"},
+    {"job"},
+    {"_downloader", "_api"},
+    {"cli", "__init__", "__main__"},
+]
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        found[".".join(parts)] = path
+    return found
+
+
+def imports_of(name: str, path: Path) -> set[str]:
+    """Every module of the package ``name`` imports, TYPE_CHECKING and
+    function-level imports included."""
+    package = name.split(".")[:-1]
+    known = modules()
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                target = [*base, *(node.module.split(".") if node.module else [])]
+            elif node.module and node.module.startswith("curlmulti_dl"):
+                target = node.module.split(".")[1:]
+            else:
+                continue
+            dotted = ".".join(target)
+            for alias in node.names:  # `from . import x` may name a module
+                if f"{dotted}.{alias.name}".strip(".") in known:
+                    found.add(f"{dotted}.{alias.name}".strip("."))
+            if dotted in known:
+                found.add(dotted)
+            elif f"{dotted}.__init__".strip(".") in known:
+                found.add(f"{dotted}.__init__".strip("."))
+    found.discard(name)
+    return found
+
+
+def layer(name: str) -> int:
+    top = name.split(".")[0]
+    for index, members in enumerate(LAYERS):
+        if top in members:
+            return index
+    raise AssertionError(f"{name} is in no layer: add it to LAYERS")
+
+
+def test_every_module_imports_only_its_layer_and_below() -> None:
+    upward = []
+    for name, path in modules().items():
+        for target in imports_of(name, path):
+            if layer(target) > layer(name):
+                upward.append(f"{name} -> {target}")
+    assert upward == []
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    graph = {name: imports_of(name, path) for name, path in modules().items()}
+    circles = []
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for target in sorted(graph[name]):
+            if state.get(target) == 1:
+                circles.append(" -> ".join([*path[path.index(target) :], target]))
+            elif target not in state:
+                visit(target, [*path, target])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert circles == []
+
+
+def test_the_layers_are_seen_by_the_checks() -> None:
+    # The checks above would pass on an empty graph: make sure they read imports.
+    graph = imports_of("job.machine", modules()["job.machine"])
+    assert {"job.ranges", "engine.transfer", "_config"} <= graph
+    assert layer("job.machine") > layer("engine.transfer") > layer("protocol.probe")
+
+
+def test_only_the_bridge_touches_the_socket_and_timer_callbacks() -> None:
+    touching = sorted(
+        name
+        for name, path in modules().items()
+        if "M_SOCKETFUNCTION" in path.read_text() or "M_TIMERFUNCTION" in path.read_text()
+    )
+    assert touching == ["engine.multi"]
