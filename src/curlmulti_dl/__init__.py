@@ -7,7 +7,7 @@ Example::
     result = curlmulti_dl.download("ftp://example.org/pub/big.nc")   # from a script
 
 The names below load on first use (PEP 562): ``curlmulti-dl`` starts its
-first connection before the engine's modules load (``_launch``).
+first connection before the engine's modules load (``cli.launch``).
 """
 
 from __future__ import annotations

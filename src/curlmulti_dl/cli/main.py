@@ -1,4 +1,4 @@
-"""The ``curlmulti-dl`` command (what it shows is in ``_display.py``).
+"""The ``curlmulti-dl`` command (what it shows is in ``display.py``).
 
 Exit codes: 0 every URL downloaded, 1 at least one failed, 2 usage error,
 130 / 143 / 129 stopped by SIGINT / SIGTERM / SIGHUP.
@@ -31,7 +31,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def main(argv: Sequence[str] | None = None, early: EarlyConnection | None = None) -> int:
-    """Run the command; ``early``: a connection ``_launch`` started for its URL."""
+    """Run the command; ``early``: a connection ``launch`` started for its URL."""
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

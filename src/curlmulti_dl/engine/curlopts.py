@@ -1,5 +1,5 @@
 """Every ``setopt`` of the project, in one place (the socket and timer
-functions excepted: only ``_multi.py`` touches those).
+functions excepted: only ``multi.py`` touches those).
 
 A transfer describes what it wants as a ``RangeRequest``; this module turns
 that into libcurl options, so protocol choices (redirects, FTP commands,
@@ -186,7 +186,7 @@ def listing_argument(url: str, ftp_method: str) -> bytes | None:
 def watch_sockets(
     curl: Any, opensocket: Callable[..., Any], sockopt: Callable[[int, int], int]
 ) -> None:
-    """libcurl creates this handle's sockets through us (_sockets.py)."""
+    """libcurl creates this handle's sockets through us (sockets.py)."""
     curl.setopt(pycurl.OPENSOCKETFUNCTION, opensocket)
     curl.setopt(pycurl.SOCKOPTFUNCTION, sockopt)
 

@@ -11,7 +11,7 @@ with QUIT and waits for the answer, blocking, one round trip per session (3 s
 for 30 sessions 100 ms away). ``shutdown_all`` cuts the sockets first, so
 those waits end at once; servers see a closed connection, as on any exit.
 
-Connections opened ahead for a file's ranges (``_preconnect``) are
+Connections opened ahead for a file's ranges (``preconnect``) are
 registered here too: a server counts them from their connect.
 
 No ``CLOSESOCKETFUNCTION``: libcurl may close a cached connection after the
@@ -49,7 +49,7 @@ class SocketRegistry:
 
     def adopt(self, host: str, address: tuple[Any, ...], sock: socket.socket) -> None:
         """Give ``host``'s next transfer ``sock``, connected elsewhere (the
-        command's early connection, ``_launch``)."""
+        command's early connection, ``cli.early``)."""
         if self.warm.adopt(host, address, sock):
             self._register(sock, host)
         else:

@@ -173,7 +173,7 @@ class RangeTransfer:
         code = replies.listing_code
         if self.request.listing is not None and code is not None and not replies.listed:
             # Refused (no MLST): a small file's size may still come with
-            # RETR's reply, its date after the bytes (_dating). Facts of a
+            # RETR's reply, its date after the bytes (the DATING state). Facts of a
             # link or a directory, no size, or a file large enough to be
             # split or resumed (which wants its date from the start): stopped,
             # and the file is asked again with MDTM and SIZE.

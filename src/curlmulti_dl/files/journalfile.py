@@ -1,6 +1,6 @@
 """The journal on disk, beside ``NAME.part``: read without following links,
 replaced atomically (temporary file, fsync, rename, directory fsync), removed.
-What it says is ``_journal.py``'s; when it may be written is ``_storage.py``'s."""
+What it says is ``journal.py``'s; when it may be written is ``storage.py``'s."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The output file: ``NAME.part`` locked, reserved, written at offsets, renamed
-(streams, written in order, are in ``_stream.py``).
+(streams, written in order, are in ``stream.py``).
 
 Every range writes into the one descriptor with ``os.pwrite`` at its own
 offset (descriptors made with ``os.dup`` share a file offset, so per-range file

@@ -120,7 +120,7 @@ class RangeBook:
         probe = self.probe
         assert probe is not None
         # An FTP server always sends to the end of the file: the transfer stops
-        # itself at ``span.end`` (see _curlopts._configure_ftp).
+        # itself at ``span.end`` (see engine.curlopts._configure_ftp).
         request = RangeRequest(
             probe.effective_url,
             span.start,
@@ -271,7 +271,7 @@ class RangeBook:
             )
 
     def date_query(self, storage: Writer) -> RangeTransfer:
-        """The file's date (MDTM) and no data, on a cached session (_dating)."""
+        """The file's date (MDTM) and no data, on a cached session (the DATING state)."""
         request = RangeRequest(
             self.url, 0, None, True, ftp_method=self._ftp_method(), date_only=True
         )

@@ -11,7 +11,7 @@ sends as few as the server allows:
   than ``MDTM`` and ``SIZE``. A server without MLST (vsftpd) gets the two
   commands from then on; the files that asked meanwhile take their size
   from the RETR reply (``150 ... (N bytes)``) and their date from one MDTM
-  after their bytes (``_dating``), or are asked again where it gives none.
+  after their bytes (the DATING state of ``job.machine``), or are asked again where it gives none.
 
 Example::
 

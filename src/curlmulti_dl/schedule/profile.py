@@ -1,5 +1,5 @@
 """What a Downloader has measured of each host, to price new connections,
-and the FTP commands it takes (``_ftpdialect``). Pure.
+and the FTP commands it takes (``protocol.ftpdialect``). Pure.
 
 A new connection costs its set-up before its first byte: TCP (and TLS)
 handshakes, and on FTP a login and several commands, each a round trip. A
