@@ -32,7 +32,7 @@ def test_grants_serve_planned_ranges_then_new_files_then_the_slowest_split() -> 
     ]
     for job in jobs:
         scheduler.want(job)
-    assert [j.name for j in scheduler.grants()] == ["planned", "new", "split-late"]
+    assert [j.name for j in scheduler.grants(0.0)] == ["planned", "new", "split-late"]
 
 
 def test_equal_ranks_take_turns() -> None:
@@ -40,8 +40,8 @@ def test_equal_ranks_take_turns() -> None:
     a, b = Job("a", (1, 0.0)), Job("b", (1, 0.0))
     scheduler.want(a)
     scheduler.want(b)
-    assert scheduler.grants() == [a]
-    assert scheduler.grants() == [b]  # a went to the back of the line
+    assert scheduler.grants(0.0) == [a]
+    assert scheduler.grants(0.0) == [b]  # a went to the back of the line
 
 
 def test_profile_prices_a_split_at_the_dearer_set_up() -> None:

@@ -235,7 +235,7 @@ class Downloader:
             self._pump_again = True
             while self._pump_again:
                 self._pump_again = False
-                for job in self.scheduler.grants():
+                for job in self.scheduler.grants(time.monotonic()):
                     self._start_one(job)
         finally:
             self._pumping = False
@@ -274,8 +274,8 @@ class Downloader:
         self._settle(job)
         self._pump()
 
-    def host_refused(self, job: FileDownload) -> None:
-        self.scheduler.hold(job.host_key, time.monotonic())
+    def host_refused(self, job: FileDownload, pause: float) -> None:
+        self.scheduler.hold(job.host_key, time.monotonic(), pause)
 
     def retry_ready(self, job: FileDownload) -> None:
         self._settle(job)
@@ -284,8 +284,12 @@ class Downloader:
 
     def _on_done(self, job: FileDownload, transfer: RangeTransfer, code: int, msg: str) -> None:
         self.scheduler.release(job, transfer)
+        now = time.monotonic()
+        if code == 0 or transfer.pos > transfer.start:  # the host served it
+            self.scheduler.served(job.host_key, now)
         try:
-            job.transfer_done(transfer, code, msg)
+            serving = self.scheduler.serving(job.host_key, now)
+            job.transfer_done(transfer, code, msg, host_serving=serving)
         except Exception as exc:  # a bug must fail the download, never hang it
             error = DownloadError(f"internal error: {exc!r}", url=job.url)
             error.__cause__ = exc

@@ -59,7 +59,10 @@ class WantSlot:
 
 @dataclass(frozen=True)
 class HoldHost:
-    """The file's host refused one more connection: hold its limit."""
+    """The file's host refused one more connection: hold its limit, and
+    open nothing new to it for ``pause`` seconds (its Retry-After)."""
+
+    pause: float = 0.0
 
 
 @dataclass(frozen=True)

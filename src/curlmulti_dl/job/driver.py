@@ -49,8 +49,9 @@ class JobEvents(Protocol):
     def retry_ready(self, job: FileDownload) -> None:
         """``job`` wants a slot again (a back-off is over, or its date query)."""
 
-    def host_refused(self, job: FileDownload) -> None:
-        """``job``'s server refused one more connection."""
+    def host_refused(self, job: FileDownload, pause: float) -> None:
+        """``job``'s server refused one more connection (and asked for
+        ``pause`` seconds before the next)."""
 
     def connections_to_open_ahead(self, job: FileDownload) -> int:
         """Connections to open for ``job``'s later ranges while its first
@@ -211,10 +212,14 @@ class FileDownload:
         """Plan the file from its first answer (outside libcurl)."""
         self._perform(self.machine.plan(transfer))
 
-    def transfer_done(self, transfer: RangeTransfer, code: int, message: str) -> None:
+    def transfer_done(
+        self, transfer: RangeTransfer, code: int, message: str, *, host_serving: bool = False
+    ) -> None:
         """``transfer`` ended with libcurl ``code`` (outside libcurl's callbacks)."""
         try:
-            actions = self.machine.transfer_done(transfer, code, message)
+            actions = self.machine.transfer_done(
+                transfer, code, message, host_serving=host_serving
+            )
         finally:
             transfer.close()
         self._perform(actions)
@@ -258,7 +263,7 @@ class FileDownload:
         elif isinstance(action, act.WantSlot):
             self._loop.call_soon(self._events.retry_ready, self)
         elif isinstance(action, act.HoldHost):
-            self._events.host_refused(self)
+            self._events.host_refused(self, action.pause)
         elif isinstance(action, act.ResetPart):
             if isinstance(storage, PartFile):
                 storage.start_over()

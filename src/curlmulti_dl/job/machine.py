@@ -242,8 +242,11 @@ class FileMachine:
 
     # ------------------------------------------------------------ a transfer's end
 
-    def transfer_done(self, transfer: RangeTransfer, code: int, message: str) -> Actions:
-        """``transfer`` ended with libcurl ``code`` (outside libcurl's callbacks)."""
+    def transfer_done(
+        self, transfer: RangeTransfer, code: int, message: str, *, host_serving: bool = False
+    ) -> Actions:
+        """``transfer`` ended with libcurl ``code`` (outside libcurl's callbacks).
+        ``host_serving``: the host serves this run (its refusals spend no budget)."""
         if transfer is self._date_query:
             return self._dating_done(transfer, code)
         book = self.book
@@ -253,7 +256,7 @@ class FileMachine:
         try:
             actions = self._settle(transfer, code, message)
         except DownloadError as exc:
-            return self._failed(transfer, exc)
+            return self._failed(transfer, exc, host_serving)
         if self.state is DownloadState.RUNNING and book.complete and not book.queue:
             actions += self._finish()
         return actions
@@ -288,7 +291,9 @@ class FileMachine:
 
     # ------------------------------------------------------------ failures
 
-    def _failed(self, transfer: RangeTransfer, error: DownloadError) -> Actions:
+    def _failed(
+        self, transfer: RangeTransfer, error: DownloadError, host_serving: bool = False
+    ) -> Actions:
         """Fetch ``transfer``'s unwritten bytes again after a back-off, if the
         error may pass and the file's retry budget allows; else fail."""
         book = self.book
@@ -304,8 +309,9 @@ class FileMachine:
             if error.refused:
                 book.profile.ftp.listing_answered(False)
             return self._again_without_listing(transfer)
-        verdict = self.recovery.judge(self._failure(transfer, error), random.random())
-        actions: Actions = [act.HoldHost()] if verdict.refused else []
+        failure = self._failure(transfer, error, host_serving)
+        verdict = self.recovery.judge(failure, random.random())
+        actions: Actions = [act.HoldHost(verdict.pause)] if verdict.refused else []
         if verdict.error is not None:
             return actions + self.fail(verdict.error)
         if self.state is DownloadState.PROBING and transfer.probe_result is not None:
@@ -319,7 +325,9 @@ class FileMachine:
         actions.append(act.RetryAfter(verdict.delay, rest))
         return actions
 
-    def _failure(self, transfer: RangeTransfer, error: DownloadError) -> Failure:
+    def _failure(
+        self, transfer: RangeTransfer, error: DownloadError, host_serving: bool
+    ) -> Failure:
         # Progress counts only where the bytes are kept: a file without byte
         # ranges (or of unknown size) starts again from its first byte.
         probe = self.book.probe or transfer.probe_result
@@ -332,6 +340,7 @@ class FileMachine:
             retry_after=None if transfer.is_ftp else transfer.head.retry_after,
             progressed=kept and transfer.flushed > transfer.start,
             streaming=self.state is DownloadState.RUNNING and self.book.ledger is None,
+            host_serving=host_serving,
         )
 
     def _paths_refused(self, transfer: RangeTransfer, error: DownloadError) -> bool:

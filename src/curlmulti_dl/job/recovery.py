@@ -4,7 +4,10 @@ comes out, and the state machine carries it out.
 
 The budget (``RetryPolicy``) is the file's, shared by its ranges, and counts
 failures in a row: a connection that delivered bytes and then broke says
-nothing of the next one, so it resets the count and is retried at once.
+nothing of the next one, so it resets the count and is retried at once. A
+refusal (FTP 421, HTTP 429/503, a refused connect) from a host that serves
+this run spends nothing: the range waits for the host's lowered limit, and
+for its Retry-After, which holds the whole host.
 
 Example::
 
@@ -21,6 +24,8 @@ from dataclasses import dataclass
 from .._exceptions import DownloadError, RetriesExhaustedError, StorageError
 from .._policy import RetryPolicy, is_refusal, parse_retry_after
 
+_COULDNT_CONNECT = 7  # libcurl's CURLE_COULDNT_CONNECT
+
 __all__ = ["Failure", "Recovery", "Verdict"]
 
 
@@ -34,16 +39,19 @@ class Failure:
     retry_after: str | None = None  # the HTTP Retry-After header, as sent
     progressed: bool = False  # it had written bytes the file keeps
     streaming: bool = False  # a stream to EOF of unknown size: nothing to resume from
+    host_serving: bool = False  # the host serves this run (``Scheduler.serving``)
 
 
 @dataclass(frozen=True)
 class Verdict:
     """``error``: fail the file with it; else retry after ``delay`` seconds.
-    ``refused``: the host refused one more connection (hold its limit)."""
+    ``refused``: the host refused one more connection (hold its limit), and
+    asked for ``pause`` seconds before any new one (Retry-After)."""
 
     error: DownloadError | None
     delay: float = 0.0
     refused: bool = False
+    pause: float = 0.0
 
 
 class Recovery:
@@ -56,7 +64,18 @@ class Recovery:
     def judge(self, failure: Failure, jitter: float) -> Verdict:
         """The verdict on ``failure``; ``jitter`` in [0, 1) spreads back-offs."""
         error = failure.error
+        serving = failure.host_serving
         refused = is_refusal(error, failure.ftp_reply, failure.ftp_text)
+        # A connection refused by a host that is serving us: its backlog, not its absence.
+        refused = refused or (serving and error.curl_code == _COULDNT_CONNECT)
+        asked = None
+        if failure.retry_after is not None:
+            asked = parse_retry_after(failure.retry_after)
+        if refused and serving:
+            # Not now, rather than never: back in line outside the budget, once
+            # the host has time (its limit is lowered to what it serves).
+            pause = self.policy.backoff(jitter, asked) if asked is not None else 0.0
+            return Verdict(None, pause, refused=True, pause=pause)
         retryable = refused or self.policy.is_retryable(error, failure.ftp_reply)
         if isinstance(error, StorageError) or not retryable or self.policy.attempts == 0:
             return Verdict(error, refused=refused)
@@ -68,10 +87,8 @@ class Recovery:
             self.policy = self.policy.increment(error)
         except RetriesExhaustedError as exhausted:
             return Verdict(exhausted, refused=refused)
-        retry_after = None
-        if failure.retry_after is not None:
-            retry_after = parse_retry_after(failure.retry_after)
-        delay = self.policy.backoff(jitter, retry_after)
-        if failure.progressed and retry_after is None:
+        delay = self.policy.backoff(jitter, asked)
+        if failure.progressed and asked is None:
             delay = 0.0  # it was working: go on at once
-        return Verdict(None, delay, refused)
+        pause = delay if refused and asked is not None else 0.0
+        return Verdict(None, delay, refused, pause)

@@ -57,6 +57,8 @@ class Scheduler(Generic[W]):
         self.max_host_connections = max_host_connections
         self._hosts: dict[str, _Host[W]] = {}
         self._held: dict[str, float] = {}  # host -> when its lowered limit last moved
+        self._paused: dict[str, float] = {}  # host -> no new connection before this time
+        self._served: dict[str, float] = {}  # host -> when a transfer last ended cleanly
 
     def host(self, key: str) -> SlotLimiter:
         """The limiter of host ``key`` (``limiter.total`` may be changed live)."""
@@ -81,14 +83,16 @@ class Scheduler(Generic[W]):
         host = self._hosts.get(waiter.host_key)
         return host is not None and waiter in host.waiting
 
-    def grants(self) -> list[W]:
+    def grants(self, now: float) -> list[W]:
         """Waiters that may each start one transfer now, fairly across hosts
         and files. Granted waiters move to the back of their host's line."""
         free_total = self.total.available
         chosen: list[W] = []
-        for host in self._hosts.values():
+        for key, host in self._hosts.items():
             if free_total <= 0:
                 break
+            if self._paused and self._paused.get(key, 0.0) > now:
+                continue  # it asked for time (Retry-After)
             count = min(host.limiter.available, free_total, len(host.waiting))
             if not count:
                 continue
@@ -115,12 +119,32 @@ class Scheduler(Generic[W]):
             host.release(borrower)
             self.total.release(borrower)
 
-    def hold(self, key: str, now: float) -> None:
+    def hold(self, key: str, now: float, pause: float = 0.0) -> None:
         """Host ``key`` refused one more connection: hold it to the slots in
-        use (never below one) instead of failing or trying again and again."""
+        use (never below one) instead of failing or trying again and again;
+        ``pause``: seconds it asked for (Retry-After) before any new one."""
         limiter = self.host(key)
         limiter.total = max(1, min(limiter.total, limiter.borrowed))
         self._held[key] = now
+        if pause > 0:
+            self._paused[key] = max(self._paused.get(key, 0.0), now + pause)
+
+    def served(self, key: str, now: float) -> None:
+        """A transfer of host ``key`` ended cleanly."""
+        self._served[key] = now
+
+    def serving(self, key: str, now: float, within: float = 60.0) -> bool:
+        """Whether host ``key`` serves this run: a connection to it is in use,
+        or one ended cleanly within ``within`` seconds. Its refusals then
+        mean "not now", not "never"."""
+        host = self._hosts.get(key)
+        if host is not None and host.limiter.borrowed:
+            return True
+        return now - self._served.get(key, -within) < within
+
+    def paused_until(self, key: str) -> float:
+        """When host ``key`` takes new connections again (0: it does now)."""
+        return self._paused.get(key, 0.0)
 
     def recover(self, now: float, period: float) -> None:
         """Probe upwards: a held host quiet for ``period`` seconds since its
