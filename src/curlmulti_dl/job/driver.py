@@ -217,9 +217,7 @@ class FileDownload:
     ) -> None:
         """``transfer`` ended with libcurl ``code`` (outside libcurl's callbacks)."""
         try:
-            actions = self.machine.transfer_done(
-                transfer, code, message, host_serving=host_serving
-            )
+            actions = self.machine.transfer_done(transfer, code, message, host_serving=host_serving)
         finally:
             transfer.close()
         self._perform(actions)
