@@ -41,7 +41,32 @@ def test_equal_ranks_take_turns() -> None:
     scheduler.want(a)
     scheduler.want(b)
     assert scheduler.grants(0.0) == [a]
+    scheduler.want(a)  # it started a transfer and wants another slot
     assert scheduler.grants(0.0) == [b]  # a went to the back of the line
+    assert scheduler.grants(0.0) == [a]
+
+
+def test_a_grant_does_not_sort_the_queue_of_new_files() -> None:
+    # Thousands of files waiting for their first slot are served in order,
+    # and a grant looks only at the first of them.
+    asked = []
+
+    class Counted:
+        host_key = "h"
+
+        @property
+        def rank(self) -> tuple[int, float]:
+            asked.append(self)
+            return (1, 0.0)
+
+    scheduler: Scheduler[Counted] = Scheduler(max_connections=100, max_host_connections=4)
+    queued = [Counted() for _ in range(20_000)]
+    for job in queued:
+        scheduler.want(job)
+    asked.clear()
+    assert scheduler.grants(0.0) == queued[:4]
+    assert asked == []  # no rank of a new file was read, none sorted
+    assert scheduler.new_waiting("h") == 20_000 - 4
 
 
 def test_profile_prices_a_split_at_the_dearer_set_up() -> None:

@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import functools
 import time
+from collections import Counter
 from typing import Any
 
 import pycurl
@@ -95,6 +96,10 @@ class Downloader:
         self._profiles: dict[str, HostProfile] = {}  # what each host's set-ups cost
         self._loop: asyncio.AbstractEventLoop | None = None
         self._jobs: set[FileDownload] = set()
+        # Files that got a connection: what the tick and the sharing of slots
+        # look at (files still in line cost nothing per event).
+        self._started: dict[FileDownload, None] = {}
+        self._files_per_host: Counter[str] = Counter()
         self._tick_handle: asyncio.TimerHandle | None = None
         self._pumping = False
         self._pump_again = False
@@ -204,6 +209,7 @@ class Downloader:
             local_copy=target.local_copy,
         )
         self._jobs.add(job)
+        self._files_per_host[job.host_key] += 1
         try:
             self.scheduler.want(job)
             self._pump()
@@ -214,13 +220,16 @@ class Downloader:
                 job.fail(None)  # cancelled by our caller
             self._settle(job)
             self._jobs.discard(job)
-            if not any(other.host_key == job.host_key for other in self._jobs):
+            self._started.pop(job, None)
+            self._files_per_host[job.host_key] -= 1
+            if not self._files_per_host[job.host_key]:
+                del self._files_per_host[job.host_key]
                 self.sockets.warm.close(job.host_key)  # no range of its host will want them
 
     # ------------------------------------------------------------ slots
 
     def share_of_free_slots(self, job: FileDownload) -> int:
-        return share_of_free_slots(job, self._jobs, self.scheduler)
+        return share_of_free_slots(job, self._started, self.scheduler)
 
     def connections_to_open_ahead(self, job: FileDownload) -> int:
         return connections_to_open_ahead(job, self._jobs, self.scheduler, self.sockets.warm.count)
@@ -243,7 +252,10 @@ class Downloader:
     def _start_one(self, job: FileDownload) -> None:
         bridge = self._bridge
         transfer = None
-        if bridge is not None and not (job.rank[0] == 2 and unplanned_on(job.host_key, self._jobs)):
+        split = job.rank[0] == 2
+        if bridge is not None and not (
+            split and unplanned_on(job.host_key, self._started, self.scheduler)
+        ):
             # A split waits while files of its host are still to be planned:
             # their shares of the free slots are theirs.
             transfer = job.start_transfer()
@@ -255,6 +267,7 @@ class Downloader:
             self._settle(job, rewant=False)
             return
         self._pump_again = True
+        self._started[job] = None
         if not self.scheduler.acquire(job, transfer):  # cannot happen: grants counted
             job.fail(DownloadError("internal error: no slot for a granted transfer", url=job.url))
             self._settle(job)
@@ -323,12 +336,12 @@ class Downloader:
         self._tick_handle = None
         now = time.monotonic()
         self.scheduler.recover(now, self.limit_recovery)
-        for job in list(self._jobs):
+        for job in list(self._started):
             if job.state is not DownloadState.QUEUED:  # no progress before a slot
                 job.tick(now)
                 self._settle(job)
         self.sockets.warm.cool(
-            {job.host_key for job in self._jobs if not job.planned and not job.is_over}
+            {job.host_key for job in self._started if not job.planned and not job.is_over}
         )
         self._pump()
         self._ensure_tick()

@@ -69,7 +69,9 @@ class DownloadResult:
     moved off a connection far slower than the others). ``notice`` says why the
     file got fewer connections than asked for, if it did. ``skipped``: the
     destination already held the complete file (same size, and the remote
-    date or ETag it was stamped with); nothing was written.
+    date or ETag it was stamped with); nothing was written. ``elapsed``
+    counts from the file's first connection; ``queued`` is the time it
+    waited for it (behind the host's or the Downloader's limit).
     """
 
     url: str
@@ -85,6 +87,7 @@ class DownloadResult:
     last_modified: str | None = None
     notice: str | None = None
     skipped: bool = False  # the file at ``path`` was already the remote file
+    queued: float = 0.0  # seconds it waited for its first connection
 
     @property
     def speed(self) -> float:

@@ -150,6 +150,10 @@ class FileDownload:
         return self.machine.state.is_over
 
     @property
+    def queued(self) -> bool:
+        return self.machine.state is DownloadState.QUEUED
+
+    @property
     def planned(self) -> bool:
         return self.machine.book.probe is not None
 

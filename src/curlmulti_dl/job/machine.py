@@ -93,7 +93,8 @@ class FileMachine:
         self.book = book
         self.state = DownloadState.QUEUED
         self.notice = notice
-        self.started_at = time.monotonic()
+        self.queued_at = time.monotonic()
+        self.started_at = 0.0  # the first connection (elapsed and max_time count from it)
         self.first = FirstAnswer(self.public_url, path, local_copy)
         self.recovery = Recovery(options.retry)
         self._path = path
@@ -145,9 +146,15 @@ class FileMachine:
             total=probe.size if probe else None,
             speed=self._meter.add(now, done),
             connections=len(self.book.active),
-            elapsed=now - self.started_at,
+            elapsed=now - self.started_at if self.started_at else 0.0,
             notice=self.notice,
         )
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self.started_at if self.started_at else 0.0
+
+    def _queued(self) -> float:
+        return (self.started_at or time.monotonic()) - self.queued_at
 
     # ------------------------------------------------------------ a slot
 
@@ -172,6 +179,7 @@ class FileMachine:
         try:
             if self.state is DownloadState.QUEUED:
                 self.state = DownloadState.PROBING
+                self.started_at = self.started_at or time.monotonic()
                 first = self.first
                 transfer = self.book.first(
                     writer, on_probe, first.start, first.if_range, first.may_list, preconnect
@@ -379,9 +387,8 @@ class FileMachine:
         probe = transfer.probe_result
         size = probe.size if probe is not None and probe.size is not None else 0
         result = result_of(
-            self.public_url, probe, self._path, size,
-            time.monotonic() - self.started_at, (0, 0, 0, 0),
-            "already complete: skipped",
+            self.public_url, probe, self._path, size, self._elapsed(), (0, 0, 0, 0),
+            "already complete: skipped", self._queued(),
         )  # fmt: skip
         skipped = dataclasses.replace(result, skipped=True)
         return [*self._retired(), act.Discard(), act.Resolve(skipped)]
@@ -499,9 +506,11 @@ class FileMachine:
         book = self.book
         assert book.ledger is not None
         counts = (book.max_active, book.ranges, book.splits, book.reconnects)
-        elapsed = time.monotonic() - self.started_at
         size = book.ledger.size
-        result = result_of(self.public_url, book.probe, path, size, elapsed, counts, self.notice)
+        result = result_of(
+            self.public_url, book.probe, path, size, self._elapsed(), counts, self.notice,
+            self._queued(),
+        )  # fmt: skip
         return [act.ReportProgress(), act.Resolve(result)]  # the final 100% snapshot first
 
     def callback_failed(self, exc: Exception) -> Actions:

@@ -41,6 +41,7 @@ def result_of(
     elapsed: float,
     counts: tuple[int, int, int, int],
     notice: str | None,
+    queued: float = 0.0,
 ) -> DownloadResult:
     """``counts``: most connections at once, ranges, splits, reconnects."""
     connections, ranges, splits, reconnects = counts
@@ -57,4 +58,5 @@ def result_of(
         etag=probe.etag if probe else None,
         last_modified=probe.last_modified if probe else None,
         notice=notice,
+        queued=queued,
     )

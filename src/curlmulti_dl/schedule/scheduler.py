@@ -10,7 +10,8 @@ file's host (``max_host_connections``, which can be lowered or raised while
 running) and the whole Downloader (``max_connections``). Waiting downloads
 are kept per host in insertion order with O(1) membership and are served by
 rank (planned ranges, then new files, then splits of the file that would
-finish last), round-robin within a rank.
+finish last), round-robin within a rank. Files not started yet are served in
+order and never sorted: a grant costs O(started files), however many wait.
 """
 
 from __future__ import annotations
@@ -43,10 +44,35 @@ def _rank(waiter: Waiter) -> tuple[int, float]:
     return waiter.rank
 
 
+_NEW = 1  # the rank of a file that has not started: the queue of a batch
+
+
 @dataclass
 class _Host(Generic[W]):
     limiter: SlotLimiter
-    waiting: dict[W, None] = field(default_factory=dict)  # an ordered set
+    # Ordered sets. ``new``: files waiting for their first slot, served in
+    # order (a batch may queue thousands: never sorted); ``started``: files
+    # that run and want more, at most one per running file, sorted by rank.
+    new: dict[W, None] = field(default_factory=dict)
+    started: dict[W, None] = field(default_factory=dict)
+
+    def line(self, count: int) -> list[W]:
+        """The first ``count`` waiters by rank: started files with planned
+        ranges, then new files in order, then splits (the slowest first)."""
+        ranked = sorted(self.started, key=_rank)  # stable: equal ranks keep their turn
+        ahead = [w for w in ranked if w.rank[0] <= _NEW]
+        chosen = ahead[:count]
+        for waiter in self.new:
+            if len(chosen) >= count:
+                break
+            chosen.append(waiter)
+        if len(chosen) < count:
+            chosen += [w for w in ranked if w.rank[0] > _NEW][: count - len(chosen)]
+        return chosen
+
+    def leave(self, waiter: W) -> None:
+        self.new.pop(waiter, None)
+        self.started.pop(waiter, None)
 
 
 class Scheduler(Generic[W]):
@@ -72,20 +98,29 @@ class Scheduler(Generic[W]):
 
     def want(self, waiter: W) -> None:
         """``waiter`` has a transfer to start when a slot is free (idempotent)."""
-        self._host(waiter.host_key).waiting.setdefault(waiter, None)
+        host = self._host(waiter.host_key)
+        if waiter in host.new or waiter in host.started:
+            return
+        (host.new if waiter.rank[0] == _NEW else host.started)[waiter] = None
 
     def forget(self, waiter: W) -> None:
         host = self._hosts.get(waiter.host_key)
         if host is not None:
-            host.waiting.pop(waiter, None)
+            host.leave(waiter)
 
     def is_waiting(self, waiter: W) -> bool:
         host = self._hosts.get(waiter.host_key)
-        return host is not None and waiter in host.waiting
+        return host is not None and (waiter in host.new or waiter in host.started)
+
+    def new_waiting(self, key: str) -> int:
+        """Files of host ``key`` waiting for their first slot."""
+        host = self._hosts.get(key)
+        return len(host.new) if host is not None else 0
 
     def grants(self, now: float) -> list[W]:
         """Waiters that may each start one transfer now, fairly across hosts
-        and files. Granted waiters move to the back of their host's line."""
+        and files. Granted waiters leave the line; one that wants another
+        slot after its transfer started ``want``s again, at the back."""
         free_total = self.total.available
         chosen: list[W] = []
         for key, host in self._hosts.items():
@@ -93,13 +128,11 @@ class Scheduler(Generic[W]):
                 break
             if self._paused and self._paused.get(key, 0.0) > now:
                 continue  # it asked for time (Retry-After)
-            count = min(host.limiter.available, free_total, len(host.waiting))
+            count = min(host.limiter.available, free_total, len(host.new) + len(host.started))
             if not count:
                 continue
-            # sorted() is stable: equal ranks keep their round-robin order.
-            for waiter in sorted(host.waiting, key=_rank)[:count]:
-                del host.waiting[waiter]
-                host.waiting[waiter] = None  # to the back: round-robin
+            for waiter in host.line(count):
+                host.leave(waiter)  # wanting more, it comes back at the end: round-robin
                 chosen.append(waiter)
             free_total -= count
         return chosen

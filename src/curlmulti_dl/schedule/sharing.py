@@ -22,6 +22,11 @@ class Sharer(Protocol):
     def is_over(self) -> bool: ...
 
     @property
+    def queued(self) -> bool:
+        """It waits for its first slot (the scheduler counts those)."""
+        ...
+
+    @property
     def planned(self) -> bool:
         """Its first answer was applied: its ranges are in line."""
         ...
@@ -45,9 +50,11 @@ class Sharer(Protocol):
 S = TypeVar("S", bound=Sharer)
 
 
-def share_of_free_slots(job: S, jobs: Iterable[S], scheduler: Scheduler[Any]) -> int:
+def share_of_free_slots(job: S, started: Iterable[S], scheduler: Scheduler[Any]) -> int:
     """How many connections ``job`` may start on: its own, plus an even share
-    of the host's free slots among the files not planned yet.
+    of the host's free slots among the files not planned yet (those waiting
+    for their first slot, counted by the scheduler, and the ``started`` ones
+    whose plan is not in line yet).
 
     Files given together thus split the host's sessions between them instead
     of each planning ``parts`` ranges that would queue for logins; slots freed
@@ -55,9 +62,9 @@ def share_of_free_slots(job: S, jobs: Iterable[S], scheduler: Scheduler[Any]) ->
     """
     key = job.host_key
     free = min(scheduler.host(key).available, scheduler.total.available)
-    unplanned = 1
-    for other in jobs:
-        if other is job or other.host_key != key:
+    unplanned = 1 + scheduler.new_waiting(key)
+    for other in started:
+        if other is job or other.host_key != key or other.queued:
             continue
         free -= other.slots_spoken_for
         if not other.share_promised and not other.planned and not other.is_over:
@@ -65,10 +72,12 @@ def share_of_free_slots(job: S, jobs: Iterable[S], scheduler: Scheduler[Any]) ->
     return 1 + -(-max(0, free) // unplanned)
 
 
-def unplanned_on(key: str, jobs: Iterable[Sharer]) -> bool:
+def unplanned_on(key: str, started: Iterable[Sharer], scheduler: Scheduler[Any]) -> bool:
     """Whether a file of host ``key`` has yet to queue its planned ranges (its
     share may be promised, but its ranges are not in line yet): splits wait."""
-    return any(job.host_key == key and not job.planned for job in jobs if not job.is_over)
+    if scheduler.new_waiting(key):
+        return True
+    return any(job.host_key == key and not job.planned for job in started if not job.is_over)
 
 
 def connections_to_open_ahead(
