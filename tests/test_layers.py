@@ -18,6 +18,7 @@ LAYERS: list[set[str]] = [
     {"engine"},
     {"schedule"},
     {"job"},
+    {"_batch"},
     {"_downloader", "_api"},
     {"cli", "__init__", "__main__"},
 ]

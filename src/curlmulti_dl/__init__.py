@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._api import download, fetch
+    from ._api import download, download_many, fetch
+    from ._batch import Batch, BatchSummary, DownloadRequest
     from ._config import DownloadOptions
     from ._downloader import Downloader
     from ._exceptions import (
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
         DownloaderClosedError,
         DownloadError,
         DownloadTimeout,
+        DuplicateOutputError,
         FTPError,
         HTTPStatusError,
         InvalidURLError,
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
     from ._progress import DownloadResult, ProgressSnapshot
 
 __all__ = [
+    "Batch",
+    "BatchSummary",
     "CallbackError",
     "ChecksumMismatchError",
     "ConnectError",
@@ -55,10 +59,12 @@ __all__ = [
     "DiskFullError",
     "DownloadError",
     "DownloadOptions",
+    "DownloadRequest",
     "DownloadResult",
     "DownloadTimeout",
     "Downloader",
     "DownloaderClosedError",
+    "DuplicateOutputError",
     "FTPError",
     "HTTPStatusError",
     "InvalidURLError",
@@ -75,12 +81,17 @@ __all__ = [
     "TransportError",
     "__version__",
     "download",
+    "download_many",
     "fetch",
 ]
 
 _HOMES = {
     "download": "_api",
+    "download_many": "_api",
     "fetch": "_api",
+    "Batch": "_batch",
+    "BatchSummary": "_batch",
+    "DownloadRequest": "_batch",
     "DownloadOptions": "_config",
     "Downloader": "_downloader",
     "RebalancePolicy": "_policy",

@@ -1,18 +1,23 @@
-"""Module-level entry points: ``fetch`` (async) and ``download`` (sync)."""
+"""Module-level entry points: ``fetch`` (async), ``download`` and
+``download_many`` (sync)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncIterable, Callable, Coroutine, Iterable
+from typing import Any, Generic, TypeVar
 
+from ._batch import BatchSummary, Item
 from ._downloader import Downloader
 from ._progress import DownloadResult, ProgressCallback
 from .files.destination import Dest
 
-__all__ = ["download", "fetch"]
+__all__ = ["download", "download_many", "fetch"]
+
+T = TypeVar("T")
 
 # The Downloader that concurrent fetch() calls on one loop share, and how many
 # calls use it: the last one out closes it, so no multi handle or descriptor
@@ -79,17 +84,46 @@ def download(
         async with Downloader(**_downloader_kwargs(options)) as downloader:
             return await downloader.fetch(url, dest, parts=parts, progress=progress, **options)
 
-    try:
-        caller = asyncio.current_task()
-    except RuntimeError:
-        return asyncio.run(run())
-    return _run_in_worker_thread(run, caller)
+    return _run_blocking(run)
 
 
-class _Worker:
+def download_many(
+    items: Iterable[Item] | AsyncIterable[Item],
+    dest_dir: str | os.PathLike[str] | None = None,
+    *,
+    on_result: Callable[[DownloadResult], object] | None = None,
+    **options: Any,
+) -> BatchSummary:
+    """Blocking ``Downloader.fetch_many`` for scripts and notebooks: every item
+    downloaded into ``dest_dir``; ``on_result`` is called with each result as
+    it finishes (in the batch's thread when a loop is already running). A
+    failed file never raises: it is in ``summary.failed`` with its error.
+    Downloader keywords (``max_connections``, ``max_host_connections``, ...)
+    and those of ``fetch_many`` are accepted.
+
+    Example::
+
+        summary = curlmulti_dl.download_many(open("urls.txt"), "/data",
+                                             max_host_connections=30)
+        for failed in summary.failed:
+            print(failed.url, failed.error)
+    """
+
+    async def run() -> BatchSummary:
+        async with Downloader(**_downloader_kwargs(options)) as downloader:
+            async with downloader.fetch_many(items, dest_dir, **options) as batch:
+                async for result in batch:
+                    if on_result is not None:
+                        on_result(result)
+            return batch.summary
+
+    return _run_blocking(run)
+
+
+class _Worker(Generic[T]):
     """A coroutine on an event loop of its own, in a thread of its own."""
 
-    def __init__(self, make: Callable[[], Coroutine[Any, Any, DownloadResult]]) -> None:
+    def __init__(self, make: Callable[[], Coroutine[Any, Any, T]]) -> None:
         self._make = make
         self._ready = threading.Event()
         # Not Thread.join(): on Python 3.11 a KeyboardInterrupt inside join()
@@ -97,8 +131,8 @@ class _Worker:
         # once (the clean-up would then be cut off when the process exits).
         self.done = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[DownloadResult] | None = None
-        self.result: DownloadResult | None = None
+        self._task: asyncio.Task[T] | None = None
+        self.result: T | None = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._main, name="curlmulti_dl", daemon=True)
 
@@ -128,8 +162,8 @@ class _Worker:
 
 
 def _run_in_worker_thread(
-    make: Callable[[], Coroutine[Any, Any, DownloadResult]], caller: asyncio.Task[Any] | None
-) -> DownloadResult:
+    make: Callable[[], Coroutine[Any, Any, T]], caller: asyncio.Task[Any] | None
+) -> T:
     worker = _Worker(make)
     worker.thread.start()
     try:
@@ -147,6 +181,15 @@ def _run_in_worker_thread(
         raise worker.error
     assert worker.result is not None
     return worker.result
+
+
+def _run_blocking(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``make()`` to completion: on a loop of its own, or beside a running one."""
+    try:
+        caller = asyncio.current_task()
+    except RuntimeError:
+        return asyncio.run(make())
+    return _run_in_worker_thread(make, caller)
 
 
 def _cancel_requested(task: asyncio.Task[Any]) -> bool:

@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import os
 import time
 from collections import Counter
+from collections.abc import AsyncIterable, Iterable
 from typing import Any
 
 import pycurl
 
+from ._batch import Batch, Item
 from ._config import DownloadOptions
 from ._exceptions import DownloaderClosedError, DownloadError
 from ._policy import RebalancePolicy
@@ -225,6 +228,51 @@ class Downloader:
             if not self._files_per_host[job.host_key]:
                 del self._files_per_host[job.host_key]
                 self.sockets.warm.close(job.host_key)  # no range of its host will want them
+
+    def fetch_many(
+        self,
+        items: Iterable[Item] | AsyncIterable[Item],
+        dest_dir: str | os.PathLike[str] | None = None,
+        *,
+        parts: int | None = None,
+        progress: ProgressCallback | None = None,
+        lookahead: int | None = None,
+        skip_existing: bool = False,
+        **options: Any,
+    ) -> Batch:
+        """Download every item (a URL or a ``DownloadRequest``) into ``dest_dir``
+        (default: the working directory), sharing this Downloader's budget.
+
+        Items are read lazily, at most ``lookahead`` files ahead (default:
+        twice ``max_connections``, at least 64). Use the batch as an async
+        context manager and iterate it for each ``DownloadResult`` as it
+        finishes; a failed file is a result with ``error`` set. Leaving the
+        ``async with`` block waits for the rest (an exception cancels it).
+        ``skip_existing``: a file already at its destination is skipped
+        without any request. Keyword ``options`` are those of ``fetch``.
+
+        Example::
+
+            async with dl.fetch_many(urls, "/data", parts=4) as batch:
+                async for result in batch:
+                    print(result.path if result.ok else result.error)
+            print(batch.summary)
+        """
+        if parts is not None:
+            options["parts"] = parts
+        try:
+            dataclasses.replace(self.options, **options)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"invalid option: {exc}") from None
+        return Batch(
+            self.fetch,
+            items,
+            dest_dir,
+            lookahead=lookahead or max(64, 2 * self.max_connections),
+            skip_existing=skip_existing,
+            progress=progress,
+            options=options,
+        )
 
     # ------------------------------------------------------------ slots
 

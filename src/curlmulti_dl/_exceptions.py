@@ -20,7 +20,8 @@ escapes the public API. The tree::
     ├── StorageError                 the local file could not be written
     │   ├── DiskFullError            no space left for the reservation or a write
     │   ├── DestinationLockedError   another download holds NAME.part
-    │   └── DestinationExistsError   NAME exists and overwriting was not asked for
+    │   ├── DestinationExistsError   NAME exists and overwriting was not asked for
+    │   └── DuplicateOutputError     two items of one batch name the same file
     ├── RetriesExhaustedError        failed more often than the retry policy allows
     │                                (.last_error, also the __cause__)
     ├── CallbackError                your progress callback raised (the __cause__)
@@ -53,6 +54,7 @@ __all__ = [
     "DownloadError",
     "DownloadTimeout",
     "DownloaderClosedError",
+    "DuplicateOutputError",
     "FTPError",
     "HTTPStatusError",
     "InvalidURLError",
@@ -171,6 +173,11 @@ class DestinationLockedError(StorageError):
 
 class DestinationExistsError(StorageError):
     """The destination exists and ``overwrite`` was not given."""
+
+
+class DuplicateOutputError(StorageError):
+    """A batch item names an output file that an earlier item of the batch
+    writes too: the later item is refused, the earlier one goes on."""
 
 
 class RetriesExhaustedError(DownloadError):

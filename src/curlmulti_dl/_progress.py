@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._exceptions import DownloadError
+
 __all__ = ["DownloadResult", "ProgressCallback", "ProgressSnapshot", "SpeedMeter"]
 
 
@@ -71,7 +73,9 @@ class DownloadResult:
     destination already held the complete file (same size, and the remote
     date or ETag it was stamped with); nothing was written. ``elapsed``
     counts from the file's first connection; ``queued`` is the time it
-    waited for it (behind the host's or the Downloader's limit).
+    waited for it (behind the host's or the Downloader's limit). In a
+    batch, a file that failed is a result too, with ``error`` set (and
+    ``size`` 0): ``ok`` tells them apart.
     """
 
     url: str
@@ -88,6 +92,11 @@ class DownloadResult:
     notice: str | None = None
     skipped: bool = False  # the file at ``path`` was already the remote file
     queued: float = 0.0  # seconds it waited for its first connection
+    error: DownloadError | None = None  # a batch's failed file: why
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
 
     @property
     def speed(self) -> float:

@@ -24,13 +24,14 @@ examples:
   curlmulti-dl https://example.org/data/big.nc              8 connections into ./big.nc
   curlmulti-dl -n 16 -d /data ftp://ftp.example.org/pub/a.nc b.nc-url
   curlmulti-dl -o out.bin --cacert ca.pem https://127.0.0.1:8443/file
+  curlmulti-dl -i urls.txt -d /data --max-host-connections 30 --json > done.jsonl
 
 A file is written as NAME.part and renamed to NAME only when every byte
 arrived; on failure NAME is never created and NAME.part is removed. An
 existing NAME is left alone unless --force is given. A character device or
 FIFO given to -o (and -o - for standard output) is written as one stream.
 
-Exit status: 0 all downloaded, 1 a download failed, 2 usage error,
+Exit status: 0 all downloaded, 1 a download failed (the others went on), 2 usage error,
 130 interrupted (SIGINT, Ctrl+C), 143 terminated (SIGTERM), 129 hung up (SIGHUP).
 """
 
@@ -42,7 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("urls", nargs="+", metavar="URL", help="what to download")
+    parser.add_argument("urls", nargs="*", metavar="URL", help="what to download")
+    parser.add_argument(
+        "-i",
+        "--input-file",
+        metavar="FILE",
+        help="download the URLs listed in FILE (- for standard input), one per line, "
+        "each optionally followed by indented out=NAME, dir=DIR, checksum=sha-256=HEX "
+        "lines (aria2c's form); read as the downloads go, so it may be very long",
+    )
     parser.add_argument(
         "-n",
         "--parts",
@@ -69,7 +78,27 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=16,
         metavar="N",
-        help="connections per host across all files (default: 16)",
+        help="connections per host across all files, idle kept ones included (default: 16, "
+        "polite to most servers; a host that refuses more is held to what it serves)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=64,
+        metavar="N",
+        help="connections in all, across hosts (default: 64)",
+    )
+    parser.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="skip a file that exists at its destination, without any request "
+        "(default: ask the server, and skip it only if it is the remote file)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object per finished file on standard output (failures "
+        "with their error), then one summary object; nothing else goes to standard output",
     )
     parser.add_argument(
         "--min-part-size",
@@ -166,13 +195,19 @@ def usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> st
     """A one-line reason why these arguments cannot work, or None."""
     if args.parts < 1:
         return f"--parts must be at least 1, not {args.parts}"
+    if not args.urls and not args.input_file:
+        return "give a URL, or -i FILE with a list of them"
     if args.max_host_connections < 1:
         return "--max-host-connections must be at least 1"
+    if args.max_connections < 1:
+        return "--max-connections must be at least 1"
+    if args.input_file and args.input_file != "-" and not Path(args.input_file).is_file():
+        return f"-i {args.input_file}: no such file"
     if not math.isfinite(args.connect_timeout) or args.connect_timeout <= 0:
         return "--connect-timeout must be a positive number of seconds"
     if args.checksum is not None:
-        if len(args.urls) > 1:
-            return "--checksum takes one URL"
+        if len(args.urls) > 1 or args.input_file:
+            return "--checksum takes one URL (in a list, give each its checksum= line)"
         try:
             Checksum.parse(args.checksum)
         except ValueError as exc:
@@ -184,8 +219,10 @@ def usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> st
         return f"--retries must be 0 or more, not {args.retries}"
     if not math.isfinite(args.progress_interval) or args.progress_interval <= 0:
         return "--progress-interval must be a positive number of seconds"
-    if args.output and len(args.urls) > 1:
+    if args.output and (len(args.urls) > 1 or args.input_file):
         return "-o/--output takes one URL; use -d/--dir for several"
+    if args.output == "-" and args.json:
+        return "--json writes standard output: give -o a file"
     if args.output and args.dir:
         return "give either -o/--output or -d/--dir, not both"
     for url in args.urls:

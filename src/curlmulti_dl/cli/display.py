@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from .._exceptions import DownloadError
 from .._progress import DownloadResult, ProgressCallback, ProgressSnapshot
+from ..files.names import filename_from_url
 
 __all__ = ["Display", "RichDisplay", "format_bytes", "plural"]
 
@@ -58,6 +59,8 @@ class Display:
         self._last: dict[str, float] = {}
         self._noticed: set[str] = set()
         self._labels: dict[str, str] = {}
+        self._callbacks: dict[str, ProgressCallback | None] = {}  # a batch's files in flight
+        self._batch = False  # a batch: rows of finished files are removed
 
     def __enter__(self) -> Display:
         return self
@@ -82,6 +85,22 @@ class Display:
 
         return on_progress
 
+    def progress(self, snapshot: ProgressSnapshot) -> None:
+        """One callback for every file of a batch, by the snapshot's URL."""
+        self._batch = True
+        url = snapshot.url
+        if url not in self._callbacks:
+            self._callbacks[url] = self.callback(url, filename_from_url(url))
+        callback = self._callbacks[url]
+        if callback is not None:
+            callback(snapshot)
+
+    def forget(self, url: str) -> None:
+        """``url`` is over: what was kept to show it goes (a batch may be long)."""
+        for kept in (self._started, self._last, self._labels, self._callbacks):
+            kept.pop(url, None)
+        self._noticed.discard(url)
+
     def _maybe_notice(self, url: str, notice: str | None) -> None:
         if notice and url not in self._noticed:
             self._noticed.add(url)
@@ -104,9 +123,11 @@ class Display:
         if not self.quiet:
             self._maybe_notice(url, result.notice)
             self.say(summary(result, self.to_stdout))
+        self.forget(url)
 
     def failed(self, url: str, exc: DownloadError) -> None:
         print(f"curlmulti-dl: error: {exc}", file=sys.stderr, flush=True)
+        self.forget(url)
 
 
 class RichDisplay(Display):
@@ -121,7 +142,7 @@ class RichDisplay(Display):
         self.console = Console(file=stream)
         # Long names are cut (…) so that bar, bytes, speed and ETA stay visible.
         name_width = max(12, self.console.width - 62)
-        self.progress = Progress(
+        self.bars = Progress(
             TextColumn(
                 "{task.description}",
                 markup=False,
@@ -139,47 +160,53 @@ class RichDisplay(Display):
         self._tasks: dict[str, Any] = {}
 
     def __enter__(self) -> RichDisplay:
-        self.progress.start()
+        self.bars.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.progress.stop()
+        self.bars.stop()
 
     def say(self, text: str) -> None:
         from rich.text import Text
 
-        self.progress.console.print(Text(text), highlight=False, soft_wrap=True)
+        self.bars.console.print(Text(text), highlight=False, soft_wrap=True)
 
     def callback(self, url: str, label: str) -> ProgressCallback:
         self._labels[url] = label
-        task = self.progress.add_task(label, total=None, status="waiting")
+        task = self.bars.add_task(label, total=None, status="waiting")
         self._tasks[url] = task
 
         def on_progress(s: ProgressSnapshot) -> None:
             self._maybe_notice(url, s.notice)
             eta = f", {s.eta:.0f} s left" if s.eta is not None else ""
             status = f"{s.connections} conn{eta}" if s.connections else "waiting"
-            self.progress.update(task, completed=s.bytes_done, total=s.total, status=status)
+            self.bars.update(task, completed=s.bytes_done, total=s.total, status=status)
 
         return on_progress
 
     def finished(self, url: str, result: DownloadResult) -> None:
-        task = self._tasks.get(url)
+        task = self._tasks.pop(url, None)
         if task is not None:
-            self.progress.update(task, completed=result.size, total=result.size, status="done")
+            self.bars.update(task, completed=result.size, total=result.size, status="done")
+            if self._batch:
+                self.bars.remove_task(task)  # only the files in flight keep a row
         self._maybe_notice(url, result.notice)
         self.say(summary(result, self.to_stdout))
+        self.forget(url)
 
     def failed(self, url: str, exc: DownloadError) -> None:
         from rich.text import Text
 
-        task = self._tasks.get(url)
-        if task is not None:
-            self.progress.update(task, status="failed")
-            self.progress.stop_task(task)
+        task = self._tasks.pop(url, None)
+        if task is None:  # it failed before its first snapshot
+            label = self._labels.get(url) or filename_from_url(url)
+            task = self.bars.add_task(label, total=None, status="failed")
+        self.bars.update(task, status="failed")  # failures keep their row, to the end
+        self.bars.stop_task(task)
         line = Text("curlmulti-dl: error: ", style="red")
         line.append(str(exc))
-        self.progress.console.print(line, highlight=False, soft_wrap=True)
+        self.bars.console.print(line, highlight=False, soft_wrap=True)
+        self.forget(url)
 
 
 def _speed_column() -> Any:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import codecs
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._batch import DownloadRequest, failed_result
 from .._downloader import Downloader
 from .._exceptions import DownloadError
 from .._policy import RetryPolicy
@@ -23,6 +25,8 @@ from ..files.names import filename_from_url, normalize_url, parse_origin, part_p
 from .args import build_parser, usage_error
 from .display import make_display
 from .early import EarlyConnection
+from .inputfile import InputFileError, InputReader
+from .jsonlines import result_line, summary_line
 from .signals import StopSignals
 
 __all__ = ["main"]
@@ -37,6 +41,8 @@ def main(argv: Sequence[str] | None = None, early: EarlyConnection | None = None
         args = parser.parse_args(argv)
         problem = usage_error(parser, args)
         if problem:
+            if not args.urls and not args.input_file:
+                parser.print_usage(sys.stderr)
             print(f"curlmulti-dl: error: {problem}", file=sys.stderr)
             return EXIT_USAGE
         if early is not None and (args.no_preconnect or args.urls != [early.url]):
@@ -82,30 +88,111 @@ async def _download_all(args: argparse.Namespace, early: EarlyConnection | None)
         options["verify_tls"] = False
     if args.ftp_ssl:
         options["ftp_tls"] = True
-    failures = 0
     if args.no_preconnect:
         options["preconnect"] = False
-    async with Downloader(max_host_connections=args.max_host_connections, **options) as dl:
+    limits = {"max_connections": args.max_connections}
+    async with Downloader(
+        max_host_connections=args.max_host_connections, **limits, **options
+    ) as dl:
         if early is not None:
             await _hand_over(early, dl, args.connect_timeout)
-
-        async def one(url: str) -> None:
-            nonlocal failures
-            try:
-                progress = display.callback(url, _label(url, args))
-                result = await dl.fetch(url, dest, parts=args.parts, progress=progress)
-            except DownloadError as exc:
-                failures += 1
-                display.failed(url, exc)
-            except Exception as exc:  # a bug of ours: still one line, never a traceback
-                failures += 1
-                display.failed(url, DownloadError(f"internal error: {exc!r}", url=url))
-            else:
-                display.finished(url, result)
-
         with display:
-            await asyncio.gather(*(one(url) for url in args.urls))
-    return EXIT_FAILED if failures else EXIT_OK
+            if args.output:
+                return await _download_one(dl, args, dest, display)
+            return await _download_batch(dl, args, display)
+
+
+async def _download_one(dl: Downloader, args: argparse.Namespace, dest: Any, display: Any) -> int:
+    """``-o FILE``: one URL to one file (or a stream)."""
+    url = args.urls[0]
+    try:
+        progress = display.callback(url, _label(url, args))
+        result = await dl.fetch(url, dest, parts=args.parts, progress=progress)
+    except DownloadError as exc:
+        display.failed(url, exc)
+        result = failed_result(url, None, exc)
+    except Exception as exc:  # a bug of ours: still one line, never a traceback
+        error = DownloadError(f"internal error: {exc!r}", url=url)
+        display.failed(url, error)
+        result = failed_result(url, None, error)
+    else:
+        display.finished(url, result)
+    if args.json:
+        print(result_line(result), flush=True)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+async def _download_batch(dl: Downloader, args: argparse.Namespace, display: Any) -> int:
+    """URLs and ``-i`` lists: every file on one budget, a line as each ends."""
+    items = _items(args)
+    kw = {"parts": args.parts, "skip_existing": args.skip_existing}
+    try:
+        async with dl.fetch_many(items, args.dir, progress=display.progress, **kw) as batch:
+            async for result in batch:
+                if result.error is None:
+                    display.finished(result.url, result)
+                else:
+                    display.failed(result.url, result.error)
+                if args.json:
+                    print(result_line(result), flush=True)
+    except InputFileError as exc:
+        print(f"curlmulti-dl: error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+    finally:
+        if args.json:
+            print(summary_line(batch.summary), flush=True)
+    return EXIT_FAILED if batch.summary.failed else EXIT_OK
+
+
+async def _items(args: argparse.Namespace) -> AsyncIterator[str | DownloadRequest]:
+    for url in args.urls:
+        yield url
+    if not args.input_file:
+        return
+    source = "standard input" if args.input_file == "-" else args.input_file
+    reader = InputReader(source)
+    async for line in _lines(args.input_file):
+        for request in reader.feed(line):
+            _make_directory(request, args.dir)
+            yield request
+    for request in reader.close():
+        _make_directory(request, args.dir)
+        yield request
+
+
+async def _lines(name: str) -> AsyncIterator[str]:
+    """The lines of file ``name`` (- for standard input), read in a worker
+    thread a block at a time: a slow pipe never holds the event loop, and
+    a list of a million lines is never in memory at once."""
+    loop = asyncio.get_running_loop()
+    fd = sys.stdin.fileno() if name == "-" else os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    try:
+        while True:
+            block = await loop.run_in_executor(None, os.read, fd, 1 << 16)
+            text = pending + decoder.decode(block, final=not block)
+            lines = text.split("\n")
+            pending = lines.pop()
+            for line in lines:
+                yield line
+            if not block:
+                break
+        if pending:
+            yield pending
+    finally:
+        if name != "-":
+            os.close(fd)
+
+
+def _make_directory(request: DownloadRequest, base: str | None) -> None:
+    """A ``dir=`` line names a directory (below ``-d``'s) to create, as aria2c does."""
+    if request.dest is None:
+        return
+    text = os.fspath(request.dest)
+    directory = Path(text) if text.endswith(os.sep) else Path(text).parent
+    if str(directory) not in ("", "."):
+        (Path(base or ".") / directory).mkdir(parents=True, exist_ok=True)
 
 
 async def _hand_over(early: EarlyConnection, dl: Downloader, timeout: float) -> None:
@@ -136,7 +223,7 @@ def _left_on_disk(args: argparse.Namespace) -> str:
     if args.output == "-":
         return "standard output got an incomplete file"
     left = []
-    for url in args.urls:
+    for url in args.urls:  # (a list's files are not read again here)
         try:
             final = resolve_destination(url, args.output or args.dir, overwrite=True).path
         except DownloadError:

@@ -1,0 +1,287 @@
+"""A batch: any number of files on one Downloader, results as they come.
+
+Items are taken from the input lazily (a list, any iterable, an async
+iterator, the lines of a file) with a bounded look-ahead: at most
+``lookahead`` files are in flight or finished but not yet taken by the
+caller, so memory and descriptors follow the budget, not the number of
+items. A file that fails is a result with ``error`` set; it never raises
+and never stops the others. Running the same batch again skips complete
+files and resumes partial ones, so retrying what failed is the same call.
+
+Example::
+
+    async with Downloader(max_host_connections=30) as dl:
+        async with dl.fetch_many(urls, "/data") as batch:
+            async for result in batch:
+                print(result.path if result.ok else result.error)
+        print(batch.summary)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ._exceptions import DownloadError, DuplicateOutputError, StorageError
+from ._progress import DownloadResult, ProgressCallback
+from ._redact import redact_url
+from .files.names import filename_from_url, normalize_url
+
+__all__ = ["Batch", "BatchSummary", "DownloadRequest", "Item", "failed_result"]
+
+
+@dataclass(frozen=True)
+class DownloadRequest:
+    """One item of a batch: ``url`` to ``dest`` (a file path, relative to the
+    batch's directory, or a directory; None: the URL's file name in the
+    batch's directory), with its own ``checksum`` and other ``options``
+    (keywords of ``fetch``)."""
+
+    url: str
+    dest: str | os.PathLike[str] | None = None
+    checksum: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"DownloadRequest({redact_url(self.url)!r}, dest={self.dest!r})"
+
+
+Item = str | DownloadRequest
+
+
+@dataclass
+class BatchSummary:
+    """What a batch did so far: counts, bytes, and the results that failed."""
+
+    succeeded: int = 0  # downloaded (resumed ones included)
+    skipped: int = 0  # already there
+    failed: list[DownloadResult] = field(default_factory=list)
+    bytes: int = 0  # bytes of the files that succeeded
+    started_at: float = field(default_factory=time.monotonic)
+    ended_at: float | None = None
+
+    @property
+    def total(self) -> int:
+        return self.succeeded + self.skipped + len(self.failed)
+
+    @property
+    def elapsed(self) -> float:
+        return (self.ended_at or time.monotonic()) - self.started_at
+
+    def add(self, result: DownloadResult) -> None:
+        if result.error is not None:
+            self.failed.append(result)
+        elif result.skipped:
+            self.skipped += 1
+        else:
+            self.succeeded += 1
+            self.bytes += result.size
+
+    def __str__(self) -> str:
+        text = (
+            f"{self.total} files: {self.succeeded} downloaded, {self.skipped} already there, "
+            f"{len(self.failed)} failed ({self.bytes} bytes in {self.elapsed:.1f} s)"
+        )
+        return text
+
+
+class Fetch(Protocol):
+    def __call__(
+        self, url: str, dest: Any, *, progress: ProgressCallback | None, **options: Any
+    ) -> Awaitable[DownloadResult]: ...
+
+
+_DONE = object()
+
+
+class Batch:
+    """Made by ``Downloader.fetch_many``: an async context manager and an
+    async iterator of ``DownloadResult`` in the order files finish."""
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        items: Iterable[Item] | AsyncIterable[Item],
+        dest_dir: str | os.PathLike[str] | None,
+        *,
+        lookahead: int,
+        skip_existing: bool = False,
+        progress: ProgressCallback | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if lookahead < 1:
+            raise ValueError("lookahead must be >= 1")
+        self.summary = BatchSummary()
+        self._fetch = fetch
+        self._items = items
+        self._dir = Path(dest_dir) if dest_dir is not None else None
+        self._skip_existing = skip_existing
+        self._progress = progress
+        self._options = dict(options or {})
+        self._slots = asyncio.Semaphore(lookahead)
+        self._results: asyncio.Queue[object] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._feeder: asyncio.Task[None] | None = None
+        self._fed = False
+        self._outstanding = 0
+        self._input_error: BaseException | None = None
+        # 8-byte digests of the output paths seen: a million items cost ~60 MB
+        # less than their paths would, and two items for one file are caught.
+        self._outputs: set[bytes] = set()
+
+    # ------------------------------------------------------------ the caller's side
+
+    async def __aenter__(self) -> Batch:
+        self._start()
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is not None:
+            await self.aclose()
+            return
+        async for _ in self:  # results nobody took still count in the summary
+            pass
+
+    def __aiter__(self) -> AsyncIterator[DownloadResult]:
+        self._start()
+        return self
+
+    async def __anext__(self) -> DownloadResult:
+        item = await self._results.get()
+        if item is _DONE:
+            self._results.put_nowait(_DONE)  # for any later __anext__
+            if self.summary.ended_at is None:
+                self.summary.ended_at = time.monotonic()
+            if self._input_error is not None:
+                error, self._input_error = self._input_error, None
+                raise error
+            raise StopAsyncIteration
+        assert isinstance(item, DownloadResult)
+        self._slots.release()
+        self.summary.add(item)
+        return item
+
+    async def aclose(self) -> None:
+        """Stop the batch: files in flight are cancelled (their NAME.part kept
+        for a later run, as a stop of ``fetch`` keeps it)."""
+        tasks = [t for t in (self._feeder, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.summary.ended_at is None:
+            self.summary.ended_at = time.monotonic()
+
+    # ------------------------------------------------------------ feeding
+
+    def _start(self) -> None:
+        if self._feeder is None:
+            self._feeder = asyncio.ensure_future(self._feed())
+
+    async def _feed(self) -> None:
+        try:
+            async for item in _lazily(self._items):
+                await self._slots.acquire()
+                self._outstanding += 1
+                task = asyncio.ensure_future(self._one(item))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # the input itself failed (a file, a generator)
+            self._input_error = exc
+        finally:
+            self._fed = True
+            self._maybe_done()
+
+    async def _one(self, item: Item) -> None:
+        try:
+            result = await self._run(item)
+        finally:
+            self._outstanding -= 1
+        self._results.put_nowait(result)
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        if self._fed and not self._outstanding:
+            self._results.put_nowait(_DONE)
+
+    async def _run(self, item: Item) -> DownloadResult:
+        request = item if isinstance(item, DownloadRequest) else DownloadRequest(str(item))
+        path: Path | None = None
+        try:
+            url = normalize_url(request.url.strip())
+            path = self._output_path(url, request)
+            self._claim(path, url)
+            if self._skip_existing and path.is_file():
+                return _skipped(url, path)
+            options = {**self._options, **request.options}
+            if request.checksum is not None:
+                options["checksum"] = request.checksum
+            return await self._fetch(url, path, progress=self._progress, **options)
+        except DownloadError as exc:
+            return failed_result(request.url, path, exc)
+        except (TypeError, ValueError, OSError) as exc:
+            return failed_result(request.url, path, DownloadError(f"{exc}", url=request.url))
+
+    def _output_path(self, url: str, request: DownloadRequest) -> Path:
+        base = self._dir if self._dir is not None else Path.cwd()
+        if request.dest is None:
+            return base / filename_from_url(url)
+        path = base / Path(request.dest)  # an absolute dest stays as it is
+        directory = os.fspath(request.dest).endswith(os.sep) or path.is_dir()
+        return path / filename_from_url(url) if directory else path
+
+    def _claim(self, path: Path, url: str) -> None:
+        key = hashlib.blake2b(os.fsencode(os.path.abspath(path)), digest_size=8).digest()
+        if key in self._outputs:
+            raise DuplicateOutputError(
+                f"{path} is the output of an earlier item of this batch", url=url
+            )
+        self._outputs.add(key)
+
+
+async def _lazily(items: Iterable[Item] | AsyncIterable[Item]) -> AsyncIterator[Item]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+        return
+    for count, item in enumerate(items, 1):
+        if isinstance(item, str) and (not item.strip() or item.lstrip().startswith("#")):
+            continue  # blank lines and comments of a list file
+        yield item
+        if count % 256 == 0:
+            await asyncio.sleep(0)  # a long list must not hold the loop
+
+
+def _skipped(url: str, path: Path) -> DownloadResult:
+    public = redact_url(url)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc.strerror or exc}", url=url) from None
+    result = failed_result(url, path, None)
+    return dataclasses.replace(
+        result, url=public, size=size, skipped=True, notice="exists: skipped without a request"
+    )
+
+
+def failed_result(url: str, path: Path | None, error: DownloadError | None) -> DownloadResult:
+    public = redact_url(url)
+    return DownloadResult(
+        url=public,
+        effective_url=public,
+        path=path or Path(),
+        size=0,
+        elapsed=0.0,
+        connections=0,
+        ranges=0,
+        splits=0,
+        error=error,
+    )
