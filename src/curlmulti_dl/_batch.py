@@ -130,6 +130,7 @@ class Batch:
         self._tasks: set[asyncio.Task[None]] = set()
         self._feeder: asyncio.Task[None] | None = None
         self._fed = False
+        self._ended = False  # _DONE is in the queue
         self._outstanding = 0
         self._input_error: BaseException | None = None
         # 8-byte digests of the output paths seen: a million items cost ~60 MB
@@ -175,6 +176,10 @@ class Batch:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._fed = True
+        self._maybe_done()  # (the feeder may never have run)
+        while self._results.qsize() > 1:  # finished, never taken: dropped with the batch
+            self._results.get_nowait()
         if self.summary.ended_at is None:
             self.summary.ended_at = time.monotonic()
 
@@ -202,14 +207,14 @@ class Batch:
 
     async def _one(self, item: Item) -> None:
         try:
-            result = await self._run(item)
+            self._results.put_nowait(await self._run(item))
         finally:
             self._outstanding -= 1
-        self._results.put_nowait(result)
-        self._maybe_done()
+            self._maybe_done()
 
     def _maybe_done(self) -> None:
-        if self._fed and not self._outstanding:
+        if self._fed and not self._outstanding and not self._ended:
+            self._ended = True
             self._results.put_nowait(_DONE)
 
     async def _run(self, item: Item) -> DownloadResult:
