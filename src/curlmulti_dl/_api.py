@@ -97,7 +97,8 @@ def download_many(
     """Blocking ``Downloader.fetch_many`` for scripts and notebooks: every item
     downloaded into ``dest_dir``; ``on_result`` is called with each result as
     it finishes (in the batch's thread when a loop is already running). A
-    failed file never raises: it is in ``summary.failed`` with its error.
+    failed file never raises: it is counted in ``summary.failures`` and listed, with its
+    error, in ``summary.failed`` (the first 10,000).
     Downloader keywords (``max_connections``, ``max_host_connections``, ...)
     and those of ``fetch_many`` are accepted.
 

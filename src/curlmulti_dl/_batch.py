@@ -29,12 +29,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ._exceptions import DownloadError, DuplicateOutputError, StorageError
+from ._exceptions import DownloadError, DuplicateOutputError, ServerError, StorageError
 from ._progress import DownloadResult, ProgressCallback
 from ._redact import redact_url
 from .files.names import filename_from_url, normalize_url
+from .protocol.listing import Entry, Glob, entry_url, safe_name, split_glob
 
-__all__ = ["Batch", "BatchSummary", "DownloadRequest", "Item", "failed_result"]
+__all__ = [
+    "FAILED_LISTED",
+    "Batch",
+    "BatchSummary",
+    "DownloadRequest",
+    "Expansion",
+    "Item",
+    "failed_result",
+]
+
+FAILED_LISTED = 10_000  # failed results a summary keeps (all are counted)
 
 
 @dataclass(frozen=True)
@@ -62,14 +73,15 @@ class BatchSummary:
 
     succeeded: int = 0  # downloaded (resumed ones included)
     skipped: int = 0  # already there
-    failed: list[DownloadResult] = field(default_factory=list)
+    failures: int = 0  # files that failed
+    failed: list[DownloadResult] = field(default_factory=list)  # the first FAILED_LISTED
     bytes: int = 0  # bytes of the files that succeeded
     started_at: float = field(default_factory=time.monotonic)
     ended_at: float | None = None
 
     @property
     def total(self) -> int:
-        return self.succeeded + self.skipped + len(self.failed)
+        return self.succeeded + self.skipped + self.failures
 
     @property
     def elapsed(self) -> float:
@@ -77,7 +89,9 @@ class BatchSummary:
 
     def add(self, result: DownloadResult) -> None:
         if result.error is not None:
-            self.failed.append(result)
+            self.failures += 1
+            if len(self.failed) < FAILED_LISTED:
+                self.failed.append(result)
         elif result.skipped:
             self.skipped += 1
         else:
@@ -87,7 +101,7 @@ class BatchSummary:
     def __str__(self) -> str:
         text = (
             f"{self.total} files: {self.succeeded} downloaded, {self.skipped} already there, "
-            f"{len(self.failed)} failed ({self.bytes} bytes in {self.elapsed:.1f} s)"
+            f"{self.failures} failed ({self.bytes} bytes in {self.elapsed:.1f} s)"
         )
         return text
 
@@ -96,6 +110,21 @@ class Fetch(Protocol):
     def __call__(
         self, url: str, dest: Any, *, progress: ProgressCallback | None, **options: Any
     ) -> Awaitable[DownloadResult]: ...
+
+
+class Lister(Protocol):
+    def __call__(self, url: str, **options: Any) -> Awaitable[list[Entry]]: ...
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """How URLs that name many files are read: ``globs`` (off: every URL is
+    one file, as ``--globoff``), and how deep ``recursive`` walks (0: the
+    directory itself only)."""
+
+    lister: Lister | None = None
+    globs: bool = True
+    depth: int = 0
 
 
 _DONE = object()
@@ -115,6 +144,7 @@ class Batch:
         skip_existing: bool = False,
         progress: ProgressCallback | None = None,
         options: Mapping[str, Any] | None = None,
+        expansion: Expansion | None = None,
     ) -> None:
         if lookahead < 1:
             raise ValueError("lookahead must be >= 1")
@@ -125,6 +155,7 @@ class Batch:
         self._skip_existing = skip_existing
         self._progress = progress
         self._options = dict(options or {})
+        self._expansion = expansion or Expansion()
         self._slots = asyncio.Semaphore(lookahead)
         self._results: asyncio.Queue[object] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -191,7 +222,7 @@ class Batch:
 
     async def _feed(self) -> None:
         try:
-            async for item in _lazily(self._items):
+            async for item in self._expanded(_lazily(self._items)):
                 await self._slots.acquire()
                 self._outstanding += 1
                 task = asyncio.ensure_future(self._one(item))
@@ -205,7 +236,7 @@ class Batch:
             self._fed = True
             self._maybe_done()
 
-    async def _one(self, item: Item) -> None:
+    async def _one(self, item: Item | DownloadResult) -> None:
         try:
             self._results.put_nowait(await self._run(item))
         finally:
@@ -217,7 +248,59 @@ class Batch:
             self._ended = True
             self._results.put_nowait(_DONE)
 
-    async def _run(self, item: Item) -> DownloadResult:
+    async def _expanded(self, items: AsyncIterator[Item]) -> AsyncIterator[Item | DownloadResult]:
+        """Items as they are, but a glob or a directory URL in place of its files."""
+        expansion = self._expansion
+        async for item in items:
+            request = item if isinstance(item, DownloadRequest) else DownloadRequest(str(item))
+            glob = split_glob(request.url.strip()) if expansion.globs else None
+            if glob is None or expansion.lister is None:
+                yield item
+                continue
+            # Matches go below the item's own directory (dest), keeping the
+            # listing's subdirectories when walking.
+            under = Path(request.dest) if request.dest is not None else Path()
+            matched = 0
+            try:
+                async for found in self._walk(glob, under, expansion.depth, request):
+                    matched += 1
+                    yield found
+            except DownloadError as exc:
+                yield failed_result(request.url, None, exc)
+                continue
+            if not matched:  # as lftp and wget say: a glob that finds nothing is an error
+                where = f"{redact_url(glob.directory)} matches {glob.pattern!r}"
+                error = ServerError(f"no file in {where}", url=request.url)
+                yield failed_result(request.url, None, error)
+
+    async def _walk(
+        self, glob: Glob, under: Path, depth: int, template: DownloadRequest
+    ) -> AsyncIterator[DownloadRequest]:
+        """The files of ``glob``'s directory that match (largest first, where
+        the listing says sizes), then, ``depth`` levels down, its directories'.
+        ``under``: their place, relative to the batch's directory."""
+        lister = self._expansion.lister
+        assert lister is not None
+        entries = [e for e in await lister(glob.directory, **self._options) if safe_name(e.name)]
+        files = [e for e in entries if e.kind == "file" and glob.matches(e.name)]
+        files.sort(key=lambda e: -(e.size or 0))  # longest first: the tail is short
+        if files and under.parts:
+            base = self._dir if self._dir is not None else Path.cwd()
+            (base / under).mkdir(parents=True, exist_ok=True)
+        for entry in files:
+            url = entry_url(glob.directory, entry.name)
+            yield dataclasses.replace(template, url=url, dest=under / entry.name)
+        if depth <= 0:
+            return
+        for entry in entries:
+            if entry.kind == "dir":
+                inner = Glob(entry_url(glob.directory, entry.name) + "/", glob.pattern)
+                async for found in self._walk(inner, under / entry.name, depth - 1, template):
+                    yield found
+
+    async def _run(self, item: Item | DownloadResult) -> DownloadResult:
+        if isinstance(item, DownloadResult):
+            return item  # it failed before it was a file (a listing)
         request = item if isinstance(item, DownloadRequest) else DownloadRequest(str(item))
         path: Path | None = None
         try:
@@ -231,7 +314,7 @@ class Batch:
                 options["checksum"] = request.checksum
             return await self._fetch(url, path, progress=self._progress, **options)
         except DownloadError as exc:
-            return failed_result(request.url, path, exc)
+            return failed_result(request.url, path, exc)  # (its frames are dropped)
         except (TypeError, ValueError, OSError) as exc:
             return failed_result(request.url, path, DownloadError(f"{exc}", url=request.url))
 
@@ -278,7 +361,12 @@ def _skipped(url: str, path: Path) -> DownloadResult:
 
 
 def failed_result(url: str, path: Path | None, error: DownloadError | None) -> DownloadResult:
+    """A result for a file that failed. The error loses its traceback: its
+    frames would keep every failed file's locals alive (a long batch of
+    missing files grew by ~20 KB a file)."""
     public = redact_url(url)
+    if error is not None:
+        _forget_frames(error)
     return DownloadResult(
         url=public,
         effective_url=public,
@@ -290,3 +378,12 @@ def failed_result(url: str, path: Path | None, error: DownloadError | None) -> D
         splits=0,
         error=error,
     )
+
+
+def _forget_frames(error: BaseException) -> None:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__

@@ -20,12 +20,13 @@ from typing import Any
 
 import pycurl
 
-from ._batch import Batch, Item
+from ._batch import Batch, Expansion, Item
 from ._config import DownloadOptions
-from ._exceptions import DownloaderClosedError, DownloadError
+from ._exceptions import DownloaderClosedError, DownloadError, TransportError
 from ._policy import RebalancePolicy
 from ._progress import DownloadResult, ProgressCallback
 from .engine.curlopts import configure_multi
+from .engine.listing import fetch_listing
 from .engine.multi import CurlBridge
 from .engine.sockets import SocketRegistry
 from .engine.transfer import RangeTransfer
@@ -33,11 +34,20 @@ from .files.destination import Dest
 from .files.names import normalize_url, parse_origin
 from .files.target import prepare_target
 from .job.driver import DownloadState, FileDownload
+from .protocol.listing import Entry, parse_index_page, parse_mlsd, parse_nlst
 from .schedule.profile import HostProfile
 from .schedule.scheduler import Scheduler
 from .schedule.sharing import connections_to_open_ahead, share_of_free_slots, unplanned_on
 
 __all__ = ["DEFAULT_LOOP_BUDGET", "Downloader"]
+
+
+class _Lister:
+    """A directory listing as the scheduler's slots see it."""
+
+    def __init__(self, host_key: str) -> None:
+        self.host_key = host_key
+
 
 #: Seconds of libcurl work per event-loop iteration before the bridge yields.
 #: Chosen from benchmarks/responsiveness.py (see the README's trade-off table).
@@ -238,6 +248,8 @@ class Downloader:
         progress: ProgressCallback | None = None,
         lookahead: int | None = None,
         skip_existing: bool = False,
+        globs: bool = True,
+        depth: int = 0,
         **options: Any,
     ) -> Batch:
         """Download every item (a URL or a ``DownloadRequest``) into ``dest_dir``
@@ -249,7 +261,12 @@ class Downloader:
         finishes; a failed file is a result with ``error`` set. Leaving the
         ``async with`` block waits for the rest (an exception cancels it).
         ``skip_existing``: a file already at its destination is skipped
-        without any request. Keyword ``options`` are those of ``fetch``.
+        without any request. A URL whose last segment is a glob
+        (``ftp://host/dir/*B13*``) or that ends in ``/`` stands for the
+        matching files of its directory (``list_directory``; ``globs=False``
+        turns that off), and ``depth`` levels of subdirectories below it
+        (their files keep their place under ``dest_dir``). Keyword
+        ``options`` are those of ``fetch``.
 
         Example::
 
@@ -272,7 +289,46 @@ class Downloader:
             skip_existing=skip_existing,
             progress=progress,
             options=options,
+            expansion=Expansion(self.list_directory, globs, max(0, depth)),
         )
+
+    async def list_directory(self, url: str, **options: Any) -> list[Entry]:
+        """The entries of directory ``url`` (ending in ``/``): FTP ``MLSD``
+        (names, sizes and dates), else ``NLST`` (names), or an HTTP index
+        page's links below it. Takes one of the host's slots while it runs."""
+        bridge = self._ensure_bridge()
+        origin = parse_origin(url, directory=True)
+        try:
+            opts = dataclasses.replace(self.options, **options) if options else self.options
+        except (TypeError, ValueError) as exc:
+            raise DownloadError(f"invalid option: {exc}", url=url) from None
+        key = origin.host_key
+        slot = _Lister(key)
+        # Listings come before their files are in line, so a slot is usually
+        # free at once; else the next one that frees (polled: listings are few).
+        while not self.scheduler.acquire(slot, slot):
+            await asyncio.sleep(0.05)
+        try:
+            fetch = functools.partial(
+                fetch_listing, bridge, url, opts, sockets=self.sockets, host=key
+            )
+            if not origin.is_ftp:
+                page = (await fetch("GET")).decode("utf-8", "replace")
+                return parse_index_page(page, url)
+            profile = self._profiles.setdefault(key, HostProfile())
+            if profile.ftp.may_list_directories():
+                try:
+                    text = (await fetch("MLSD")).decode("utf-8", "surrogateescape")
+                    profile.ftp.directory_listing_answered(True)
+                    return parse_mlsd(text)
+                except TransportError:
+                    raise
+                except DownloadError:
+                    profile.ftp.directory_listing_answered(False)  # NLST from now on
+            return parse_nlst((await fetch("NLST")).decode("utf-8", "surrogateescape"))
+        finally:
+            self.scheduler.release(slot, slot)
+            self._pump()
 
     # ------------------------------------------------------------ slots
 

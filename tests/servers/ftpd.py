@@ -8,7 +8,7 @@ Prints ``PORT <n>`` once it listens; exits when its parent dies or after
 ``--lifetime`` seconds. ``--max-cons-per-ip`` makes it answer 421 beyond that.
 ``--log FILE`` appends one line per command received: ``<session> <COMMAND> <arg>``
 (passwords as ``***``), so tests can count logins and round trips.
-Older dialects, as other servers speak: ``--no-mlst`` (vsftpd has no MLST),
+Older dialects, as other servers speak: ``--no-mlst`` (vsftpd has no MLST or MLSD),
 ``--no-paths`` (commands naming ``dir/file`` get 550, as from servers that
 take only names in the current directory), ``--announce-size`` (the RETR
 reply says "(N bytes)", as vsftpd's and proftpd's do). ``--mlst-short N`` makes
@@ -82,8 +82,8 @@ def dialect_handler(
 
         def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
             cmd = cmd.upper()
-            if no_mlst and cmd == "MLST":
-                self.respond('500 Command "MLST" not understood.')
+            if no_mlst and cmd in ("MLST", "MLSD"):
+                self.respond(f'500 Command "{cmd}" not understood.')
                 return
             if no_paths and cmd in ("RETR", "SIZE", "MDTM", "MLST") and "/" in arg:
                 self.respond("550 No such file or directory.")

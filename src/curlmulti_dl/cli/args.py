@@ -16,6 +16,7 @@ from .._version import __version__
 from ..files.names import parse_origin
 from ..protocol.ftpdialect import FILE_METHODS
 from ..protocol.integrity import Checksum
+from ..protocol.listing import split_glob
 
 __all__ = ["build_parser", "usage_error"]
 
@@ -93,6 +94,28 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip a file that exists at its destination, without any request "
         "(default: ask the server, and skip it only if it is the remote file)",
+    )
+    parser.add_argument(
+        "--globoff",
+        action="store_true",
+        help="take *, ? and [...] in URLs literally (default: a last segment with them, "
+        "e.g. ftp://host/dir/*B13*, fetches the matching files of the directory, and a "
+        "URL ending in / all of its files)",
+    )
+    parser.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="with a directory URL or a glob, walk its subdirectories too (only below "
+        "the starting URL), keeping their layout",
+    )
+    parser.add_argument(
+        "-l",
+        "--level",
+        type=int,
+        default=5,
+        metavar="N",
+        help="how many levels --recursive walks down (default: 5)",
     )
     parser.add_argument(
         "--json",
@@ -201,6 +224,8 @@ def usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> st
         return "--max-host-connections must be at least 1"
     if args.max_connections < 1:
         return "--max-connections must be at least 1"
+    if args.level < 0:
+        return "--level must be 0 or more"
     if args.input_file and args.input_file != "-" and not Path(args.input_file).is_file():
         return f"-i {args.input_file}: no such file"
     if not math.isfinite(args.connect_timeout) or args.connect_timeout <= 0:
@@ -230,6 +255,8 @@ def usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> st
             parse_origin(url)
         except DownloadError as exc:
             return str(exc)
+        if args.output and not args.globoff and split_glob(url) is not None:
+            return "-o/--output takes one file, and this URL names many: use -d, or --globoff"
     if args.cacert and not Path(args.cacert).is_file():
         return f"--cacert {args.cacert}: no such file"
     if args.output == "-":

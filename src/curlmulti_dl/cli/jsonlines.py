@@ -44,7 +44,7 @@ def summary_line(summary: BatchSummary) -> str:
             "files": summary.total,
             "downloaded": summary.succeeded,
             "skipped": summary.skipped,
-            "failed": len(summary.failed),
+            "failed": summary.failures,
             "bytes": summary.bytes,
             "elapsed": round(summary.elapsed, 3),
             "failures": [{"url": r.url, "error": str(r.error)} for r in summary.failed],

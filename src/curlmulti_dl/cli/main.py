@@ -125,7 +125,12 @@ async def _download_one(dl: Downloader, args: argparse.Namespace, dest: Any, dis
 async def _download_batch(dl: Downloader, args: argparse.Namespace, display: Any) -> int:
     """URLs and ``-i`` lists: every file on one budget, a line as each ends."""
     items = _items(args)
-    kw = {"parts": args.parts, "skip_existing": args.skip_existing}
+    kw = {
+        "parts": args.parts,
+        "skip_existing": args.skip_existing,
+        "globs": not args.globoff,
+        "depth": args.level if args.recursive else 0,
+    }
     try:
         async with dl.fetch_many(items, args.dir, progress=display.progress, **kw) as batch:
             async for result in batch:
@@ -141,7 +146,7 @@ async def _download_batch(dl: Downloader, args: argparse.Namespace, display: Any
     finally:
         if args.json:
             print(summary_line(batch.summary), flush=True)
-    return EXIT_FAILED if batch.summary.failed else EXIT_OK
+    return EXIT_FAILED if batch.summary.failures else EXIT_OK
 
 
 async def _items(args: argparse.Namespace) -> AsyncIterator[str | DownloadRequest]:

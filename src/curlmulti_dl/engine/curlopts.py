@@ -20,6 +20,7 @@ from .._config import DownloadOptions, milliseconds
 
 __all__ = [
     "RangeRequest",
+    "configure_listing",
     "configure_multi",
     "configure_transfer",
     "listing_argument",
@@ -160,6 +161,47 @@ def _configure_ftp(curl: Any, request: RangeRequest, options: DownloadOptions) -
     # at once instead, which an ABOR'd session would be anyway.
     if request.start:
         curl.setopt(pycurl.RESUME_FROM_LARGE, request.start)
+
+
+def configure_listing(
+    curl: Any,
+    url: str,
+    options: DownloadOptions,
+    command: str,
+    on_write: Callable[[memoryview], int | None],
+    on_header: Callable[[bytes], None],
+) -> None:
+    """A directory listing of ``url`` (ending in ``/``): FTP ``MLSD`` or
+    ``NLST`` (libcurl's DIRLISTONLY), or the GET of an HTTP index page."""
+    set_ = curl.setopt
+    set_(pycurl.URL, url)
+    set_(pycurl.NOSIGNAL, 1)
+    set_(pycurl.FORBID_REUSE, 0 if options.reuse_connections else 1)
+    set_(pycurl.PROTOCOLS, _PROTOCOLS)
+    set_(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+    set_(pycurl.WRITEFUNCTION, on_write, use_memoryview=True)
+    set_(pycurl.HEADERFUNCTION, on_header)
+    set_(pycurl.CONNECTTIMEOUT_MS, milliseconds(options.connect_timeout))
+    set_(pycurl.LOW_SPEED_LIMIT, options.stall_bytes_per_second)
+    set_(pycurl.LOW_SPEED_TIME, max(1, math.ceil(options.stall_timeout)))
+    set_(pycurl.USERAGENT, options.user_agent)
+    set_(pycurl.SSL_VERIFYPEER, 1 if options.verify_tls else 0)
+    set_(pycurl.SSL_VERIFYHOST, 2 if options.verify_tls else 0)
+    if options.cacert:
+        set_(pycurl.CAINFO, options.cacert)
+    if command == "GET":
+        set_(pycurl.FOLLOWLOCATION, 1)
+        set_(pycurl.MAXREDIRS, _MAX_REDIRECTS)
+        return
+    set_(pycurl.FTP_USE_EPSV, 1)
+    # One CWD to the directory: the listing's names are its own.
+    set_(pycurl.FTP_FILEMETHOD, pycurl.FTPMETHOD_SINGLECWD)
+    if options.ftp_tls:
+        set_(pycurl.USE_SSL, pycurl.USESSL_ALL)
+    if command == "NLST":
+        set_(pycurl.DIRLISTONLY, 1)
+    else:
+        set_(pycurl.CUSTOMREQUEST, command)
 
 
 def listing_argument(url: str, ftp_method: str) -> bytes | None:

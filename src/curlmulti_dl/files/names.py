@@ -127,8 +127,9 @@ def _printable(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-def parse_origin(url: str) -> Origin:
-    """Check that ``url`` is one we can download and return its origin.
+def parse_origin(url: str, *, directory: bool = False) -> Origin:
+    """Check that ``url`` is one we can download (``directory``: list) and
+    return its origin.
 
     >>> parse_origin("https://example.org/a.nc").host_key
     'example.org:443'
@@ -136,7 +137,8 @@ def parse_origin(url: str) -> Origin:
     url = normalize_url(url)
     parts = urlsplit(url)
     scheme = parts.scheme
-    if scheme in ("ftp", "ftps") and (parts.path.endswith("/") or parts.path in ("", "/")):
+    names_directory = parts.path.endswith("/") or parts.path in ("", "/")
+    if scheme in ("ftp", "ftps") and names_directory and not directory:
         raise InvalidURLError(
             "an FTP directory cannot be downloaded as a file (name a file in it)", url=url
         )

@@ -57,6 +57,7 @@ class FtpDialect:
 
     paths: Support = Support.UNKNOWN
     listing: Support = Support.UNKNOWN
+    directory_listing: Support = Support.UNKNOWN  # MLSD
 
     def file_method(self, configured: str) -> str:
         """libcurl's file method for the next transfer (``configured`` is the
@@ -68,6 +69,13 @@ class FtpDialect:
     def may_list(self) -> bool:
         """Whether a new file's first transfer may ask MLST."""
         return self.listing is not Support.NO
+
+    def may_list_directories(self) -> bool:
+        """Whether a directory is asked with MLSD (else NLST, names only)."""
+        return self.directory_listing is not Support.NO and self.listing is not Support.NO
+
+    def directory_listing_answered(self, listed: bool) -> None:
+        self.directory_listing = Support.YES if listed else Support.NO
 
     def paths_answered(self) -> None:
         """A transfer that named the file by its path got an answer."""

@@ -25,6 +25,13 @@ from .limiter import LimiterStatistics, SlotLimiter
 __all__ = ["Scheduler", "Waiter"]
 
 
+class Keyed(Protocol):
+    """Anything that takes a host's slots: a download, a directory listing."""
+
+    @property
+    def host_key(self) -> str: ...
+
+
 class Waiter(Protocol):
     """A download as the scheduler sees it."""
 
@@ -137,7 +144,7 @@ class Scheduler(Generic[W]):
             free_total -= count
         return chosen
 
-    def acquire(self, waiter: W, borrower: Hashable) -> bool:
+    def acquire(self, waiter: Keyed, borrower: Hashable) -> bool:
         host = self._host(waiter.host_key).limiter
         if not self.total.try_acquire(borrower):
             return False
@@ -146,7 +153,7 @@ class Scheduler(Generic[W]):
             return False
         return True
 
-    def release(self, waiter: W, borrower: Hashable) -> None:
+    def release(self, waiter: Keyed, borrower: Hashable) -> None:
         host = self._host(waiter.host_key).limiter
         if host.holds(borrower):
             host.release(borrower)

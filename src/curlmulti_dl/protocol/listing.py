@@ -1,0 +1,173 @@
+"""Directories and globs: which URLs name many files, and what a listing
+says. Pure: strings in, entries out (property-tested).
+
+A URL whose last path segment has glob characters (``*``, ``?``, ``[...]``
+on FTP; ``*`` and ``[...]`` on HTTP, where ``?`` starts the query) names the
+matching files of its directory; a URL ending in ``/`` names all of them.
+The glob is read from the raw string, before libcurl (which would take a
+``?`` for a query) or URL normalization see it.
+
+Listings: FTP ``MLSD`` (RFC 3659: names with type, size and date, so the
+batch is planned without a probe per file), ``NLST`` (names only), and the
+HTML index pages of nginx, Apache and lighttpd (links below the page only,
+as ``wget -np`` follows them).
+
+Example::
+
+    split_glob("ftp://h/jma/hsd/202311/23/00/*B13*")
+    # Glob(directory='ftp://h/jma/hsd/202311/23/00/', pattern='*B13*')
+"""
+
+from __future__ import annotations
+
+import calendar
+import fnmatch
+import html.parser
+import itertools
+from dataclasses import dataclass
+from urllib.parse import quote, unquote, urljoin, urlsplit
+
+__all__ = [
+    "Entry",
+    "Glob",
+    "entry_url",
+    "parse_index_page",
+    "parse_mlsd",
+    "parse_nlst",
+    "safe_name",
+    "split_glob",
+]
+
+_FTP_GLOB = frozenset("*?[")
+_HTTP_GLOB = frozenset("*[")
+
+
+@dataclass(frozen=True)
+class Glob:
+    """``directory`` (ending in ``/``) and the ``pattern`` its names must
+    match (``*`` for a directory URL)."""
+
+    directory: str
+    pattern: str
+
+    def matches(self, name: str) -> bool:
+        return fnmatch.fnmatchcase(name, self.pattern)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One name in a listing: ``kind`` is "file", "dir" or "other";
+    ``size`` and ``mtime`` (epoch seconds) when the listing said."""
+
+    name: str
+    kind: str = "file"
+    size: int | None = None
+    mtime: int | None = None
+
+
+def split_glob(url: str) -> Glob | None:
+    """The directory and pattern ``url`` names, or None for a single file."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("ftp", "ftps", "http", "https"):
+        return None
+    glob_chars = _FTP_GLOB if scheme.lower().startswith("ftp") else _HTTP_GLOB
+    if scheme.lower().startswith("http"):
+        rest = rest.split("#", 1)[0]
+        if "?" in rest:
+            return None  # a query: one resource, as the server decides
+    slash = rest.find("/")
+    if slash < 0:
+        return None
+    head, last = url[: len(url) - len(rest) + slash], rest[slash:]
+    directory, _, name = last.rpartition("/")
+    if not name:
+        return Glob(f"{head}{directory}/", "*")
+    if not glob_chars.intersection(name):
+        return None
+    return Glob(f"{head}{directory}/", unquote(name))
+
+
+def entry_url(directory: str, name: str) -> str:
+    """The URL of ``name`` in listing ``directory`` (the name percent-encoded)."""
+    return directory + quote(name.encode("utf-8", "surrogateescape"), safe="")
+
+
+def safe_name(name: str) -> bool:
+    """A name a listing may give: one path segment, never up or a device."""
+    return bool(name) and name not in (".", "..") and "/" not in name and "\0" not in name
+
+
+def parse_mlsd(text: str) -> list[Entry]:
+    """``type=file;size=123;modify=20231123000000; name`` lines (RFC 3659)."""
+    entries = []
+    for line in text.splitlines():
+        facts, sep, name = line.partition(" ")
+        if not sep or not name or "=" not in facts:
+            continue
+        found = {}
+        for fact in facts.split(";"):
+            key, eq, value = fact.partition("=")
+            if eq:
+                found[key.strip().lower()] = value.strip()
+        kind = found.get("type", "").lower()
+        if kind in ("cdir", "pdir") or name in (".", ".."):
+            continue
+        size = found.get("size")
+        entries.append(
+            Entry(
+                name,
+                "file" if kind == "file" else "dir" if kind == "dir" else "other",
+                int(size) if size and size.isdigit() else None,
+                _mlsd_time(found.get("modify")),
+            )
+        )
+    return entries
+
+
+def _mlsd_time(value: str | None) -> int | None:
+    if not value or len(value) < 14 or not value[:14].isdigit():
+        return None
+    cuts = (0, 4, 6, 8, 10, 12, 14)
+    fields = [int(value[a:b]) for a, b in itertools.pairwise(cuts)]
+    return calendar.timegm((*fields, 0, 0, 0))
+
+
+def parse_nlst(text: str) -> list[Entry]:
+    """One name per line (some servers give ``dir/name``: the last part)."""
+    names = (line.strip().rpartition("/")[2] for line in text.splitlines())
+    return [Entry(name, "file") for name in names if name and name not in (".", "..")]
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if href:
+                self.hrefs.append(href)
+
+
+def parse_index_page(page: str, base: str) -> list[Entry]:
+    """The entries an HTML index page at ``base`` (ending in ``/``) links to:
+    only names directly below it (no parent, no sort links, no other site);
+    a link ending in ``/`` is a directory."""
+    links = _Links()
+    links.feed(page)
+    here = urlsplit(base)
+    seen: dict[str, Entry] = {}
+    for href in links.hrefs:
+        target = urlsplit(urljoin(base, href))
+        if (target.scheme, target.netloc) != (here.scheme, here.netloc) or target.query:
+            continue
+        if not target.path.startswith(here.path) or target.path == here.path:
+            continue
+        rest = target.path[len(here.path) :]
+        kind = "dir" if rest.endswith("/") else "file"
+        name = unquote(rest.rstrip("/"))
+        if not name or "/" in name:
+            continue
+        seen.setdefault(name, Entry(name, kind))
+    return list(seen.values())
