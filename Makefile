@@ -20,6 +20,7 @@ lint: venv
 	$(BIN)/mypy
 
 test: lint
+	bash tests/setup.sh
 	$(BIN)/python -m pytest
 
 demo: venv

@@ -18,6 +18,7 @@ from curlmulti_dl import Downloader, DownloadResult
 from curlmulti_dl.protocol.listing import (
     entry_url,
     parse_index_page,
+    parse_list,
     parse_mlsd,
     parse_nlst,
     split_glob,
@@ -43,7 +44,7 @@ def himawari(data: DataFiles) -> list[str]:
 
 @pytest.fixture(scope="module")
 def old_ftp(data: DataFiles) -> Iterator[Server]:
-    """A server without MLST and MLSD (as vsftpd): listings by NLST."""
+    """A server without MLST and MLSD (as vsftpd): listings by LIST."""
     server = start_server("ftpd.py", "--root", str(data.root), "--no-mlst", scheme="ftp")
     yield server
     stop_server(server)
@@ -58,7 +59,7 @@ def fetch_all(base: Server, url: str, out: Path, arun, **kw: object) -> list[Dow
     return arun(run())
 
 
-@pytest.mark.parametrize("dialect", ["mlsd", "nlst"])
+@pytest.mark.parametrize("dialect", ["mlsd", "list"])
 def test_a_glob_fetches_the_matching_files_of_its_directory(
     ftp_server: Server, old_ftp: Server, himawari: list[str], data: DataFiles,
     tmp_path: Path, arun, dialect: str,
@@ -154,6 +155,20 @@ def test_mlsd_nlst_and_index_pages() -> None:
     ]
     assert entries[0].mtime == 1700698500
     assert [e.name for e in parse_nlst("a.dat\r\nsub/b.dat\r\n.\r\n")] == ["a.dat", "b.dat"]
+    unix = (
+        "total 8\r\n"
+        "-rw-r--r--    1 0        0           30000 Dec 06 13:30 HS B03.DAT\r\n"
+        "drwxr-xr-x    2 0        0            4096 Dec 06 13:30 extra\r\n"
+        "lrwxrwxrwx    1 0        0               7 Dec 06 13:30 latest -> HS B03.DAT\r\n"
+    )
+    listed = parse_list(unix)
+    assert listed is not None
+    assert [(e.name, e.kind, e.size) for e in listed] == [
+        ("HS B03.DAT", "file", 30000),
+        ("extra", "dir", None),
+        ("latest", "other", None),
+    ]
+    assert parse_list("12-06-26  01:30PM       <DIR>          extra\r\n") is None  # IIS: NLST
     page = (
         '<a href="../">../</a><a href="?C=M;O=A">Last</a>'
         '<a href="HS%20B13.DAT">HS B13.DAT</a><a href="sub/">sub/</a>'

@@ -34,7 +34,7 @@ from .files.destination import Dest
 from .files.names import normalize_url, parse_origin
 from .files.target import prepare_target
 from .job.driver import DownloadState, FileDownload
-from .protocol.listing import Entry, parse_index_page, parse_mlsd, parse_nlst
+from .protocol.listing import Entry, parse_index_page, parse_list, parse_mlsd, parse_nlst
 from .schedule.profile import HostProfile
 from .schedule.scheduler import Scheduler
 from .schedule.sharing import connections_to_open_ahead, share_of_free_slots, unplanned_on
@@ -294,8 +294,9 @@ class Downloader:
 
     async def list_directory(self, url: str, **options: Any) -> list[Entry]:
         """The entries of directory ``url`` (ending in ``/``): FTP ``MLSD``
-        (names, sizes and dates), else ``NLST`` (names), or an HTTP index
-        page's links below it. Takes one of the host's slots while it runs."""
+        (names, sizes and dates), else ``LIST`` in the Unix form (names, kinds
+        and sizes), else ``NLST`` (names), or an HTTP index page's links below
+        it. Takes one of the host's slots while it runs."""
         bridge = self._ensure_bridge()
         origin = parse_origin(url, directory=True)
         try:
@@ -325,6 +326,9 @@ class Downloader:
                     raise
                 except DownloadError:
                     profile.ftp.directory_listing_answered(False)  # NLST from now on
+            listed = parse_list((await fetch("LIST")).decode("utf-8", "surrogateescape"))
+            if listed is not None:
+                return listed
             return parse_nlst((await fetch("NLST")).decode("utf-8", "surrogateescape"))
         finally:
             self.scheduler.release(slot, slot)

@@ -171,8 +171,8 @@ def configure_listing(
     on_write: Callable[[memoryview], int | None],
     on_header: Callable[[bytes], None],
 ) -> None:
-    """A directory listing of ``url`` (ending in ``/``): FTP ``MLSD`` or
-    ``NLST`` (libcurl's DIRLISTONLY), or the GET of an HTTP index page."""
+    """A directory listing of ``url`` (ending in ``/``): FTP ``MLSD``,
+    ``LIST`` or ``NLST`` (libcurl's DIRLISTONLY), or the GET of an HTTP index page."""
     set_ = curl.setopt
     set_(pycurl.URL, url)
     set_(pycurl.NOSIGNAL, 1)
@@ -200,7 +200,7 @@ def configure_listing(
         set_(pycurl.USE_SSL, pycurl.USESSL_ALL)
     if command == "NLST":
         set_(pycurl.DIRLISTONLY, 1)
-    else:
+    elif command != "LIST":  # LIST: libcurl's own for a URL ending in /
         set_(pycurl.CUSTOMREQUEST, command)
 
 

@@ -32,7 +32,7 @@ async def fetch_listing(
     sockets: SocketRegistry | None = None,
     host: str = "",
 ) -> bytes:
-    """The listing's bytes; ``command`` is "MLSD", "NLST" or "GET".
+    """The listing's bytes; ``command`` is "MLSD", "LIST", "NLST" or "GET".
     Raises the ``DownloadError`` that describes libcurl's failure."""
     body = bytearray()
     status = [0]

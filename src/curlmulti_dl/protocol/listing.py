@@ -8,7 +8,8 @@ The glob is read from the raw string, before libcurl (which would take a
 ``?`` for a query) or URL normalization see it.
 
 Listings: FTP ``MLSD`` (RFC 3659: names with type, size and date, so the
-batch is planned without a probe per file), ``NLST`` (names only), and the
+batch is planned without a probe per file), ``LIST`` in the Unix form (names,
+kinds and sizes), ``NLST`` (names only), and the
 HTML index pages of nginx, Apache and lighttpd (links below the page only,
 as ``wget -np`` follows them).
 
@@ -32,6 +33,7 @@ __all__ = [
     "Glob",
     "entry_url",
     "parse_index_page",
+    "parse_list",
     "parse_mlsd",
     "parse_nlst",
     "safe_name",
@@ -130,6 +132,28 @@ def _mlsd_time(value: str | None) -> int | None:
     cuts = (0, 4, 6, 8, 10, 12, 14)
     fields = [int(value[a:b]) for a, b in itertools.pairwise(cuts)]
     return calendar.timegm((*fields, 0, 0, 0))
+
+
+def parse_list(text: str) -> list[Entry] | None:
+    """A ``LIST`` in the Unix ``ls -l`` form that vsftpd, proftpd and
+    pure-ftpd send (``drwxr-xr-x 2 0 0 4096 Nov 23 00:00 name``): names,
+    kinds and sizes. None when a line is in another form (the names then
+    come from NLST)."""
+    entries = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("total "):
+            continue
+        fields = line.split(None, 8)
+        if len(fields) < 9 or line[0] not in "-dlbcps" or not fields[4].isdigit():
+            return None
+        name = fields[8]
+        if line[0] == "l":
+            name = name.split(" -> ", 1)[0]
+        kind = {"-": "file", "d": "dir"}.get(line[0], "other")
+        if name in (".", ".."):
+            continue
+        entries.append(Entry(name, kind, int(fields[4]) if kind == "file" else None))
+    return entries
 
 
 def parse_nlst(text: str) -> list[Entry]:
