@@ -5,6 +5,7 @@ others. Real downloads from the loopback server, every sha256 checked."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from curlmulti_dl.cli.inputfile import InputFileError, read_input
 
 from .conftest import DataFiles, Server, sha256_file
+from .test_cli import on_terminal
 
 
 def cli(
@@ -126,3 +128,35 @@ def test_list_items_with_mirrors_and_options() -> None:
     requests = list(read_input(text.splitlines(), "-"))
     assert [r.url for r in requests] == ["http://a/x.nc", "ftp://b/z"]
     assert str(requests[0].dest) == "d/y.nc" and requests[1].dest is None
+
+
+def test_a_batch_shows_batch_lines_not_a_line_per_file_per_interval(
+    http_server: Server, data: DataFiles, tmp_path: Path
+) -> None:
+    names = files(data, "plain-batch", 6, 300_000)
+    urls = [http_server.url(n, rate=200_000) for n in names]
+    done = cli("-d", str(tmp_path), "--progress-interval", "0.3", "-n", "1", *urls)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert not [line for line in lines if "%" in line]  # no per-file progress lines
+    assert any(line.startswith("batch: ") for line in lines), lines
+    assert sum(line.startswith("saved ") for line in lines) == 6  # one per finished file
+    assert lines[-1].startswith("6 files: 6 downloaded"), lines
+    for name in names:
+        data.assert_same(name, tmp_path / Path(name).name)
+
+
+def test_a_batch_on_a_terminal_keeps_rows_for_files_in_flight_only(
+    http_server: Server, data: DataFiles, tmp_path: Path
+) -> None:
+    names = files(data, "rich-batch", 5, 200_000)
+    urls = [http_server.url(n, rate=400_000) for n in names]
+    urls.append(http_server.url("nothing-here.bin"))
+    status, text = on_terminal("-d", str(tmp_path), "-n", "1", "--retries", "0", *urls)
+    assert status == 1
+    assert "saved " not in text  # the batch row counts them; nothing scrolls by
+    assert "5 done, 1 failed" in text
+    rows = [line for line in re.split(r"[\r\n]+", text) if line.startswith("nothing-here.bin")]
+    assert rows and rows[-1].rstrip().endswith("failed")  # failures keep their row
+    for name in names:
+        data.assert_same(name, tmp_path / Path(name).name)

@@ -99,11 +99,11 @@ class BatchSummary:
             self.bytes += result.size
 
     def __str__(self) -> str:
-        text = (
-            f"{self.total} files: {self.succeeded} downloaded, {self.skipped} already there, "
+        files = f"{self.total} file{'' if self.total == 1 else 's'}"
+        return (
+            f"{files}: {self.succeeded} downloaded, {self.skipped} already there, "
             f"{self.failures} failed ({self.bytes} bytes in {self.elapsed:.1f} s)"
         )
-        return text
 
 
 class Fetch(Protocol):

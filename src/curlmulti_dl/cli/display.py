@@ -61,6 +61,7 @@ class Display:
         self._labels: dict[str, str] = {}
         self._callbacks: dict[str, ProgressCallback | None] = {}  # a batch's files in flight
         self._batch = False  # a batch: rows of finished files are removed
+        self.tally = Tally()
 
     def __enter__(self) -> Display:
         return self
@@ -86,14 +87,19 @@ class Display:
         return on_progress
 
     def progress(self, snapshot: ProgressSnapshot) -> None:
-        """One callback for every file of a batch, by the snapshot's URL."""
+        """One callback for every file of a batch, by the snapshot's URL: its
+        notice once, and every ``interval`` one line for the whole batch."""
         self._batch = True
         url = snapshot.url
-        if url not in self._callbacks:
-            self._callbacks[url] = self.callback(url, filename_from_url(url))
-        callback = self._callbacks[url]
-        if callback is not None:
-            callback(snapshot)
+        self._labels.setdefault(url, filename_from_url(url))
+        self.tally.seen(url, snapshot.bytes_done)
+        if self.quiet:
+            return
+        self._maybe_notice(url, snapshot.notice)
+        now = time.monotonic()
+        if now - self.tally.last_line >= self.interval:
+            self.tally.last_line = now
+            self.say(self.tally.line(now))
 
     def forget(self, url: str) -> None:
         """``url`` is over: what was kept to show it goes (a batch may be long)."""
@@ -120,14 +126,21 @@ class Display:
         )
 
     def finished(self, url: str, result: DownloadResult) -> None:
+        self.tally.finished(url, result.size if not result.skipped else 0)
         if not self.quiet:
             self._maybe_notice(url, result.notice)
             self.say(summary(result, self.to_stdout))
         self.forget(url)
 
     def failed(self, url: str, exc: DownloadError) -> None:
+        self.tally.failed(url)
         print(f"curlmulti-dl: error: {exc}", file=sys.stderr, flush=True)
         self.forget(url)
+
+    def batch_done(self, text: str) -> None:
+        """The batch's last line (its summary), unless quiet."""
+        if not self.quiet and self._batch:
+            self.say(text)
 
 
 class RichDisplay(Display):
@@ -158,6 +171,7 @@ class RichDisplay(Display):
             transient=False,
         )
         self._tasks: dict[str, Any] = {}
+        self._overall: Any = None  # a batch's row
 
     def __enter__(self) -> RichDisplay:
         self.bars.start()
@@ -184,19 +198,45 @@ class RichDisplay(Display):
 
         return on_progress
 
+    def progress(self, snapshot: ProgressSnapshot) -> None:
+        """A batch: one row for the whole of it, one per file in flight."""
+        self._batch = True
+        url = snapshot.url
+        self.tally.seen(url, snapshot.bytes_done)
+        if url not in self._callbacks:
+            self._callbacks[url] = self.callback(url, filename_from_url(url))
+        callback = self._callbacks[url]
+        if callback is not None:
+            callback(snapshot)
+        self._update_overall()
+
+    def _update_overall(self) -> None:
+        tally = self.tally
+        if self._overall is None:
+            self._overall = self.bars.add_task("batch", total=None, status="")
+        status = f"{tally.done} done, {tally.failures} failed, {len(tally.in_flight)} in flight"
+        self.bars.update(self._overall, completed=tally.bytes(), status=status)
+
     def finished(self, url: str, result: DownloadResult) -> None:
         task = self._tasks.pop(url, None)
+        self.tally.finished(url, result.size if not result.skipped else 0)
         if task is not None:
             self.bars.update(task, completed=result.size, total=result.size, status="done")
             if self._batch:
                 self.bars.remove_task(task)  # only the files in flight keep a row
         self._maybe_notice(url, result.notice)
-        self.say(summary(result, self.to_stdout))
+        if self._batch:
+            self._update_overall()  # no line per file: the batch row counts it
+        else:
+            self.say(summary(result, self.to_stdout))
         self.forget(url)
 
     def failed(self, url: str, exc: DownloadError) -> None:
         from rich.text import Text
 
+        self.tally.failed(url)
+        if self._batch:
+            self._update_overall()
         task = self._tasks.pop(url, None)
         if task is None:  # it failed before its first snapshot
             label = self._labels.get(url) or filename_from_url(url)
@@ -207,6 +247,42 @@ class RichDisplay(Display):
         line.append(str(exc))
         self.bars.console.print(line, highlight=False, soft_wrap=True)
         self.forget(url)
+
+
+class Tally:
+    """A batch as the display counts it: files done and failed, bytes of
+    the finished files and of those in flight (kept only while in flight)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.last_line = self.started
+        self.done = 0
+        self.failures = 0
+        self.finished_bytes = 0
+        self.in_flight: dict[str, int] = {}
+
+    def seen(self, url: str, bytes_done: int) -> None:
+        self.in_flight[url] = bytes_done
+
+    def finished(self, url: str, size: int) -> None:
+        self.in_flight.pop(url, None)
+        self.done += 1
+        self.finished_bytes += size
+
+    def failed(self, url: str) -> None:
+        self.in_flight.pop(url, None)
+        self.failures += 1
+
+    def bytes(self) -> int:
+        return self.finished_bytes + sum(self.in_flight.values())
+
+    def line(self, now: float) -> str:
+        moved = self.bytes()
+        speed = moved / max(1e-3, now - self.started)
+        return (
+            f"batch: {plural(self.done, 'file')} done, {self.failures} failed, "
+            f"{len(self.in_flight)} in flight; {format_bytes(moved)} at {format_bytes(speed)}/s"
+        )
 
 
 def _speed_column() -> Any:

@@ -22,6 +22,7 @@ from .._policy import RetryPolicy
 from ..engine.preconnect import until_connected
 from ..files.destination import resolve_destination
 from ..files.names import filename_from_url, normalize_url, parse_origin, part_path_for
+from ..protocol.listing import split_glob
 from .args import build_parser, usage_error
 from .display import make_display
 from .early import EarlyConnection
@@ -131,13 +132,20 @@ async def _download_batch(dl: Downloader, args: argparse.Namespace, display: Any
         "globs": not args.globoff,
         "depth": args.level if args.recursive else 0,
     }
+    # One file: its own progress lines, as -o shows them; else the batch's.
+    one = len(args.urls) == 1 and not args.input_file
+    one = one and (args.globoff or split_glob(args.urls[0]) is None)
+    progress = display.callback(args.urls[0], _label(args.urls[0], args)) if one else None
     try:
-        async with dl.fetch_many(items, args.dir, progress=display.progress, **kw) as batch:
+        async with dl.fetch_many(
+            items, args.dir, progress=progress or display.progress, **kw
+        ) as batch:
             async for result in batch:
+                shown = args.urls[0] if one else result.url
                 if result.error is None:
-                    display.finished(result.url, result)
+                    display.finished(shown, result)
                 else:
-                    display.failed(result.url, result.error)
+                    display.failed(shown, result.error)
                 if args.json:
                     print(result_line(result), flush=True)
     except InputFileError as exc:
@@ -146,6 +154,8 @@ async def _download_batch(dl: Downloader, args: argparse.Namespace, display: Any
     finally:
         if args.json:
             print(summary_line(batch.summary), flush=True)
+    if batch.summary.total > 1:
+        display.batch_done(str(batch.summary))
     return EXIT_FAILED if batch.summary.failures else EXIT_OK
 
 
