@@ -163,7 +163,7 @@ class Batch:
         self._fed = False
         self._ended = False  # _DONE is in the queue
         self._outstanding = 0
-        self._input_error: BaseException | None = None
+        self._input_error: Exception | None = None
         # 8-byte digests of the output paths seen: a million items cost ~60 MB
         # less than their paths would, and two items for one file are caught.
         self._outputs: set[bytes] = set()
@@ -230,7 +230,7 @@ class Batch:
                 task.add_done_callback(self._tasks.discard)
         except asyncio.CancelledError:
             raise
-        except BaseException as exc:  # the input itself failed (a file, a generator)
+        except Exception as exc:  # the input itself failed (a file, a generator)
             self._input_error = exc
         finally:
             self._fed = True
