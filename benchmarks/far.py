@@ -1,6 +1,7 @@
 """The Himawari job through the far-server emulator, with lftp, aria2c and parfive.
 
     .venv/bin/python benchmarks/far.py [--runs 3] [--only small,large]
+        [--tools curlmulti_dl,curlmulti_dl-glob,lftp,aria2c,parfive]
 
 An FTP server (pyftpdlib, at most 30 sessions per client, USER + PASS login)
 behind tests/servers/farproxy.py: 100 ms round trip, 2 MiB/s per connection.
@@ -52,7 +53,9 @@ TOOLS_FOR = {
     "ftp256": ["curlmulti_dl", "lftp"],
     "http64": ["curlmulti_dl", "curlmulti_dl-late", "axel"],
 }
-OURS = ("curlmulti_dl", "curlmulti_dl-late")
+# curlmulti_dl-glob: the small job by one glob (*B13*), the large one by its
+# directory URL: one listing, then the files (their sizes known from it).
+OURS = ("curlmulti_dl", "curlmulti_dl-late", "curlmulti_dl-glob")
 
 
 def make_data() -> dict[str, list[str]]:
@@ -102,6 +105,8 @@ def commands(tool: str, job: str, base: str, names: list[str], out: Path) -> lis
     urls = [f"{base}/{name}" for name in names]
     host = base.split("://")[1]
     folder = names[0].split("/")[0]
+    if tool == "curlmulti_dl-glob":
+        urls = [f"{base}/{folder}/*B13*" if job == "small" else f"{base}/{folder}/"]
     if tool in OURS:
         late = ["--no-preconnect"] if tool == "curlmulti_dl-late" else []
         # large: up to 8 parts per file, 2 MiB at least; the host's 30 slots
@@ -174,6 +179,8 @@ def main() -> None:
             names = jobs[job]
             job_tools = TOOLS_FOR.get(job, tools)
             job_tools = [t for t in job_tools if t in tools or t in ("axel", "curlmulti_dl-late")]
+            if job not in ("small", "large"):
+                job_tools = [t for t in job_tools if t != "curlmulti_dl-glob"]
             job_base = http_base if job == "http64" else base
             times: dict[str, list[float]] = {t: [] for t in job_tools}
             logins: dict[str, list[int]] = {t: [] for t in job_tools}
