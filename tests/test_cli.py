@@ -15,7 +15,7 @@ from .conftest import DataFiles, Server
 
 
 def cli(
-    *args: str, cwd: Path | None = None, timeout: float = 60
+    *args: str, cwd: Path | None = None, timeout: float = 60, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "curlmulti_dl", *args],
@@ -23,6 +23,7 @@ def cli(
         text=True,
         timeout=timeout,
         cwd=cwd,
+        input=stdin,
     )
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,19 +13,7 @@ import pytest
 from curlmulti_dl.cli.inputfile import InputFileError, read_input
 
 from .conftest import DataFiles, Server, sha256_file
-from .test_cli import on_terminal
-
-
-def cli(
-    *args: str, stdin: str | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "curlmulti_dl", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        input=stdin,
-    )
+from .test_cli import cli, on_terminal
 
 
 def files(data: DataFiles, prefix: str, count: int, size: int) -> list[str]:

@@ -126,6 +126,12 @@ def test_the_command_fetches_a_glob_and_globoff_takes_it_literally(
         data.assert_same(name, tmp_path / Path(name).name)
     literal = subprocess.run([*run, "--globoff", url], capture_output=True, text=True, timeout=60)
     assert literal.returncode == 1 and "Traceback" not in literal.stderr
+    directory = subprocess.run(
+        [*run, ftp_server.url(f"{HOUR}/")], capture_output=True, text=True, timeout=60
+    )
+    assert directory.returncode == 0, directory.stderr  # a directory URL is no usage error
+    for name in (n for n in himawari if "/extra/" not in n):
+        data.assert_same(name, tmp_path / Path(name).name)
 
 
 # ---------------------------------------------------------------- the pure parts

@@ -251,11 +251,12 @@ def usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> st
     if args.output and args.dir:
         return "give either -o/--output or -d/--dir, not both"
     for url in args.urls:
+        many = not args.globoff and split_glob(url) is not None  # a glob or a directory
         try:
-            parse_origin(url)
+            parse_origin(url, directory=many)
         except DownloadError as exc:
             return str(exc)
-        if args.output and not args.globoff and split_glob(url) is not None:
+        if args.output and many:
             return "-o/--output takes one file, and this URL names many: use -d, or --globoff"
     if args.cacert and not Path(args.cacert).is_file():
         return f"--cacert {args.cacert}: no such file"

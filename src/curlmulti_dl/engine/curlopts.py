@@ -98,13 +98,29 @@ def configure_transfer(
     # transfer to that host without a new handshake or login. libcurl counts
     # cached connections against M_MAX_HOST_CONNECTIONS and closes the oldest
     # idle one when a new connection would exceed it (see configure_multi).
-    set_(pycurl.FORBID_REUSE, 0 if options.reuse_connections else 1)
     set_(pycurl.FRESH_CONNECT, 0 if options.reuse_connections else 1)
+    set_(pycurl.BUFFERSIZE, options.buffer_size)
+    _configure_common(curl, options, on_write, on_header)
+    if request.is_ftp:
+        _configure_ftp(curl, request, options)
+    else:
+        _configure_http(curl, request)
+
+
+def _configure_common(
+    curl: Any,
+    options: DownloadOptions,
+    on_write: Callable[[memoryview], int | None],
+    on_header: Callable[[bytes], Any],
+) -> None:
+    """What every transfer and listing shares: reuse, protocols, callbacks,
+    timeouts, TLS."""
+    set_ = curl.setopt
+    set_(pycurl.FORBID_REUSE, 0 if options.reuse_connections else 1)
     set_(pycurl.PROTOCOLS, _PROTOCOLS)
     set_(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
     set_(pycurl.WRITEFUNCTION, on_write, use_memoryview=True)
     set_(pycurl.HEADERFUNCTION, on_header)
-    set_(pycurl.BUFFERSIZE, options.buffer_size)
     set_(pycurl.CONNECTTIMEOUT_MS, milliseconds(options.connect_timeout))
     set_(pycurl.LOW_SPEED_LIMIT, options.stall_bytes_per_second)
     set_(pycurl.LOW_SPEED_TIME, max(1, math.ceil(options.stall_timeout)))
@@ -113,10 +129,6 @@ def configure_transfer(
     set_(pycurl.SSL_VERIFYHOST, 2 if options.verify_tls else 0)
     if options.cacert:
         set_(pycurl.CAINFO, options.cacert)
-    if request.is_ftp:
-        _configure_ftp(curl, request, options)
-    else:
-        _configure_http(curl, request)
 
 
 def _configure_http(curl: Any, request: RangeRequest) -> None:
@@ -176,19 +188,7 @@ def configure_listing(
     set_ = curl.setopt
     set_(pycurl.URL, url)
     set_(pycurl.NOSIGNAL, 1)
-    set_(pycurl.FORBID_REUSE, 0 if options.reuse_connections else 1)
-    set_(pycurl.PROTOCOLS, _PROTOCOLS)
-    set_(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
-    set_(pycurl.WRITEFUNCTION, on_write, use_memoryview=True)
-    set_(pycurl.HEADERFUNCTION, on_header)
-    set_(pycurl.CONNECTTIMEOUT_MS, milliseconds(options.connect_timeout))
-    set_(pycurl.LOW_SPEED_LIMIT, options.stall_bytes_per_second)
-    set_(pycurl.LOW_SPEED_TIME, max(1, math.ceil(options.stall_timeout)))
-    set_(pycurl.USERAGENT, options.user_agent)
-    set_(pycurl.SSL_VERIFYPEER, 1 if options.verify_tls else 0)
-    set_(pycurl.SSL_VERIFYHOST, 2 if options.verify_tls else 0)
-    if options.cacert:
-        set_(pycurl.CAINFO, options.cacert)
+    _configure_common(curl, options, on_write, on_header)
     if command == "GET":
         set_(pycurl.FOLLOWLOCATION, 1)
         set_(pycurl.MAXREDIRS, _MAX_REDIRECTS)
