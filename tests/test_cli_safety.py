@@ -152,7 +152,8 @@ def test_existing_file_needs_force(http_server: Server, data: DataFiles, tmp_pat
         (["--progress-interval", "-1", "http://127.0.0.1/x"], ["--progress-interval"]),
         (["--connect-timeout", "nan", "http://127.0.0.1/x"], ["--connect-timeout"]),
         (["http://127.0.0.1/a\x01b"], ["control characters"]),
-        (["ftp://127.0.0.1/pub/"], ["directory"]),
+        # Taken literally (--globoff), a directory is no file; without it, it names its files.
+        (["--globoff", "ftp://127.0.0.1/pub/"], ["directory"]),
     ],
 )
 def test_more_usage_errors(args: list[str], words: list[str], tmp_path: Path) -> None:
