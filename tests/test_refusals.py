@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 import curlmulti_dl
 from curlmulti_dl import RetryPolicy
 from curlmulti_dl.files.names import parse_origin
@@ -66,13 +68,10 @@ def test_refusals_count_when_the_host_serves_nothing(
     name = data.add("refuses-all.bin", 10_000)
     url = http_server.url(name, fail_first=100, fail_status=429)
     policy = RetryPolicy(attempts=2, backoff_factor=0.01)
-    try:
+    with pytest.raises(curlmulti_dl.RetriesExhaustedError) as caught:
         arun(curlmulti_dl.fetch(url, tmp_path, retry=policy))
-    except curlmulti_dl.RetriesExhaustedError as exc:
-        assert isinstance(exc.last_error, curlmulti_dl.HTTPStatusError)
-        assert exc.last_error.status == 429
-    else:
-        raise AssertionError("a host that serves nothing must fail the file")
+    assert isinstance(caught.value.last_error, curlmulti_dl.HTTPStatusError)
+    assert caught.value.last_error.status == 429
     assert not list(tmp_path.iterdir())
 
 

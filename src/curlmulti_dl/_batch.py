@@ -354,29 +354,30 @@ def _skipped(url: str, path: Path) -> DownloadResult:
         size = path.stat().st_size
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc.strerror or exc}", url=url) from None
-    result = failed_result(url, path, None)
     return dataclasses.replace(
-        result, url=public, size=size, skipped=True, notice="exists: skipped without a request"
+        _result(public, path), size=size, skipped=True, notice="exists: skipped without a request"
     )
 
 
-def failed_result(url: str, path: Path | None, error: DownloadError | None) -> DownloadResult:
+def failed_result(url: str, path: Path | None, error: DownloadError) -> DownloadResult:
     """A result for a file that failed. The error loses its traceback: its
     frames would keep every failed file's locals alive (a long batch of
     missing files grew by ~20 KB a file)."""
-    public = redact_url(url)
-    if error is not None:
-        _forget_frames(error)
+    _forget_frames(error)
+    return dataclasses.replace(_result(redact_url(url), path), error=error)
+
+
+def _result(public_url: str, path: Path | None) -> DownloadResult:
+    """A result for a file no connection was spent on."""
     return DownloadResult(
-        url=public,
-        effective_url=public,
+        url=public_url,
+        effective_url=public_url,
         path=path or Path(),
         size=0,
         elapsed=0.0,
         connections=0,
         ranges=0,
         splits=0,
-        error=error,
     )
 
 

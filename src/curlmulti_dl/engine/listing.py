@@ -36,9 +36,11 @@ async def fetch_listing(
     Raises the ``DownloadError`` that describes libcurl's failure."""
     body = bytearray()
     status = [0]
+    too_large = [False]
 
     def on_write(chunk: memoryview) -> int | None:
         if len(body) + len(chunk) > LIMIT:
+            too_large[0] = True
             return 0  # any count but len(chunk) stops the transfer
         body.extend(chunk)
         return None
@@ -64,7 +66,7 @@ async def fetch_listing(
     finally:
         bridge.remove(curl)
         curl.close()
-    if code == pycurl.E_WRITE_ERROR and len(body) >= LIMIT - 16 * 1024:
+    if too_large[0]:
         raise DownloadError(f"the listing is larger than {LIMIT} bytes", url=url)
     if code != 0:
         raise error_from_curl(code, message, url)

@@ -13,13 +13,12 @@ Downloader while it decides.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Protocol
 
 from .._config import DownloadOptions
 from .._exceptions import DownloadError, StorageError
 from .._policy import RebalancePolicy
-from .._progress import DownloadResult, ProgressCallback, ProgressSnapshot
+from .._progress import DownloadResult, ProgressCallback
 from ..engine.sockets import SocketRegistry
 from ..engine.transfer import BudgetHooks, RangeTransfer
 from ..files.destination import Destination
@@ -110,7 +109,6 @@ class FileDownload:
         self.progress = progress
         self.future: asyncio.Future[DownloadResult] = loop.create_future()
         self.retired: list[RangeTransfer] = []  # for the Downloader to take off libcurl
-        self.kept_part: Path | None = None  # NAME.part left for a later run
         self._loop = loop
         self._events = events
         self._storage: Storage | None = storage  # a NAME.part is opened with the first slot
@@ -135,10 +133,6 @@ class FileDownload:
     @property
     def rank(self) -> tuple[int, float]:
         return self.machine.rank
-
-    @property
-    def book(self) -> RangeBook:
-        return self.machine.book
 
     def wants_connection(self) -> bool:
         return self.machine.wants_connection()
@@ -173,9 +167,6 @@ class FileDownload:
         if self.origin.is_ftp or options.parts < 2 or not options.preconnect:
             return 0
         return options.parts - 1
-
-    def snapshot(self) -> ProgressSnapshot:
-        return self.machine.snapshot()
 
     # ------------------------------------------------------------ events
 
@@ -318,7 +309,6 @@ class FileDownload:
             and self._journal.write_now(storage, stop.probe)
         ):
             storage.keep()
-            self.kept_part = storage.part_path
         if storage is not None and not storage.closed:
             storage.discard()
         if self.future.done():
