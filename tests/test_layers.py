@@ -15,6 +15,7 @@ LAYERS: list[set[str]] = [
     {"_policy", "_config"},
     {"ranges"},
     {"files"},
+    {"view"},
     {"engine"},
     {"schedule"},
     {"job"},

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from ._batch import BatchSummary, Item
 from ._downloader import Downloader
-from ._progress import DownloadResult, ProgressCallback
+from ._progress import DownloadResult, ProgressCallback, ProgressSnapshot
 from .files.destination import Dest
 
 __all__ = ["download", "download_many", "fetch"]
@@ -92,6 +92,7 @@ def download_many(
     dest_dir: str | os.PathLike[str] | None = None,
     *,
     on_result: Callable[[DownloadResult], object] | None = None,
+    show_progress: bool = False,
     **options: Any,
 ) -> BatchSummary:
     """Blocking ``Downloader.fetch_many`` for scripts and notebooks: every item
@@ -99,26 +100,65 @@ def download_many(
     it finishes (in the batch's thread when a loop is already running). A
     failed file never raises: it is counted in ``summary.failures`` and listed, with its
     error, in ``summary.failed`` (the first 10,000).
+    ``show_progress=True`` shows one live display for the whole batch (files
+    done, bytes, speed, the files in flight, failures kept to the end) on a
+    terminal or in a Jupyter cell (with ipywidgets), else a batch line on
+    stderr every few seconds.
     Downloader keywords (``max_connections``, ``max_host_connections``, ...)
     and those of ``fetch_many`` are accepted.
 
     Example::
 
         summary = curlmulti_dl.download_many(open("urls.txt"), "/data",
-                                             max_host_connections=30)
+                                             max_host_connections=30,
+                                             show_progress=True)
         for failed in summary.failed:
             print(failed.url, failed.error)
     """
 
     async def run() -> BatchSummary:
         async with Downloader(**_downloader_kwargs(options)) as downloader:
-            async with downloader.fetch_many(items, dest_dir, **options) as batch:
-                async for result in batch:
-                    if on_result is not None:
-                        on_result(result)
-            return batch.summary
+            if not show_progress:
+                return await _run_batch(downloader, items, dest_dir, on_result, options)
+            from .view.display import make_library_display
+
+            display = make_library_display()
+            theirs: ProgressCallback | None = options.pop("progress", None)
+
+            def progress(snapshot: ProgressSnapshot) -> None:
+                display.progress(snapshot)
+                if theirs is not None:
+                    theirs(snapshot)
+
+            def shown(result: DownloadResult) -> None:
+                if result.error is None:
+                    display.finished(result.url, result)
+                else:
+                    display.failed(result.url, result.error)
+                if on_result is not None:
+                    on_result(result)
+
+            with display:
+                options["progress"] = progress
+                summary = await _run_batch(downloader, items, dest_dir, shown, options)
+                display.batch_done(str(summary))
+            return summary
 
     return _run_blocking(run)
+
+
+async def _run_batch(
+    downloader: Downloader,
+    items: Iterable[Item] | AsyncIterable[Item],
+    dest_dir: str | os.PathLike[str] | None,
+    on_result: Callable[[DownloadResult], object] | None,
+    options: dict[str, Any],
+) -> BatchSummary:
+    async with downloader.fetch_many(items, dest_dir, **options) as batch:
+        async for result in batch:
+            if on_result is not None:
+                on_result(result)
+    return batch.summary
 
 
 class _Worker(Generic[T]):

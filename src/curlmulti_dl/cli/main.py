@@ -23,8 +23,8 @@ from ..engine.preconnect import until_connected
 from ..files.destination import resolve_destination
 from ..files.names import filename_from_url, normalize_url, parse_origin, part_path_for
 from ..protocol.listing import split_glob
+from ..view.display import make_display
 from .args import build_parser, usage_error
-from .display import make_display
 from .early import EarlyConnection
 from .inputfile import InputFileError, InputReader
 from .jsonlines import result_line, summary_line

@@ -1,5 +1,6 @@
-"""What the command line shows while it downloads. The only module that imports
-rich (lazily: plain output, for logs and cron jobs, never loads it).
+"""What a download shows while it runs, on the command line and for
+``download_many(show_progress=True)``. The only module that imports rich
+(lazily: plain output, for logs and cron jobs, never loads it).
 
 Every size and speed is in binary units (KiB, MiB/s). Text that comes from the
 user or a server (URLs, file names, messages) is never read as rich markup.
@@ -15,7 +16,14 @@ from .._exceptions import DownloadError
 from .._progress import DownloadResult, ProgressCallback, ProgressSnapshot
 from ..files.names import filename_from_url
 
-__all__ = ["Display", "RichDisplay", "format_bytes", "plural"]
+__all__ = [
+    "Display",
+    "RichDisplay",
+    "format_bytes",
+    "make_display",
+    "make_library_display",
+    "plural",
+]
 
 
 def format_bytes(n: float) -> str:
@@ -49,6 +57,9 @@ def notice_line(label: str, notice: str) -> str:
 class Display:
     """Plain output: a progress line per file every ``interval`` seconds (the
     first once a speed can be told), a notice once, and the outcome."""
+
+    #: What starts the line that tells a failure.
+    error_prefix = "curlmulti-dl: error: "
 
     def __init__(self, quiet: bool, interval: float, stream: TextIO, to_stdout: bool) -> None:
         self.quiet = quiet
@@ -134,7 +145,7 @@ class Display:
 
     def failed(self, url: str, exc: DownloadError) -> None:
         self.tally.failed(url)
-        print(f"curlmulti-dl: error: {exc}", file=sys.stderr, flush=True)
+        print(f"{self.error_prefix}{exc}", file=self.stream, flush=True)
         self.forget(url)
 
     def batch_done(self, text: str) -> None:
@@ -146,13 +157,13 @@ class Display:
 class RichDisplay(Display):
     """A live rich progress display, refreshed ~10 times a second."""
 
-    def __init__(self, stream: TextIO, to_stdout: bool) -> None:
+    def __init__(self, stream: TextIO, to_stdout: bool, console: Any = None) -> None:
         super().__init__(False, 0.0, stream, to_stdout)
         from rich.console import Console
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
         from rich.table import Column
 
-        self.console = Console(file=stream)
+        self.console = console if console is not None else Console(file=stream)
         # Long names are cut (…) so that bar, bytes, speed and ETA stay visible.
         name_width = max(12, self.console.width - 62)
         self.bars = Progress(
@@ -178,6 +189,7 @@ class RichDisplay(Display):
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.bars.refresh()  # rich's stop() does not draw the last state in Jupyter
         self.bars.stop()
 
     def say(self, text: str) -> None:
@@ -243,7 +255,7 @@ class RichDisplay(Display):
             task = self.bars.add_task(label, total=None, status="failed")
         self.bars.update(task, status="failed")  # failures keep their row, to the end
         self.bars.stop_task(task)
-        line = Text("curlmulti-dl: error: ", style="red")
+        line = Text(self.error_prefix, style="red")
         line.append(str(exc))
         self.bars.console.print(line, highlight=False, soft_wrap=True)
         self.forget(url)
@@ -304,3 +316,18 @@ def make_display(quiet: bool, interval: float, to_stdout: bool) -> Display:
     if not quiet and sys.stderr.isatty():
         return RichDisplay(sys.stderr, to_stdout)
     return Display(quiet, interval, sys.stderr, to_stdout)
+
+
+def make_library_display(interval: float = 5.0) -> Display:
+    """The display ``download_many(show_progress=True)`` asks for: rich's live
+    one on a terminal or in a Jupyter cell (an ipywidgets output, updated in
+    place), else a batch line every ``interval`` seconds on stderr."""
+    from rich.console import Console
+
+    console = Console(file=sys.stderr)
+    if console.is_terminal or console.is_jupyter:
+        display: Display = RichDisplay(sys.stderr, False, console)
+    else:
+        display = Display(False, interval, sys.stderr, False)
+    display.error_prefix = "failed: "
+    return display
