@@ -184,3 +184,36 @@ def test_time_in_line_is_not_download_time(
     data.assert_same(second, b.path)
     assert b.queued >= 0.5, b
     assert a.queued < 0.5, a
+
+
+def test_connections_of_a_finished_file_move_to_the_ranges_left_in_another(
+    own_http: Server, data: DataFiles, tmp_path: Path, arun
+) -> None:
+    # Paced, so that the short file ends while the long one still has work.
+    short = data.add("move/short.bin", 2 << 20)
+    long = data.add("move/long.bin", 12 << 20)
+    rate = "?rate=2000000"
+
+    async def run() -> list[DownloadResult]:
+        async with Downloader(max_host_connections=4) as dl:
+            urls = [own_http.url(short) + rate, own_http.url(long) + rate]
+            async with dl.fetch_many(urls, tmp_path, parts=4, min_part_size=256 * KiB) as batch:
+                return [r async for r in batch]
+
+    results = arun(run())
+    assert [r.error for r in results] == [None, None]
+    data.assert_same(short, tmp_path / "short.bin")
+    data.assert_same(long, tmp_path / "long.bin")
+    found = json.load(urllib.request.urlopen(f"{own_http.base}/_stats"))
+    # Ranges cut short close their connection; the cap still holds at the server.
+    assert found["max_active"] <= 4, found
+    served: dict[int, list[str]] = {}
+    for record in found["log"]:
+        served.setdefault(record["conn"], []).append(record["target"].split("?")[0])
+    moved = [
+        conn
+        for conn, targets in served.items()
+        if targets[0].endswith("short.bin") and any(t.endswith("long.bin") for t in targets)
+    ]
+    # The server saw one connection carry ranges of both files, short first.
+    assert moved, served

@@ -46,6 +46,21 @@ def test_equal_ranks_take_turns() -> None:
     assert scheduler.grants(0.0) == [a]
 
 
+def test_a_slot_closed_mid_body_lingers_until_the_server_can_have_seen_it() -> None:
+    scheduler: Scheduler[Job] = Scheduler(max_connections=10, max_host_connections=1)
+    a, b = Job("a", (1, 0.0)), Job("b", (1, 0.0))
+    scheduler.want(a)
+    scheduler.want(b)
+    assert scheduler.grants(0.0) == [a]
+    assert scheduler.acquire(a, "conn-a")
+    scheduler.release(a, "conn-a", linger=0.2, now=1.0)
+    assert scheduler.grants(1.1) == []  # the server may still count it
+    assert scheduler.grants(1.2) == [b]
+    assert scheduler.acquire(b, "conn-b")
+    scheduler.release(b, "conn-b")  # a clean end frees the slot at once
+    assert scheduler.host("h").available == 1 and scheduler.total.available == 10
+
+
 def test_a_grant_does_not_sort_the_queue_of_new_files() -> None:
     # Thousands of files waiting for their first slot are served in order,
     # and a grant looks only at the first of them.

@@ -404,8 +404,11 @@ class Downloader:
         self._ensure_tick()
 
     def _on_done(self, job: FileDownload, transfer: RangeTransfer, code: int, msg: str) -> None:
-        self.scheduler.release(job, transfer)
         now = time.monotonic()
+        # A write callback's refusal (a range cut short, a full disk) closes
+        # the connection mid-body: the server has yet to notice.
+        linger = self._close_grace(job.host_key) if code == pycurl.E_WRITE_ERROR else 0.0
+        self.scheduler.release(job, transfer, linger=linger, now=now)
         if code == 0 or transfer.pos > transfer.start:  # the host served it
             self.scheduler.served(job.host_key, now)
         try:
@@ -418,6 +421,14 @@ class Downloader:
         self._settle(job)
         self._pump()
 
+    def _close_grace(self, key: str) -> float:
+        """How long a connection closed mid-body still counts at the server:
+        its FIN is half a round trip away, and the server sees it at its next
+        read or write. About one set-up's time, within 50-500 ms."""
+        profile = self._profiles.get(key)
+        setup = profile.fresh_setup if profile is not None else None
+        return min(0.5, 0.05 + (setup or 0.0))
+
     def _settle(self, job: FileDownload, *, rewant: bool = True) -> None:
         """Carry out what ``job`` decided: remove the transfers it stopped, and
         put it in line for a slot if it wants one."""
@@ -426,7 +437,8 @@ class Downloader:
             transfer = retired.pop()
             if self._bridge is not None:
                 self._bridge.remove(transfer.curl)
-            self.scheduler.release(job, transfer)
+            grace = self._close_grace(job.host_key)
+            self.scheduler.release(job, transfer, linger=grace, now=time.monotonic())
             transfer.close()
         if job.state.is_over:
             self.scheduler.forget(job)

@@ -12,10 +12,17 @@ are kept per host in insertion order with O(1) membership and are served by
 rank (planned ranges, then new files, then splits of the file that would
 finish last), round-robin within a rank. Files not started yet are served in
 order and never sorted: a grant costs O(started files), however many wait.
+
+A connection this side closes in the middle of a body (a range cut short
+where another took over, a cancelled file) still counts at the server until
+the server notices: its slot lingers a moment (``release(..., linger=)``)
+so that the cap holds where it is counted, at the server.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
@@ -92,6 +99,9 @@ class Scheduler(Generic[W]):
         self._held: dict[str, float] = {}  # host -> when its lowered limit last moved
         self._paused: dict[str, float] = {}  # host -> no new connection before this time
         self._served: dict[str, float] = {}  # host -> when a transfer last ended cleanly
+        # Slots of connections closed mid-body: (free again at, order, host, borrower).
+        self._lingering: list[tuple[float, int, str, Hashable]] = []
+        self._order = itertools.count()
 
     def host(self, key: str) -> SlotLimiter:
         """The limiter of host ``key`` (``limiter.total`` may be changed live)."""
@@ -128,6 +138,7 @@ class Scheduler(Generic[W]):
         """Waiters that may each start one transfer now, fairly across hosts
         and files. Granted waiters leave the line; one that wants another
         slot after its transfer started ``want``s again, at the back."""
+        self.expire(now)
         free_total = self.total.available
         chosen: list[W] = []
         for key, host in self._hosts.items():
@@ -153,11 +164,30 @@ class Scheduler(Generic[W]):
             return False
         return True
 
-    def release(self, waiter: Keyed, borrower: Hashable) -> None:
+    def release(
+        self, waiter: Keyed, borrower: Hashable, *, linger: float = 0.0, now: float = 0.0
+    ) -> None:
+        """``borrower``'s connection is gone; with ``linger`` its slot stays
+        taken until ``now + linger`` (the server has yet to see it close)."""
         host = self._host(waiter.host_key).limiter
-        if host.holds(borrower):
-            host.release(borrower)
-            self.total.release(borrower)
+        if not host.holds(borrower):
+            return
+        if linger > 0:
+            entry = (now + linger, next(self._order), waiter.host_key, borrower)
+            heapq.heappush(self._lingering, entry)
+            return
+        host.release(borrower)
+        self.total.release(borrower)
+
+    def expire(self, now: float) -> None:
+        """Free the lingering slots whose time is up."""
+        lingering = self._lingering
+        while lingering and lingering[0][0] <= now:
+            _, _, key, borrower = heapq.heappop(lingering)
+            host = self._host(key).limiter
+            if host.holds(borrower):
+                host.release(borrower)
+                self.total.release(borrower)
 
     def hold(self, key: str, now: float, pause: float = 0.0) -> None:
         """Host ``key`` refused one more connection: hold it to the slots in
