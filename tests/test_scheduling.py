@@ -61,6 +61,26 @@ def test_a_slot_closed_mid_body_lingers_until_the_server_can_have_seen_it() -> N
     assert scheduler.host("h").available == 1 and scheduler.total.available == 10
 
 
+def test_lingering_slots_neither_serve_nor_keep_a_refusing_host_at_its_limit() -> None:
+    # Refused connections closed mid-body linger at the server, but they do
+    # not serve: the host is held to the connections really open, and a host
+    # whose only connections linger is not "serving" (its refusals count).
+    scheduler: Scheduler[Job] = Scheduler(max_connections=10, max_host_connections=4)
+    jobs = [Job(str(n), (1, 0.0)) for n in range(4)]
+    for job in jobs:
+        scheduler.want(job)
+    for job in scheduler.grants(0.0):
+        assert scheduler.acquire(job, f"conn-{job.name}")
+    for job in jobs[1:]:
+        scheduler.release(job, f"conn-{job.name}", linger=0.5, now=1.0)
+    assert scheduler.serving("h", 1.0, within=0.0)
+    scheduler.hold("h", 1.0)
+    assert scheduler.host("h").total == 1
+    scheduler.release(jobs[0], "conn-0", linger=0.5, now=1.0)
+    assert not scheduler.serving("h", 1.1, within=0.0)
+    assert scheduler.grants(1.6) == [] and scheduler.host("h").available == 1
+
+
 def test_a_grant_does_not_sort_the_queue_of_new_files() -> None:
     # Thousands of files waiting for their first slot are served in order,
     # and a grant looks only at the first of them.

@@ -101,6 +101,7 @@ class Scheduler(Generic[W]):
         self._served: dict[str, float] = {}  # host -> when a transfer last ended cleanly
         # Slots of connections closed mid-body: (free again at, order, host, borrower).
         self._lingering: list[tuple[float, int, str, Hashable]] = []
+        self._lingering_on: dict[str, int] = {}  # host -> how many of its slots linger
         self._order = itertools.count()
 
     def host(self, key: str) -> SlotLimiter:
@@ -175,6 +176,7 @@ class Scheduler(Generic[W]):
         if linger > 0:
             entry = (now + linger, next(self._order), waiter.host_key, borrower)
             heapq.heappush(self._lingering, entry)
+            self._lingering_on[waiter.host_key] = self._lingering_on.get(waiter.host_key, 0) + 1
             return
         host.release(borrower)
         self.total.release(borrower)
@@ -184,6 +186,11 @@ class Scheduler(Generic[W]):
         lingering = self._lingering
         while lingering and lingering[0][0] <= now:
             _, _, key, borrower = heapq.heappop(lingering)
+            left = self._lingering_on[key] - 1
+            if left:
+                self._lingering_on[key] = left
+            else:
+                del self._lingering_on[key]
             host = self._host(key).limiter
             if host.holds(borrower):
                 host.release(borrower)
@@ -194,7 +201,7 @@ class Scheduler(Generic[W]):
         use (never below one) instead of failing or trying again and again;
         ``pause``: seconds it asked for (Retry-After) before any new one."""
         limiter = self.host(key)
-        limiter.total = max(1, min(limiter.total, limiter.borrowed))
+        limiter.total = max(1, min(limiter.total, self._in_use(key)))
         self._held[key] = now
         if pause > 0:
             self._paused[key] = max(self._paused.get(key, 0.0), now + pause)
@@ -207,10 +214,17 @@ class Scheduler(Generic[W]):
         """Whether host ``key`` serves this run: a connection to it is in use,
         or one ended cleanly within ``within`` seconds. Its refusals then
         mean "not now", not "never"."""
-        host = self._hosts.get(key)
-        if host is not None and host.limiter.borrowed:
+        if self._in_use(key):
             return True
         return now - self._served.get(key, -within) < within
+
+    def _in_use(self, key: str) -> int:
+        """Connections of host ``key`` that are open on this side; a lingering
+        slot counts at the server but serves nothing."""
+        host = self._hosts.get(key)
+        if host is None:
+            return 0
+        return host.limiter.borrowed - self._lingering_on.get(key, 0)
 
     def paused_until(self, key: str) -> float:
         """When host ``key`` takes new connections again (0: it does now)."""
