@@ -24,7 +24,7 @@ from curlmulti_dl.protocol.listing import (
     split_glob,
 )
 
-from .conftest import DataFiles, LoggedFtp, Server, start_server, stop_server
+from .conftest import DataFiles, LoggedFtp, Server, start_far, start_server, stop_server
 
 HOUR = "jma/hsd/202311/23/00"
 BANDS = ("B03", "B07", "B13")
@@ -92,6 +92,37 @@ def test_sizes_from_the_listing_put_the_largest_files_first(
     assert len(asked) == 4 and sizes == sorted(sizes, reverse=True), asked
     for name in (n for n in himawari if "B03" in n):
         data.assert_same(name, tmp_path / Path(name).name)
+
+
+def test_the_hosts_free_slots_log_in_while_the_listing_runs(
+    ftp_logged: LoggedFtp, himawari: list[str], data: DataFiles, tmp_path: Path, arun
+) -> None:
+    # 40 ms round trips: the listing takes several of them, and sessions for
+    # its files log in meanwhile (seen in the server's order of commands),
+    # so the files find them ready; no more logins than the host's slots.
+    far = start_far(ftp_logged.server, 0.02)
+    try:
+        mark = ftp_logged.log.mark()
+        url = far.url(f"{HOUR}/*B07*")
+
+        async def run() -> list[DownloadResult]:
+            dl = Downloader(max_host_connections=4)
+            async with dl, dl.fetch_many([url], tmp_path) as batch:
+                return [r async for r in batch]
+
+        results = arun(run())
+    finally:
+        far.process.kill()  # our own child, by its PID
+        far.process.wait()
+    assert len(results) == 4 and all(r.ok for r in results), results
+    for name in (n for n in himawari if "B07" in n):
+        data.assert_same(name, tmp_path / Path(name).name)
+    lines = [line.split(" ", 2) for line in ftp_logged.log.path.read_text().splitlines()[mark:]]
+    (lister,) = {int(session) for session, cmd, *_ in lines if cmd == "MLSD"}
+    listed_at = next(n for n, (session, cmd, *_) in enumerate(lines) if cmd == "MLSD")
+    early = {int(s) for s, cmd, *_ in lines[:listed_at] if cmd == "USER" and int(s) != lister}
+    assert len(early) == 3, lines
+    assert ftp_logged.log.logins(mark) <= 4
 
 
 def test_a_directory_url_and_a_recursive_walk(

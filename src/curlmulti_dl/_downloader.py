@@ -117,6 +117,8 @@ class Downloader:
         self._pumping = False
         self._pump_again = False
         self._closed = False
+        # Sessions logging in ahead of a listing's files (see _log_in_ahead).
+        self._background: set[asyncio.Task[None]] = set()
 
     # --------------------------------------------------------------- lifecycle
 
@@ -134,6 +136,10 @@ class Downloader:
         for job in list(self._jobs):
             job.fail(DownloaderClosedError("the Downloader was closed", url=job.url))
             self._settle(job)
+        background = list(self._background)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         if self._tick_handle is not None:
             self._tick_handle.cancel()
             self._tick_handle = None
@@ -289,8 +295,14 @@ class Downloader:
             skip_existing=skip_existing,
             progress=progress,
             options=options,
-            expansion=Expansion(self.list_directory, globs, max(0, depth)),
+            expansion=Expansion(self._list_for_batch, globs, max(0, depth)),
         )
+
+    async def _list_for_batch(self, url: str, **options: Any) -> list[Entry]:
+        """``list_directory`` for files about to be fetched: on FTP, the host's
+        free slots log in meanwhile (the listing's round trips overlap the
+        logins of the sessions that will fetch its files)."""
+        return await self.list_directory(url, _log_in_ahead=True, **options)
 
     async def list_directory(self, url: str, **options: Any) -> list[Entry]:
         """The entries of directory ``url`` (ending in ``/``): FTP ``MLSD``
@@ -299,6 +311,7 @@ class Downloader:
         it. Takes one of the host's slots while it runs."""
         bridge = self._ensure_bridge()
         origin = parse_origin(url, directory=True)
+        log_in_ahead = bool(options.pop("_log_in_ahead", False))
         try:
             opts = dataclasses.replace(self.options, **options) if options else self.options
         except (TypeError, ValueError) as exc:
@@ -317,6 +330,8 @@ class Downloader:
                 page = (await fetch("GET")).decode("utf-8", "replace")
                 return parse_index_page(page, url)
             profile = self._profiles.setdefault(key, HostProfile())
+            if log_in_ahead:
+                self._log_in_ahead(url, opts, profile, key)
             if profile.ftp.may_list_directories():
                 try:
                     text = (await fetch("MLSD")).decode("utf-8", "surrogateescape")
@@ -333,6 +348,35 @@ class Downloader:
         finally:
             self.scheduler.release(slot, slot)
             self._pump()
+
+    def _log_in_ahead(
+        self, url: str, opts: DownloadOptions, profile: HostProfile, key: str
+    ) -> None:
+        """Sessions for the files of a listing, logged in while it runs: one
+        per free slot of the host, each left in libcurl's cache, logged in
+        and at the directory, for a file to take."""
+        method = profile.ftp.file_method(opts.ftp_file_method)
+        bridge = self._ensure_bridge()
+
+        async def log_in(slot: _Lister) -> None:
+            try:
+                await fetch_listing(
+                    bridge, url, opts, f"LOGIN:{method}", sockets=self.sockets, host=key
+                )
+                profile.session_kept()
+            except DownloadError:
+                pass  # a refusal or a failure here costs nothing: the files log in themselves
+            finally:
+                self.scheduler.release(slot, slot)
+                self._pump()
+
+        for _ in range(self.scheduler.host(key).available):
+            slot = _Lister(key)
+            if not self.scheduler.acquire(slot, slot):
+                break
+            task = asyncio.ensure_future(log_in(slot))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     # ------------------------------------------------------------ slots
 

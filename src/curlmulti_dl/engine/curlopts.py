@@ -184,7 +184,9 @@ def configure_listing(
     on_header: Callable[[bytes], None],
 ) -> None:
     """A directory listing of ``url`` (ending in ``/``): FTP ``MLSD``,
-    ``LIST`` or ``NLST`` (libcurl's DIRLISTONLY), or the GET of an HTTP index page."""
+    ``LIST`` or ``NLST`` (libcurl's DIRLISTONLY), or the GET of an HTTP index page.
+    ``LOGIN:<method>``: FTP, no listing; a session logged in (and at the
+    directory, as file method ``<method>`` will want it) left in libcurl's cache."""
     set_ = curl.setopt
     set_(pycurl.URL, url)
     set_(pycurl.NOSIGNAL, 1)
@@ -194,10 +196,14 @@ def configure_listing(
         set_(pycurl.MAXREDIRS, _MAX_REDIRECTS)
         return
     set_(pycurl.FTP_USE_EPSV, 1)
-    # One CWD to the directory: the listing's names are its own.
-    set_(pycurl.FTP_FILEMETHOD, pycurl.FTPMETHOD_SINGLECWD)
     if options.ftp_tls:
         set_(pycurl.USE_SSL, pycurl.USESSL_ALL)
+    if command.startswith("LOGIN:"):
+        set_(pycurl.FTP_FILEMETHOD, _FILE_METHODS[command.partition(":")[2]])
+        set_(pycurl.NOBODY, 1)  # a URL ending in "/": login and CWD, then nothing
+        return
+    # One CWD to the directory: the listing's names are its own.
+    set_(pycurl.FTP_FILEMETHOD, pycurl.FTPMETHOD_SINGLECWD)
     if command == "NLST":
         set_(pycurl.DIRLISTONLY, 1)
     elif command != "LIST":  # LIST: libcurl's own for a URL ending in /

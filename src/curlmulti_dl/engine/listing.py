@@ -32,7 +32,8 @@ async def fetch_listing(
     sockets: SocketRegistry | None = None,
     host: str = "",
 ) -> bytes:
-    """The listing's bytes; ``command`` is "MLSD", "LIST", "NLST" or "GET".
+    """The listing's bytes; ``command`` is "MLSD", "LIST", "NLST" or "GET"
+    (or "LOGIN:<file method>": no bytes, a session left in the cache).
     Raises the ``DownloadError`` that describes libcurl's failure."""
     body = bytearray()
     status = [0]
