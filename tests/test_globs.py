@@ -122,6 +122,9 @@ def test_the_hosts_free_slots_log_in_while_the_listing_runs(
     listed_at = next(n for n, (session, cmd, *_) in enumerate(lines) if cmd == "MLSD")
     early = {int(s) for s, cmd, *_ in lines[:listed_at] if cmd == "USER" and int(s) != lister}
     assert len(early) == 3, lines
+    # MLSD names its directory: no CWD before it.
+    assert [c for s, c, *_ in lines[:listed_at] if int(s) == lister and c == "CWD"] == []
+    assert lines[listed_at][2] == HOUR
     assert ftp_logged.log.logins(mark) <= 4
 
 

@@ -202,8 +202,11 @@ def configure_listing(
         set_(pycurl.FTP_FILEMETHOD, _FILE_METHODS[command.partition(":")[2]])
         set_(pycurl.NOBODY, 1)  # a URL ending in "/": login and CWD, then nothing
         return
-    # One CWD to the directory: the listing's names are its own.
-    set_(pycurl.FTP_FILEMETHOD, pycurl.FTPMETHOD_SINGLECWD)
+    # MLSD names the directory (RFC 3659 says its names are the entries'
+    # own), which saves the round trip of a CWD; NLST answers in the form
+    # of its argument, so the others CWD to the directory first.
+    method = pycurl.FTPMETHOD_NOCWD if command == "MLSD" else pycurl.FTPMETHOD_SINGLECWD
+    set_(pycurl.FTP_FILEMETHOD, method)
     if command == "NLST":
         set_(pycurl.DIRLISTONLY, 1)
     elif command != "LIST":  # LIST: libcurl's own for a URL ending in /
