@@ -20,7 +20,7 @@ from ._version import __version__
 if TYPE_CHECKING:
     from ._api import download, download_many, fetch
     from ._batch import Batch, BatchSummary, DownloadRequest
-    from ._config import DownloadOptions
+    from ._config import Credentials, DownloadOptions
     from ._downloader import Downloader
     from ._exceptions import (
         CallbackError,
@@ -54,6 +54,7 @@ __all__ = [
     "CallbackError",
     "ChecksumMismatchError",
     "ConnectError",
+    "Credentials",
     "DestinationExistsError",
     "DestinationLockedError",
     "DiskFullError",
@@ -92,6 +93,7 @@ _HOMES = {
     "Batch": "_batch",
     "BatchSummary": "_batch",
     "DownloadRequest": "_batch",
+    "Credentials": "_config",
     "DownloadOptions": "_config",
     "Downloader": "_downloader",
     "RebalancePolicy": "_policy",

@@ -2,18 +2,81 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ._policy import RetryPolicy
+from ._redact import redact_url
 from ._version import __version__
 from .protocol.ftpdialect import FILE_METHODS
 from .protocol.integrity import Checksum
 
-__all__ = ["DownloadOptions", "KiB", "MiB", "milliseconds"]
+__all__ = ["Credentials", "DownloadOptions", "KiB", "MiB", "milliseconds"]
 
 KiB = 1024
 MiB = 1024 * KiB
+
+
+# Headers the engine itself sets per range: a user's own would break ranges.
+_OWN_HEADERS = frozenset({"range", "if-range", "accept-encoding", "content-length"})
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A login (HTTP Basic, FTP USER/PASS, SFTP password). The password is
+    never shown: ``repr`` and ``str`` print ``***``.
+
+    >>> Credentials("anna", "s3cret")
+    Credentials(user='anna', password='***')
+    """
+
+    user: str
+    password: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        for part in (self.user, self.password):
+            if not isinstance(part, str) or any(c in part for c in "\r\n\0"):
+                raise ValueError("a user name and password are strings without line breaks")
+
+    def __repr__(self) -> str:
+        return f"Credentials(user={self.user!r}, password='***')"
+
+    __str__ = __repr__
+
+
+def header_lines(headers: Mapping[str, str] | Sequence[str] | None) -> tuple[str, ...]:
+    """``headers`` as checked ``Name: value`` lines (a mapping or lines).
+
+    >>> header_lines({"X-Token": "abc"})
+    ('X-Token: abc',)
+    """
+    if headers is None:
+        return ()
+    if isinstance(headers, str):
+        raise ValueError("headers are a mapping or a list of 'Name: value' lines, not a string")
+    pairs: list[tuple[str, str]] = []
+    if isinstance(headers, Mapping):
+        pairs = [(str(k), str(v)) for k, v in headers.items()]
+    else:
+        for line in headers:
+            name, colon, value = str(line).partition(":")
+            if not colon:
+                raise ValueError(f"a header is 'Name: value', not {name[:40]!r}")
+            pairs.append((name.strip(), value.strip()))
+    lines = []
+    for name, value in pairs:
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"not a header name: {name[:40]!r}")
+        if name.lower() in _OWN_HEADERS:
+            raise ValueError(f"the {name} header is set per range by the downloader")
+        if any(c in value for c in "\r\n\0"):
+            raise ValueError(f"the value of header {name} has a line break")
+        lines.append(f"{name}: {value}")
+    return tuple(lines)
 
 
 @dataclass(frozen=True)
@@ -67,6 +130,27 @@ class DownloadOptions:
     max_time: seconds a download may take in all (None: no limit; long
         downloads are normal, ``stall_timeout`` catches a dead connection).
     user_agent: the User-Agent header.
+    headers: more request headers (HTTP), a mapping or ``"Name: value"``
+        lines; ``Range`` and the others set per range are refused. Their
+        values are never shown (``repr`` names them only).
+    auth: a login, ``Credentials(user, password)`` or a ``(user, password)``
+        pair: HTTP Basic, FTP USER/PASS, SFTP password. A login in the URL
+        (``ftp://user:pw@host/``) works too, but shows in process lists.
+    netrc: take the login for a host from a netrc file: True for
+        ``~/.netrc``, or the file's path; ``auth`` and a login in the URL
+        come first.
+    proxy: the proxy for every request: ``http://``, ``https://``,
+        ``socks5://`` or ``socks5h://`` (names resolved by the proxy), with
+        a login if it wants one. None (the default): libcurl's environment
+        variables (``http_proxy``, ``HTTPS_PROXY``, ``ALL_PROXY``,
+        ``NO_PROXY``); ``""``: no proxy, whatever the environment says.
+    noproxy: hosts reached directly, comma-separated (``"*"``: all).
+    max_redirects: redirects the first request of a file may follow.
+    ssh_known_hosts: SFTP: the known_hosts file that must hold the server's
+        key (None: ``~/.ssh/known_hosts``). A key that is missing or
+        differs is an error, never accepted.
+    ssh_key: SFTP: a private key file (its ``.pub`` beside it, or derived);
+        None: the SSH agent, then ``~/.ssh/id_*``, then a password.
     """
 
     parts: int = 8
@@ -92,8 +176,45 @@ class DownloadOptions:
     resume: bool = True
     max_time: float | None = None
     user_agent: str = f"curlmulti_dl/{__version__}"
+    headers: tuple[str, ...] = field(default=(), repr=False)
+    auth: Credentials | None = None
+    netrc: bool | str = False
+    proxy: str | None = field(default=None, repr=False)
+    noproxy: str | None = None
+    max_redirects: int = 10
+    ssh_known_hosts: str | None = None
+    ssh_key: str | None = None
+
+    def with_changes(self, **changes: object) -> DownloadOptions:
+        """These options with ``changes``; ``headers`` are added to the ones
+        here (as a client's and a request's headers are), the rest replaced."""
+        if not changes:
+            return self
+        if "headers" in changes:
+            changes["headers"] = self.headers + header_lines(changes["headers"])  # type: ignore[arg-type]
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        # Header values and a proxy's login may be secrets: names only.
+        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.repr]
+        if self.headers:
+            names = [line.partition(":")[0] for line in self.headers]
+            shown.append(f"headers=<{', '.join(names)}>")
+        if self.proxy is not None:
+            shown.append(f"proxy={redact_url(self.proxy)!r}")
+        return f"DownloadOptions({', '.join(shown)})"
 
     def __post_init__(self) -> None:
+        set_ = object.__setattr__  # normalizing the frozen fields given loosely
+        set_(self, "headers", header_lines(self.headers))
+        if isinstance(self.auth, tuple):
+            set_(self, "auth", Credentials(*self.auth))
+        elif self.auth is not None and not isinstance(self.auth, Credentials):
+            raise ValueError("auth is Credentials(user, password) or a (user, password) pair")
+        if not isinstance(self.max_redirects, int) or self.max_redirects < 0:
+            raise ValueError(f"max_redirects must be an integer >= 0, not {self.max_redirects!r}")
+        if any(c in (self.user_agent or "") for c in "\r\n\0"):
+            raise ValueError("the user agent has a line break")
         if not isinstance(self.parts, int) or self.parts < 1:
             raise ValueError(f"parts must be an integer >= 1, not {self.parts!r}")
         for name in ("min_part_size", "ftp_min_part_size", "min_split_size"):

@@ -10,7 +10,6 @@ itself; anything that frees a slot while it runs makes it go round once more.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import os
 import time
@@ -29,13 +28,14 @@ from .engine.curlopts import configure_multi
 from .engine.listing import fetch_listing
 from .engine.multi import CurlBridge
 from .engine.sockets import SocketRegistry
-from .engine.transfer import RangeTransfer
+from .engine.transfer import BudgetHooks, RangeTransfer
 from .files.destination import Dest
 from .files.names import normalize_url, parse_origin
 from .files.target import prepare_target
 from .job.driver import DownloadState, FileDownload
 from .protocol.listing import Entry, parse_index_page, parse_list, parse_mlsd, parse_nlst
 from .schedule.profile import HostProfile
+from .schedule.rates import PacedBudget, RateGate
 from .schedule.scheduler import Scheduler
 from .schedule.sharing import connections_to_open_ahead, share_of_free_slots, unplanned_on
 
@@ -87,6 +87,8 @@ class Downloader:
         multiplex: bool = False,
         rebalance: RebalancePolicy | None = None,
         limit_recovery: float = 30.0,
+        max_bytes_per_second: float | None = None,
+        max_host_bytes_per_second: float | None = None,
         **options: Any,
     ) -> None:
         if max_connections < 1 or max_host_connections < 1:
@@ -104,8 +106,18 @@ class Downloader:
         self.rebalance = rebalance or RebalancePolicy()
         self.options = DownloadOptions(**options)
         self.scheduler: Scheduler[FileDownload] = Scheduler(max_connections, max_host_connections)
+        # One bucket for the run (and one per host) that every transfer's
+        # write path draws from; None: no limit.
+        self._rate_gate = (
+            RateGate(max_bytes_per_second, max_host_bytes_per_second)
+            if max_bytes_per_second is not None or max_host_bytes_per_second is not None
+            else None
+        )
         self._bridge: CurlBridge | None = None
         self.sockets = SocketRegistry()
+        if self._rate_gate is not None:
+            tightest = min(r for r in (max_bytes_per_second, max_host_bytes_per_second) if r)
+            self.sockets.receive_buffer = functools.partial(self._receive_window, tightest)
         self._profiles: dict[str, HostProfile] = {}  # what each host's set-ups cost
         self._loop: asyncio.AbstractEventLoop | None = None
         self._jobs: set[FileDownload] = set()
@@ -206,11 +218,13 @@ class Downloader:
         if parts is not None:
             options["parts"] = parts
         try:
-            opts = dataclasses.replace(self.options, **options) if options else self.options
+            opts = self.options.with_changes(**options)
         except (TypeError, ValueError) as exc:
             raise DownloadError(f"invalid option: {exc}", url=url) from None
         target = await prepare_target(url, dest, opts)
-        budget = bridge if bridge.budget_enabled else None
+        budget: BudgetHooks | None = bridge if bridge.budget_enabled else None
+        if self._rate_gate is not None:
+            budget = PacedBudget(self._rate_gate, origin.host_key, bridge, budget)
         job = FileDownload(
             url,
             origin,
@@ -284,7 +298,7 @@ class Downloader:
         if parts is not None:
             options["parts"] = parts
         try:
-            dataclasses.replace(self.options, **options)
+            self.options.with_changes(**options)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"invalid option: {exc}") from None
         return Batch(
@@ -313,7 +327,7 @@ class Downloader:
         origin = parse_origin(url, directory=True)
         log_in_ahead = bool(options.pop("_log_in_ahead", False))
         try:
-            opts = dataclasses.replace(self.options, **options) if options else self.options
+            opts = self.options.with_changes(**options)
         except (TypeError, ValueError) as exc:
             raise DownloadError(f"invalid option: {exc}", url=url) from None
         key = origin.host_key
@@ -464,6 +478,13 @@ class Downloader:
             job.fail(error)
         self._settle(job)
         self._pump()
+
+    def _receive_window(self, rate: float) -> int:
+        """A new connection's receive buffer under a rate limit: a host's
+        share of a fifth of a second of the limit, as if all its slots ran
+        (a window for a 200 ms round trip at that share; together the first
+        bursts are that fifth of a second), within 64 KiB to 4 MiB."""
+        return int(min(4 << 20, max(64 << 10, rate * 0.2 / self.max_host_connections)))
 
     def _close_grace(self, key: str) -> float:
         """How long a connection closed mid-body still counts at the server:

@@ -20,10 +20,18 @@ under ``--root``, and exits by itself when its parent dies or after
     change=1            the ETag changes on every request (a file that changes)
     digest=1|bad        send Repr-Digest: the file's SHA-256 (or a wrong one)
     no_validators=1     send neither ETag nor Last-Modified
+    trace=1             send in chunks, noting in the log when each went out
+                        (``marks``: [time, bytes sent so far]), with a small
+                        send buffer, so that what the server saw can be timed
+
+``--auth USER:PASSWORD`` makes every file want that Basic login (401 and
+``WWW-Authenticate`` otherwise).
 
 ``GET /_stats`` returns JSON counters (connections, requests, most at once)
 and ``log``: one record per body served (connection number, path and query,
-first byte, bytes sent), so tests can assert on what the server saw.
+first byte, bytes sent, the request's headers, when the body began and
+ended on the server's monotonic clock), so tests can assert on what the
+server saw.
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ class Stats:
         self.requests = 0
         self.active = 0
         self.refused = 0  # 503 answers of max_conns
+        self.unauthorized = 0  # 401 answers of --auth
         self.max_active = 0
         self.log: list[dict[str, object]] = []
 
@@ -63,6 +72,7 @@ class Stats:
                 "requests": self.requests,
                 "active": self.active,
                 "refused": self.refused,
+                "unauthorized": self.unauthorized,
                 "max_active": self.max_active,
                 "log": [dict(record) for record in self.log[-2000:]],
             }
@@ -72,9 +82,10 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], root: Path) -> None:
+    def __init__(self, address: tuple[str, int], root: Path, auth: str | None = None) -> None:
         super().__init__(address, Handler)
         self.root = root
+        self.auth = "Basic " + base64.b64encode(auth.encode()).decode() if auth else None
         self.stats = Stats()
         self.failures: dict[str, int] = {}  # path -> requests failed on purpose (fail_first)
         self.tokens: set[str] = set()
@@ -128,6 +139,12 @@ class Handler(BaseHTTPRequestHandler):
         with self.server.stats.lock:
             self.server.stats.requests += 1
             request_number = self.server.stats.requests
+        if self.server.auth is not None and self.headers.get("Authorization") != self.server.auth:
+            with self.server.stats.lock:
+                self.server.stats.unauthorized += 1
+            extra = {"WWW-Authenticate": 'Basic realm="test"'}
+            self.send_small(401, b"log in first\n", "text/plain", extra)
+            return
         redirects = int(query.get("redirect", "0"))
         if redirects > 0:
             query["redirect"] = str(redirects - 1)
@@ -173,6 +190,9 @@ class Handler(BaseHTTPRequestHandler):
         validators = query.get("no_validators") != "1"
 
         rate = float(query["rate"]) if "rate" in query else None
+        trace = query.get("trace") == "1"
+        if trace:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
         slow_every = int(query.get("slow_every", "0"))
         if slow_every and self.connection_number % slow_every == 0:
             rate = float(query["slow_rate"])
@@ -231,9 +251,13 @@ class Handler(BaseHTTPRequestHandler):
                 "target": self.path,
                 "start": start,
                 "sent": 0,
+                "headers": {name: value for name, value in self.headers.items()},
+                "began": time.monotonic(),
             }
             with self.server.stats.lock:
                 self.server.stats.log.append(record)
+            if trace:
+                record["marks"] = []
             self.send_body(path, start, end, rate, drop_after, stall, record)
 
     def send_small(
@@ -261,7 +285,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         limit = end - start if drop_after is None else min(end - start, drop_after)
         with open(path, "rb") as f:
-            if rate is None and stall is None and not isinstance(self.connection, ssl.SSLSocket):
+            marks = record.get("marks")
+            if (rate is None and stall is None and marks is None
+                    and not isinstance(self.connection, ssl.SSLSocket)):  # fmt: skip
                 self.connection.sendfile(f, start, limit)
                 record["sent"] = limit
             else:
@@ -285,10 +311,13 @@ class Handler(BaseHTTPRequestHandler):
                     self.connection.sendall(data)
                     sent += len(data)
                     record["sent"] = sent
+                    if isinstance(marks, list):
+                        marks.append([time.monotonic(), sent])
                     if rate is not None:
                         delay = began + sent / rate - time.monotonic()
                         if delay > 0:
                             time.sleep(delay)
+        record["ended"] = time.monotonic()
         if drop_after is not None and drop_after < end - start:
             self.close_connection = True
             try:
@@ -329,8 +358,9 @@ def main() -> None:
     parser.add_argument("--certfile")
     parser.add_argument("--keyfile")
     parser.add_argument("--lifetime", type=float, default=1800.0)
+    parser.add_argument("--auth", metavar="USER:PASSWORD")
     args = parser.parse_args()
-    server = Server(("127.0.0.1", args.port), args.root.resolve())
+    server = Server(("127.0.0.1", args.port), args.root.resolve(), args.auth)
     if args.certfile:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.certfile, args.keyfile)

@@ -10,6 +10,7 @@ import re
 import sys
 from pathlib import Path
 
+from .._config import header_lines
 from .._exceptions import DownloadError
 from .._policy import RetryPolicy
 from .._version import __version__
@@ -129,6 +130,65 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         help="split a file only into parts at least this large, e.g. 512K, 4M "
         "(default: 1 MiB for HTTP, 8 MiB for FTP, where every part is a login)",
+    )
+    access = parser.add_argument_group(
+        "logins, headers and proxies",
+        "Passwords given here or in URLs are blanked in the process list as the "
+        "program starts, and never printed; --netrc keeps them out of the command line.",
+    )
+    access.add_argument(
+        "-u",
+        "--user",
+        metavar="USER[:PASSWORD]",
+        help="log in as USER (HTTP Basic, FTP, SFTP); without :PASSWORD it is asked for "
+        "on the terminal",
+    )
+    access.add_argument(
+        "--netrc", action="store_true", help="take logins from ~/.netrc (after --user and URLs)"
+    )
+    access.add_argument("--netrc-file", metavar="FILE", help="take logins from FILE")
+    access.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="send this HTTP header (repeatable; in -i files: header= lines per item)",
+    )
+    access.add_argument("-A", "--user-agent", metavar="TEXT", help="the User-Agent header")
+    access.add_argument(
+        "-x",
+        "--proxy",
+        metavar="URL",
+        help="go through this proxy: http://, https://, socks5:// or socks5h://HOST:PORT "
+        "(default: the http_proxy, HTTPS_PROXY, ALL_PROXY and NO_PROXY variables; "
+        '"" for none)',
+    )
+    access.add_argument(
+        "--noproxy", metavar="HOSTS", help="comma-separated hosts reached without the proxy"
+    )
+    access.add_argument(
+        "--max-redirs",
+        type=int,
+        default=10,
+        metavar="N",
+        help="redirects a file's first request may follow (default: 10)",
+    )
+    access.add_argument(
+        "--ssh-known-hosts",
+        metavar="FILE",
+        help="SFTP: the server's key must be in FILE (default: ~/.ssh/known_hosts); "
+        "an unknown or changed key is an error",
+    )
+    access.add_argument(
+        "--ssh-key", metavar="FILE", help="SFTP: log in with this private key (default: the agent)"
+    )
+    parser.add_argument(
+        "--limit-rate",
+        type=_size,
+        metavar="RATE",
+        help="at most RATE bytes per second in all, e.g. 500K, 10M, shared among the "
+        "running transfers",
     )
     parser.add_argument("--cacert", metavar="PEM", help="trust the CA certificates in PEM")
     parser.add_argument(
@@ -258,6 +318,18 @@ def usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> st
             return str(exc)
         if args.output and many:
             return "-o/--output takes one file, and this URL names many: use -d, or --globoff"
+    if args.max_redirs < 0:
+        return "--max-redirs must be 0 or more"
+    files = {"--netrc-file": args.netrc_file, "--ssh-known-hosts": args.ssh_known_hosts,
+             "--ssh-key": args.ssh_key}  # fmt: skip
+    for flag, name in files.items():
+        if name and not Path(name).is_file():
+            return f"{flag} {name}: no such file"
+    for line in args.header:
+        try:
+            header_lines([line])
+        except ValueError as exc:
+            return f"-H {line.partition(':')[0][:40]!r}: {exc}"
     if args.cacert and not Path(args.cacert).is_file():
         return f"--cacert {args.cacert}: no such file"
     if args.output == "-":

@@ -49,6 +49,8 @@ class EarlyConnection:
         # no option that might be --no-preconnect (or its abbreviation), help or version.
         if any(a.startswith("--no-p") or a in ("-h", "--help", "--version") for a in argv):
             return None
+        if any(a.startswith(("-x", "--pro", "--nop")) for a in argv):  # a proxy in the way
+            return None
         urls = [a for a in argv if "://" in a]
         if len(urls) != 1 or not urls[0].startswith(("http://", "https://")):
             return None

@@ -3,7 +3,8 @@ in, requests out (the command reads the lines off the loop).
 
 A line with a URL starts an item; indented ``key=value`` lines below it set
 its options: ``out=NAME`` (the file name), ``dir=DIR`` (the directory),
-``checksum=ALGO=HEX`` (aria2's ``sha-256=...``; ``sha256:HEX`` too). Blank
+``checksum=ALGO=HEX`` (aria2's ``sha-256=...``; ``sha256:HEX`` too),
+``header=Name: value`` (HTTP, repeatable, added to ``-H``'s). Blank
 lines and lines starting with ``#`` are skipped. aria2 lists mirrors of one
 file on one line, separated by tabs: the first is taken.
 
@@ -24,7 +25,8 @@ from .._batch import DownloadRequest
 
 __all__ = ["InputFileError", "read_input"]
 
-_OPTIONS = ("out", "dir", "checksum")
+_OPTIONS = ("out", "dir", "checksum", "header")
+_REPEATABLE = ("header",)
 _ARIA2_ALGORITHMS = {"md5": "md5", "sha-1": "sha1", "sha-256": "sha256", "sha-512": "sha512"}
 
 
@@ -49,6 +51,7 @@ class InputReader:
         self._number = 0
         self._url: str | None = None
         self._options: dict[str, str] = {}
+        self._headers: list[str] = []
 
     def feed(self, raw: str) -> list[DownloadRequest]:
         """One line in; the request it completes, if any, out."""
@@ -66,6 +69,9 @@ class InputReader:
             if not sep or key not in _OPTIONS:
                 known = ", ".join(f"{k}=" for k in _OPTIONS)
                 raise InputFileError(f"{where}: {stripped!r} is not one of {known}")
+            if key in _REPEATABLE:
+                self._headers.append(value.strip())
+                return []
             if key in self._options:
                 raise InputFileError(f"{where}: {key}= given twice")
             self._options[key] = value.strip()
@@ -78,12 +84,12 @@ class InputReader:
         """The last item, at the end of the input."""
         if self._url is None:
             return []
-        request = _request(self._url, self._options)
-        self._url, self._options = None, {}
+        request = _request(self._url, self._options, self._headers)
+        self._url, self._options, self._headers = None, {}, []
         return [request]
 
 
-def _request(url: str, options: dict[str, str]) -> DownloadRequest:
+def _request(url: str, options: dict[str, str], headers: list[str]) -> DownloadRequest:
     name, directory = options.get("out"), options.get("dir")
     dest: str | None = None
     if directory and name:
@@ -92,7 +98,10 @@ def _request(url: str, options: dict[str, str]) -> DownloadRequest:
         dest = name
     elif directory:
         dest = os.path.join(directory, "")  # a directory: the URL's file name in it
-    return DownloadRequest(url, dest=dest, checksum=_checksum(options.get("checksum")))
+    extra = {"headers": tuple(headers)} if headers else {}
+    return DownloadRequest(
+        url, dest=dest, checksum=_checksum(options.get("checksum")), options=extra
+    )
 
 
 def _checksum(value: str | None) -> str | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .._batch import DownloadRequest, failed_result
+from .._config import Credentials
 from .._downloader import Downloader
 from .._exceptions import DownloadError
 from .._policy import RetryPolicy
@@ -28,6 +29,7 @@ from .args import build_parser, usage_error
 from .early import EarlyConnection
 from .inputfile import InputFileError, InputReader
 from .jsonlines import result_line, summary_line
+from .scrub import blank_in_process_list, command_line_secrets
 from .signals import StopSignals
 
 __all__ = ["main"]
@@ -40,19 +42,59 @@ def main(argv: Sequence[str] | None = None, early: EarlyConnection | None = None
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        problem = usage_error(parser, args)
+        blank_in_process_list(command_line_secrets(args))
+        problem = usage_error(parser, args) or _ask_password(args)
         if problem:
             if not args.urls and not args.input_file:
                 parser.print_usage(sys.stderr)
             print(f"curlmulti-dl: error: {problem}", file=sys.stderr)
             return EXIT_USAGE
-        if early is not None and (args.no_preconnect or args.urls != [early.url]):
+        if early is not None and (
+            args.no_preconnect or args.urls != [early.url] or args.proxy is not None
+        ):
             early.sock.close()
             early = None
         return asyncio.run(_run(args, early))
     except KeyboardInterrupt:  # before the downloads started, or after they ended
         print("curlmulti-dl: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _ask_password(args: argparse.Namespace) -> str | None:
+    """``--user USER``: the password, asked on the terminal; a reason when
+    there is no terminal to ask on."""
+    if not args.user or ":" in args.user:
+        return None
+    import getpass
+
+    try:
+        with open("/dev/tty"):
+            pass
+    except OSError:
+        return "--user without :PASSWORD asks on a terminal, and there is none; use --netrc-file"
+    try:
+        args.user = f"{args.user}:{getpass.getpass(f'password for {args.user}: ')}"
+    except (EOFError, OSError):
+        return "no password was given"
+    return None
+
+
+def _access_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Logins, headers, proxies and SSH keys, as ``DownloadOptions`` fields."""
+    options: dict[str, Any] = {"max_redirects": args.max_redirs}
+    if args.user:
+        user, _, password = args.user.partition(":")
+        options["auth"] = Credentials(user, password)
+    if args.netrc_file:
+        options["netrc"] = args.netrc_file
+    elif args.netrc:
+        options["netrc"] = True
+    for name in ("proxy", "noproxy", "user_agent", "ssh_known_hosts", "ssh_key"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    if args.header:
+        options["headers"] = tuple(args.header)
+    return options
 
 
 async def _run(args: argparse.Namespace, early: EarlyConnection | None) -> int:
@@ -91,7 +133,10 @@ async def _download_all(args: argparse.Namespace, early: EarlyConnection | None)
         options["ftp_tls"] = True
     if args.no_preconnect:
         options["preconnect"] = False
-    limits = {"max_connections": args.max_connections}
+    options.update(_access_options(args))
+    limits: dict[str, Any] = {"max_connections": args.max_connections}
+    if args.limit_rate is not None:
+        limits["max_bytes_per_second"] = args.limit_rate
     async with Downloader(
         max_host_connections=args.max_host_connections, **limits, **options
     ) as dl:

@@ -29,7 +29,6 @@ __all__ = [
 ]
 
 _PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS | pycurl.PROTO_FTP | pycurl.PROTO_FTPS
-_MAX_REDIRECTS = 10
 _FILE_METHODS = {
     "multicwd": pycurl.FTPMETHOD_MULTICWD,
     "singlecwd": pycurl.FTPMETHOD_SINGLECWD,
@@ -104,7 +103,7 @@ def configure_transfer(
     if request.is_ftp:
         _configure_ftp(curl, request, options)
     else:
-        _configure_http(curl, request)
+        _configure_http(curl, request, options)
 
 
 def _configure_common(
@@ -129,15 +128,33 @@ def _configure_common(
     set_(pycurl.SSL_VERIFYHOST, 2 if options.verify_tls else 0)
     if options.cacert:
         set_(pycurl.CAINFO, options.cacert)
+    _configure_access(curl, options)
 
 
-def _configure_http(curl: Any, request: RangeRequest) -> None:
+def _configure_access(curl: Any, options: DownloadOptions) -> None:
+    """Who we are and which way we go: login, netrc, proxy."""
+    set_ = curl.setopt
+    if options.auth is not None:
+        # Options, not the URL: libcurl keeps them out of every URL it reports.
+        set_(pycurl.USERNAME, options.auth.user)
+        set_(pycurl.PASSWORD, options.auth.password)
+    if options.netrc:
+        set_(pycurl.NETRC, pycurl.NETRC_OPTIONAL)  # the URL's or auth's login first
+        if isinstance(options.netrc, str):
+            set_(pycurl.NETRC_FILE, options.netrc)
+    if options.proxy is not None:
+        set_(pycurl.PROXY, options.proxy)  # "": none, whatever the environment says
+    if options.noproxy is not None:
+        set_(pycurl.NOPROXY, options.noproxy)
+
+
+def _configure_http(curl: Any, request: RangeRequest, options: DownloadOptions) -> None:
     curl.setopt(pycurl.RANGE, request.byte_range)
     # Only the first request follows redirects: every other range must come
     # from the same effective URL, never from another mirror.
     curl.setopt(pycurl.FOLLOWLOCATION, 1 if request.probe else 0)
-    curl.setopt(pycurl.MAXREDIRS, _MAX_REDIRECTS)
-    headers = ["Accept-Encoding: identity"]
+    curl.setopt(pycurl.MAXREDIRS, options.max_redirects)
+    headers = ["Accept-Encoding: identity", *options.headers]
     if request.if_range:
         headers.append(f"If-Range: {request.if_range}")
     curl.setopt(pycurl.HTTPHEADER, headers)
@@ -193,7 +210,8 @@ def configure_listing(
     _configure_common(curl, options, on_write, on_header)
     if command == "GET":
         set_(pycurl.FOLLOWLOCATION, 1)
-        set_(pycurl.MAXREDIRS, _MAX_REDIRECTS)
+        set_(pycurl.MAXREDIRS, options.max_redirects)
+        set_(pycurl.HTTPHEADER, list(options.headers))
         return
     set_(pycurl.FTP_USE_EPSV, 1)
     if options.ftp_tls:

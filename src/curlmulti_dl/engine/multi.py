@@ -134,6 +134,20 @@ class CurlBridge:
         """Record that ``curl`` paused itself; it resumes next iteration."""
         self._paused.append(curl)
 
+    def hold_for(self, curl: Any, seconds: float) -> None:
+        """Record that ``curl`` paused itself; it resumes in ``seconds``
+        (the shared rate limit: its next bytes are not due yet)."""
+        self._loop.call_later(seconds, self._resume, curl)
+
+    def _resume(self, curl: Any) -> None:
+        if self._closed or curl not in self._callbacks:
+            return
+        try:
+            curl.pause(pycurl.PAUSE_CONT)  # may deliver the held chunk at once
+        except pycurl.error as exc:
+            self._finish(curl, int(exc.args[0]), str(exc.args[-1]))
+        self._drain()
+
     def close(self) -> None:
         """Remove every handle (without callbacks) and release the multi."""
         if self._closed:

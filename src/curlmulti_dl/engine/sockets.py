@@ -46,6 +46,11 @@ class SocketRegistry:
         self._hosts: dict[int, str] = {}  # inode -> host key
         self._handed_over: list[socket.socket] = []  # ours, after pycurl's dup
         self.warm = WarmSockets()
+        # Under a rate limit: the kernel's receive buffer per connection. Left
+        # to autotuning, a paused transfer's socket still takes megabytes
+        # off the wire at full speed (measured: 11 MiB in the first 0.25 s
+        # of a 6 MiB/s run on loopback).
+        self.receive_buffer: Callable[[], int] | None = None
 
     def adopt(self, host: str, address: tuple[Any, ...], sock: socket.socket) -> None:
         """Give ``host``'s next transfer ``sock``, connected elsewhere (the
@@ -96,6 +101,8 @@ class SocketRegistry:
 
     def sockopt(self, fd: int, purpose: int) -> int:
         """A ``SOCKOPTFUNCTION``: a connection opened ahead is not connected again."""
+        if self.receive_buffer is not None:
+            _set_receive_buffer(fd, self.receive_buffer())
         if self.warm.was_connected(fd):
             return pycurl.SOCKOPT_ALREADY_CONNECTED  # type: ignore[no-any-return]
         return pycurl.SOCKOPT_OK  # type: ignore[no-any-return]
@@ -157,3 +164,16 @@ class SocketRegistry:
         self.warm.close()
         self._release_handed_over()
         self._hosts.clear()
+
+
+def _set_receive_buffer(fd: int, size: int) -> None:
+    """SO_RCVBUF on libcurl's descriptor (through a duplicate we close)."""
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return
+    with sock:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        except OSError:
+            pass

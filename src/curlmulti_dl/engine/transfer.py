@@ -29,7 +29,7 @@ from ..protocol.probe import ProbeResult, RangeExpectation, probe_from_ftp, prob
 from .curlopts import RangeRequest, new_easy, watch_sockets
 from .sockets import SocketRegistry
 
-__all__ = ["BudgetHooks", "RangeTransfer", "Writer"]
+__all__ = ["BudgetHooks", "PacingHooks", "RangeTransfer", "Writer"]
 
 _PAUSE = pycurl.WRITEFUNC_PAUSE
 _ABORT = 0  # any count other than len(chunk) makes libcurl stop with code 23
@@ -44,6 +44,14 @@ class BudgetHooks(Protocol):
 
     def over_budget(self) -> bool: ...
     def hold(self, curl: Any) -> None: ...
+
+
+class PacingHooks(BudgetHooks, Protocol):
+    """A budget that also paces bytes (a shared rate limit): ``admit``
+    says whether ``size`` more bytes may be taken now; when not, it has
+    arranged for ``curl`` to be resumed when they are due."""
+
+    def admit(self, curl: Any, size: int) -> bool: ...
 
 
 class RangeTransfer:
@@ -102,6 +110,7 @@ class RangeTransfer:
         # Bound once: the write path runs ~65,000 times per GB/s.
         self._over_budget = budget.over_budget if budget is not None else None
         self._hold = budget.hold if budget is not None else _discard
+        self._admit: Callable[[Any, int], bool] | None = getattr(budget, "admit", None)
         on_header: Callable[[bytes], int | None] = self.head.feed
         if request.is_ftp:
             on_header = self._on_ftp_reply if request.probe else self.replies.feed
@@ -115,6 +124,9 @@ class RangeTransfer:
         over_budget = self._over_budget
         if over_budget is not None and over_budget():
             self._hold(self.curl)
+            return _PAUSE  # type: ignore[no-any-return]
+        admit = self._admit
+        if admit is not None and not admit(self.curl, len(chunk)):
             return _PAUSE  # type: ignore[no-any-return]
         if not self.first_byte_at:
             self.first_byte_at = time.monotonic()
