@@ -80,7 +80,7 @@ def _ask_password(args: argparse.Namespace) -> str | None:
 
 
 def _access_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Logins, headers, proxies and SSH keys, as ``DownloadOptions`` fields."""
+    """Logins, headers and proxies, as ``DownloadOptions`` fields."""
     options: dict[str, Any] = {"max_redirects": args.max_redirs}
     if args.user:
         user, _, password = args.user.partition(":")
@@ -89,7 +89,7 @@ def _access_options(args: argparse.Namespace) -> dict[str, Any]:
         options["netrc"] = args.netrc_file
     elif args.netrc:
         options["netrc"] = True
-    for name in ("proxy", "noproxy", "user_agent", "ssh_known_hosts", "ssh_key"):
+    for name in ("proxy", "noproxy", "user_agent"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     if args.header:
