@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# What the tests need beyond PyPI: nginx (its autoindex pages) and vsftpd (a
-# real FTP server's session limits). As root with apt, nginx-light is
+# What the tests need beyond PyPI: nginx (its autoindex pages), vsftpd (a
+# real FTP server's session limits) and OpenSSH's server (SFTP). As root with apt, nginx-light is
 # installed (its package starts no daemon here) and vsftpd is unpacked into
 # .venv/vsftpd (its package would start a daemon on port 21 for everyone);
 # elsewhere the tests that need them are skipped, saying why.
 set -u
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-    exit 0
+    # OpenSSH's server, its daemon never started: a policy-rc.d that refuses
+# every start is in place while apt runs (the tests start their own sshd on
+# 127.0.0.1 with a temporary host key).
+if [ ! -x /usr/lib/openssh/sftp-server ] || [ ! -x /usr/sbin/sshd ]; then
+    made=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made=1
+    fi
+    install openssh-server || echo "tests/setup.sh: openssh-server not installed"
+    [ "$made" = 1 ] && rm -f /usr/sbin/policy-rc.d
+fi
+exit 0
 fi
 updated=0
 update() { [ $updated = 1 ] || { apt-get update -qq && updated=1; }; }
@@ -26,5 +37,16 @@ if [ ! -x "$dest/usr/sbin/vsftpd" ]; then
         echo "tests/setup.sh: vsftpd could not be downloaded"
     fi
     rm -rf "$work"
+fi
+# OpenSSH's server, its daemon never started: a policy-rc.d that refuses
+# every start is in place while apt runs (the tests start their own sshd on
+# 127.0.0.1 with a temporary host key).
+if [ ! -x /usr/lib/openssh/sftp-server ] || [ ! -x /usr/sbin/sshd ]; then
+    made=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made=1
+    fi
+    install openssh-server || echo "tests/setup.sh: openssh-server not installed"
+    [ "$made" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 exit 0

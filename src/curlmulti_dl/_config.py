@@ -27,7 +27,7 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 @dataclass(frozen=True)
 class Credentials:
-    """A login (HTTP Basic, FTP USER/PASS). The password is
+    """A login (HTTP Basic, FTP USER/PASS, SFTP). The password is
     never shown: ``repr`` and ``str`` print ``***``.
 
     >>> Credentials("anna", "s3cret")
@@ -134,7 +134,7 @@ class DownloadOptions:
         lines; ``Range`` and the others set per range are refused. Their
         values are never shown (``repr`` names them only).
     auth: a login, ``Credentials(user, password)`` or a ``(user, password)``
-        pair: HTTP Basic, FTP USER/PASS. A login in the URL
+        pair: HTTP Basic, FTP USER/PASS, SFTP password. A login in the URL
         (``ftp://user:pw@host/``) works too, but shows in process lists.
     netrc: take the login for a host from a netrc file: True for
         ``~/.netrc``, or the file's path; ``auth`` and a login in the URL
@@ -146,6 +146,13 @@ class DownloadOptions:
         ``NO_PROXY``); ``""``: no proxy, whatever the environment says.
     noproxy: hosts reached directly, comma-separated (``"*"``: all).
     max_redirects: redirects the first request of a file may follow.
+    ssh_known_hosts: SFTP: the known_hosts file that must hold the server's
+        key (None: ``~/.ssh/known_hosts``). A key missing from it or
+        different is a ``HostKeyError``, never accepted.
+    ssh_key: SFTP: a private key file (its ``.pub`` beside it, or derived
+        from it). None: libcurl's defaults (the SSH agent, ``~/.ssh/id_rsa``),
+        then ``auth``'s password. The user is the URL's, ``auth``'s, or the
+        local user's name, as ``ssh`` does.
     """
 
     parts: int = 8
@@ -177,6 +184,8 @@ class DownloadOptions:
     proxy: str | None = field(default=None, repr=False)
     noproxy: str | None = None
     max_redirects: int = 10
+    ssh_known_hosts: str | None = None
+    ssh_key: str | None = None
 
     def with_changes(self, **changes: object) -> DownloadOptions:
         """These options with ``changes``; ``headers`` are added to the ones

@@ -321,8 +321,8 @@ class Downloader:
     async def list_directory(self, url: str, **options: Any) -> list[Entry]:
         """The entries of directory ``url`` (ending in ``/``): FTP ``MLSD``
         (names, sizes and dates), else ``LIST`` in the Unix form (names, kinds
-        and sizes), else ``NLST`` (names), or an HTTP index page's links below
-        it. Takes one of the host's slots while it runs."""
+        and sizes), else ``NLST`` (names); SFTP's ``ls -l`` form; or an HTTP
+        index page's links below it. Takes one of the host's slots while it runs."""
         bridge = self._ensure_bridge()
         origin = parse_origin(url, directory=True)
         log_in_ahead = bool(options.pop("_log_in_ahead", False))
@@ -340,6 +340,12 @@ class Downloader:
             fetch = functools.partial(
                 fetch_listing, bridge, url, opts, sockets=self.sockets, host=key
             )
+            if origin.is_sftp:
+                # libcurl lists an SFTP directory in the form of ``ls -l``.
+                listed = parse_list((await fetch("LIST")).decode("utf-8", "surrogateescape"))
+                if listed is None:
+                    raise DownloadError("the SFTP listing is not in the ls -l form", url=url)
+                return listed
             if not origin.is_ftp:
                 page = (await fetch("GET")).decode("utf-8", "replace")
                 return parse_index_page(page, url)

@@ -8,10 +8,12 @@ escapes the public API. The tree::
     ├── TransportError               the connection failed
     │   ├── ConnectError             could not resolve or connect
     │   ├── TLSError                 certificate or handshake failure
+    │   ├── HostKeyError             SFTP: the server's key is unknown or changed
     │   └── DownloadTimeout          connect timeout or stalled transfer
     ├── ServerError                  the server answered, but not with the file
     │   ├── HTTPStatusError          an HTTP error status (.status)
-    │   └── FTPError                 an FTP failure (missing file, login denied, ...)
+    │   ├── FTPError                 an FTP failure (missing file, login denied, ...)
+    │   └── SFTPError                an SFTP failure (missing file, login denied, ...)
     ├── RangeError                   a range answer did not match what was asked
     │   └── RangeNotSupportedError   the server stopped honouring ranges mid-download
     ├── RemoteFileChangedError       size or validator changed during the download
@@ -57,11 +59,13 @@ __all__ = [
     "DuplicateOutputError",
     "FTPError",
     "HTTPStatusError",
+    "HostKeyError",
     "InvalidURLError",
     "RangeError",
     "RangeNotSupportedError",
     "RemoteFileChangedError",
     "RetriesExhaustedError",
+    "SFTPError",
     "ServerError",
     "StorageError",
     "TLSError",
@@ -114,6 +118,11 @@ class TLSError(TransportError):
     """TLS failed: untrusted certificate, wrong host name or handshake error."""
 
 
+class HostKeyError(TransportError):
+    """SFTP: the server's host key is not in the known_hosts file, or differs
+    from the key there. Never accepted silently: check the key, then add it."""
+
+
 class DownloadTimeout(TransportError):
     """Connecting took too long, or the transfer stalled."""
 
@@ -132,6 +141,10 @@ class HTTPStatusError(ServerError):
 
 class FTPError(ServerError):
     """The FTP server refused: missing file, login denied, no data connection."""
+
+
+class SFTPError(ServerError):
+    """The SFTP server refused: missing file, login denied, no SSH session."""
 
 
 class RangeError(DownloadError):

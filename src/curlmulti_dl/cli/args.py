@@ -41,7 +41,7 @@ Exit status: 0 all downloaded, 1 a download failed (the others went on), 2 usage
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="curlmulti-dl",
-        description="Download files over many connections at once (HTTP, HTTPS, FTP, FTPS).",
+        description="Download files over many connections at once (HTTP, HTTPS, FTP, FTPS, SFTP).",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-u",
         "--user",
         metavar="USER[:PASSWORD]",
-        help="log in as USER (HTTP Basic, FTP); without :PASSWORD it is asked for on the terminal",
+        help="log in as USER (HTTP Basic, FTP, SFTP); without :PASSWORD it is asked for "
+        "on the terminal",
     )
     access.add_argument(
         "--netrc", action="store_true", help="take logins from ~/.netrc (after --user and URLs)"
@@ -172,6 +173,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=10,
         metavar="N",
         help="redirects a file's first request may follow (default: 10)",
+    )
+    access.add_argument(
+        "--ssh-known-hosts",
+        metavar="FILE",
+        help="SFTP: the server's key must be in FILE (default: ~/.ssh/known_hosts); "
+        "an unknown or changed key is an error, never accepted",
+    )
+    access.add_argument(
+        "--ssh-key",
+        metavar="FILE",
+        help="SFTP: log in with this private key (default: the agent, ~/.ssh/id_rsa, "
+        "then --user's password)",
     )
     parser.add_argument(
         "--limit-rate",
@@ -310,8 +323,11 @@ def usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> st
             return "-o/--output takes one file, and this URL names many: use -d, or --globoff"
     if args.max_redirs < 0:
         return "--max-redirs must be 0 or more"
-    if args.netrc_file and not Path(args.netrc_file).is_file():
-        return f"--netrc-file {args.netrc_file}: no such file"
+    files = {"--netrc-file": args.netrc_file, "--ssh-known-hosts": args.ssh_known_hosts,
+             "--ssh-key": args.ssh_key}  # fmt: skip
+    for flag, name in files.items():
+        if name and not Path(name).is_file():
+            return f"{flag} {name}: no such file"
     for line in args.header:
         try:
             header_lines([line])

@@ -89,7 +89,7 @@ def _access_options(args: argparse.Namespace) -> dict[str, Any]:
         options["netrc"] = args.netrc_file
     elif args.netrc:
         options["netrc"] = True
-    for name in ("proxy", "noproxy", "user_agent"):
+    for name in ("proxy", "noproxy", "user_agent", "ssh_known_hosts", "ssh_key"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     if args.header:

@@ -7,8 +7,10 @@ from .._exceptions import (
     DownloadError,
     DownloadTimeout,
     FTPError,
+    HostKeyError,
     InvalidURLError,
     RangeError,
+    SFTPError,
     TLSError,
     TransportError,
 )
@@ -23,10 +25,16 @@ _UNTRUSTED = {51, 60}  # the peer's certificate did not verify
 _URL = {1, 3}
 _FTP = {8, 9, 10, 11, 12, 13, 14, 15, 17, 19, 21, 30, 31, 36, 67, 78, 84}
 _RANGE = {33}
+_SSH_LOGIN, _SSH_MISSING, _SSH = 67, 78, 79
+_HOST_KEY = 60  # on SFTP: the host key was not in known_hosts, or differed
 
 
 def error_from_curl(code: int, message: str, url: str) -> DownloadError:
     """The ``DownloadError`` subclass that describes libcurl result ``code``."""
+    if url.startswith("sftp:"):
+        sftp = _sftp_error(code, message, url)
+        if sftp is not None:
+            return sftp
     kinds: list[tuple[set[int], type[DownloadError], str]] = [
         (_CONNECT, ConnectError, "could not connect"),
         (_TIMEOUT, DownloadTimeout, "timed out"),
@@ -47,3 +55,20 @@ def error_from_curl(code: int, message: str, url: str) -> DownloadError:
         if code in codes:
             return cls(what, url=url, curl_code=code, curl_message=message)
     return TransportError("transfer failed", url=url, curl_code=code, curl_message=message)
+
+
+def _sftp_error(code: int, message: str, url: str) -> DownloadError | None:
+    if code == _HOST_KEY:
+        return HostKeyError(
+            "the server's host key is not in the known_hosts file or differs from it "
+            "(check the key, then add it, e.g. ssh-keyscan -p PORT HOST >> FILE; "
+            "ssh_known_hosts= / --ssh-known-hosts FILE names the file)",
+            url=url,
+            curl_code=code,
+            curl_message=message,
+        )
+    what = {_SSH_LOGIN: "SFTP login denied", _SSH_MISSING: "no such file on the SFTP server",
+            _SSH: "SSH failed"}.get(code)  # fmt: skip
+    if what is None:
+        return None
+    return SFTPError(what, url=url, curl_code=code, curl_message=message)

@@ -26,7 +26,7 @@ from .._exceptions import DownloadError, RemoteFileChangedError, StorageError
 from ..protocol.ftpdialect import NOT_UNDERSTOOD, ListingUnusable
 from ..protocol.headers import FtpReplies, ResponseHead
 from ..protocol.probe import ProbeResult, RangeExpectation, probe_from_ftp, probe_from_http
-from .curlopts import RangeRequest, new_easy, watch_sockets
+from .curlopts import RangeRequest, new_easy, watch_progress, watch_sockets
 from .sockets import SocketRegistry
 
 __all__ = ["BudgetHooks", "PacingHooks", "RangeTransfer", "Writer"]
@@ -84,6 +84,7 @@ class RangeTransfer:
         self.end = request.end
         self.natural_end = request.end
         self.is_ftp = request.is_ftp
+        self.is_sftp = request.is_sftp
         self.probe = request.probe
         self.storage = storage
         self.head = ResponseHead(request.url)
@@ -114,7 +115,10 @@ class RangeTransfer:
         on_header: Callable[[bytes], int | None] = self.head.feed
         if request.is_ftp:
             on_header = self._on_ftp_reply if request.probe else self.replies.feed
+        self._sftp_left: int | None = None
         self.curl = new_easy(request, options, self._on_write, on_header)
+        if request.is_sftp:
+            watch_progress(self.curl, self._on_sftp_progress)
         if sockets is not None:
             watch_sockets(self.curl, sockets.opener(host, preconnect), sockets.sockopt)
 
@@ -221,6 +225,8 @@ class RangeTransfer:
         if self.expect is not None:
             if self.is_ftp:
                 self.expect.check_ftp(self.replies, self.url)
+            elif self.is_sftp:
+                pass  # its date is compared at its end (RangeBook.learn_date)
             else:
                 self.expect.check(self.head, self.url)
             return
@@ -228,6 +234,9 @@ class RangeTransfer:
             if self.is_ftp:
                 # SIZE and MDTM came in this very session: no separate probe login.
                 result = probe_from_ftp(self.replies.size, self.replies.mtime, self.url)
+            elif self.is_sftp:
+                # A stat without data, read after its end (RangeBook.first).
+                result = probe_from_ftp(self._sftp_size(), self.sftp_mtime(), self.url)
             else:
                 result = probe_from_http(self.head, self.url, self.start)
             self.probe_result = result
@@ -236,6 +245,33 @@ class RangeTransfer:
                 # rest of the probe later, outside libcurl's callbacks.
                 self.end = self._on_probe(self, result)
                 self.natural_end = result.size  # the server sends to the end of the file
+
+    def _on_sftp_progress(self, down_total: int, down_now: int, up_total: int, up_now: int) -> None:
+        # libcurl's stat gave the size before the first byte (pycurl forbids
+        # getinfo inside callbacks, so it is taken from here).
+        if down_total and self._sftp_left is None:
+            self._sftp_left = down_total
+
+    def _sftp_size(self) -> int | None:
+        """An SFTP file's size from libcurl's stat (a stat without data, or
+        what is left after ``start``)."""
+        left = self._sftp_left
+        if left is None:
+            try:  # outside libcurl's callbacks (pycurl forbids getinfo inside)
+                left = int(self.curl.getinfo(pycurl.CONTENT_LENGTH_DOWNLOAD_T))
+            except pycurl.error:
+                return None
+        if left < 0:
+            return None
+        return left if self.request.date_only else self.start + left
+
+    def sftp_mtime(self) -> int | None:
+        """The file's date from libcurl's stat (after the transfer; None: unknown)."""
+        try:
+            mtime = int(self.curl.getinfo(pycurl.INFO_FILETIME))
+        except pycurl.error:
+            return None
+        return mtime if mtime >= 0 else None
 
     def flush(self) -> None:
         """Write what the buffer holds; on failure (StorageError) nothing is

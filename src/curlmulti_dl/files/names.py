@@ -28,8 +28,8 @@ __all__ = [
     "shorten_name",
 ]
 
-SUPPORTED_SCHEMES = ("http", "https", "ftp", "ftps")
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ftps": 990}
+SUPPORTED_SCHEMES = ("http", "https", "ftp", "ftps", "sftp")
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ftps": 990, "sftp": 22}
 _UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: Longest file name most file systems take (ext4, xfs, btrfs: 255 bytes).
@@ -54,6 +54,10 @@ class Origin:
     @property
     def is_ftp(self) -> bool:
         return self.scheme in ("ftp", "ftps")
+
+    @property
+    def is_sftp(self) -> bool:
+        return self.scheme == "sftp"
 
     @property
     def host_key(self) -> str:
@@ -106,7 +110,7 @@ def normalize_url(url: str) -> str:
 def _check_scheme(scheme: str, url: str) -> None:
     if not scheme:
         raise InvalidURLError(
-            "URL has no scheme (expected http://, https://, ftp:// or ftps://)", url=url
+            "URL has no scheme (expected http://, https://, ftp://, ftps:// or sftp://)", url=url
         )
     if scheme not in SUPPORTED_SCHEMES:
         raise InvalidURLError(
@@ -138,9 +142,10 @@ def parse_origin(url: str, *, directory: bool = False) -> Origin:
     parts = urlsplit(url)
     scheme = parts.scheme
     names_directory = parts.path.endswith("/") or parts.path in ("", "/")
-    if scheme in ("ftp", "ftps") and names_directory and not directory:
+    if scheme in ("ftp", "ftps", "sftp") and names_directory and not directory:
+        kind = "an SFTP" if scheme == "sftp" else "an FTP"
         raise InvalidURLError(
-            "an FTP directory cannot be downloaded as a file (name a file in it)", url=url
+            f"{kind} directory cannot be downloaded as a file (name a file in it)", url=url
         )
     assert parts.hostname is not None  # normalize_url checked it
     return Origin(scheme, parts.hostname, parts.port or _DEFAULT_PORTS[scheme])

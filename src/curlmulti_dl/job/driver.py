@@ -91,6 +91,7 @@ class FileDownload:
             sockets=sockets,
             host=origin.host_key,
             profile=profile,
+            is_sftp=origin.is_sftp,
         )
         self.machine = FileMachine(
             url,
@@ -162,9 +163,9 @@ class FileDownload:
 
     @property
     def wants_ahead(self) -> int:
-        """FTP sessions are priced per login (``HostProfile``): none ahead."""
+        """FTP and SFTP sessions are priced per login (``HostProfile``): none ahead."""
         options = self.options
-        if self.origin.is_ftp or options.parts < 2 or not options.preconnect:
+        if self.origin.is_ftp or self.origin.is_sftp or options.parts < 2 or not options.preconnect:
             return 0
         return options.parts - 1
 

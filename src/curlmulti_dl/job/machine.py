@@ -203,6 +203,13 @@ class FileMachine:
         only; ``plan`` applies the rest later). Raises the first answer's
         signals (``FirstAnswer.vet``). ``share``: the file's share of its
         host's free slots, fixed now (the Downloader counts it as promised)."""
+        end = self._first_end(transfer, probe, share)
+        # A stat (SFTP) fetched nothing: every planned range goes in line.
+        return transfer.start if transfer.request.date_only else end
+
+    def _first_end(
+        self, transfer: RangeTransfer, probe: ProbeResult, share: Callable[[], int]
+    ) -> int | None:
         self.first.vet(transfer.start, probe, self.url)
         book = self.book
         if self.first.journal is not None:
@@ -243,8 +250,9 @@ class FileMachine:
         return actions
 
     def _min_part(self) -> tuple[int, str]:
-        """Every FTP part but the last costs a login: FTP parts are larger."""
-        if self.origin.is_ftp:
+        """Every FTP part but the last costs a login (every SFTP part an SSH
+        session): their parts are larger."""
+        if self.origin.is_ftp or self.origin.is_sftp:
             return self.options.ftp_min_part_size, "ftp_min_part_size"
         return self.options.min_part_size, "min_part_size"
 
@@ -420,6 +428,15 @@ class FileMachine:
         if self.state.is_over:
             return actions
         running = self.state is DownloadState.RUNNING
+        if book.is_sftp and book.probe is not None and book.probe.last_modified is None:
+            # Readable only outside libcurl's callbacks: here, before the
+            # journal needs it to tell this file from a later version.
+            try:
+                for transfer in book.active:
+                    if transfer.first_byte_at:
+                        book.learn_date(transfer)
+            except DownloadError as exc:
+                return actions + self.fail(exc)
         if running and self.keeps_journal and book.probe is not None:
             actions.append(act.WriteJournal(now, book.probe))
         if running and now - self._last_check >= book.rebalance.check_every:

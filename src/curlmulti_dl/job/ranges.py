@@ -47,9 +47,11 @@ class RangeBook:
         sockets: SocketRegistry | None = None,
         host: str = "",
         profile: HostProfile | None = None,
+        is_sftp: bool = False,
     ) -> None:
         self.url = url
         self.is_ftp = is_ftp
+        self.is_sftp = is_sftp
         self.options = options
         self.rebalance = rebalance
         self.probe: ProbeResult | None = None
@@ -88,9 +90,12 @@ class RangeBook:
             if_range = None
             if may_list and not start and self.profile.ftp.may_list():
                 listing = listing_argument(self.url, method)
+        if self.is_sftp:
+            if_range = None
         request = RangeRequest(
             self.url, start, None, self.is_ftp, probe=True, if_range=if_range,
-            ftp_method=method, listing=listing,
+            ftp_method=method, listing=listing, is_sftp=self.is_sftp,
+            date_only=self.is_sftp,  # a stat first: every SFTP range has its end
         )  # fmt: skip
         transfer = RangeTransfer(
             request,
@@ -112,7 +117,8 @@ class RangeBook:
         if self.queue:
             planned = self.queue.popleft()
             return self._range(storage, planned, self._replacements.pop(planned, 0))
-        if len(self.active) < self.target and self.ledger is not None:
+        if len(self.active) < self.target and self.ledger is not None and not self.is_sftp:
+            # (An SFTP range cut short loses its session and its read-ahead.)
             return self._split(storage)
         return None
 
@@ -126,9 +132,10 @@ class RangeBook:
             span.start,
             None if self.is_ftp else span.end,
             self.is_ftp,
-            if_range=None if self.is_ftp else probe.if_range,
+            if_range=None if self.is_ftp or self.is_sftp else probe.if_range,
             ftp_method=self._ftp_method(),
             want_date=self.is_ftp and probe.last_modified is None,
+            is_sftp=self.is_sftp,
         )
         expect = None if self.is_ftp else RangeExpectation.for_range(probe, span.start)
         transfer = RangeTransfer(
@@ -192,7 +199,7 @@ class RangeBook:
         else:  # the whole file is one range (none when it is empty)
             plan = plan_ranges(size, 1, 1)
         self.promised = None
-        if plan:
+        if plan and not first.request.date_only:  # a stat fetched no range
             self.ledger.assign(first, plan[0])
             plan = plan[1:]
         self.queue.extend(plan)
@@ -206,7 +213,7 @@ class RangeBook:
         ledger.restore(self.restored)
         self.target = max(1, len(self.plan(ledger.size, 1)))
         for span in list(ledger.pending):
-            if span.start == first.start:
+            if span.start == first.start and not first.request.date_only:
                 ledger.assign(first, span)
             else:
                 self.queue.append(span)
@@ -283,8 +290,22 @@ class RangeBook:
         """A date that came after the plan (MDTM after the data, or on a later
         range, where MLST gave none) goes into the probe: stamp and journal."""
         probe, mtime = self.probe, transfer.replies.mtime
-        if self.is_ftp and probe is not None and probe.last_modified is None and mtime:
+        if self.is_sftp:
+            self._learn_sftp_date(transfer)
+        elif self.is_ftp and probe is not None and probe.last_modified is None and mtime:
             self.probe = dataclasses.replace(probe, last_modified=http_date(mtime))
+
+    def _learn_sftp_date(self, transfer: RangeTransfer) -> None:
+        """An SFTP file's date, from the stat of each range's session (not
+        readable before its end): the first one stamps the file, a later
+        one that differs means the file changed under us."""
+        probe, mtime = self.probe, transfer.sftp_mtime()
+        if probe is None or probe.size is None or mtime is None:
+            return
+        if probe.last_modified is None:
+            self.probe = dataclasses.replace(probe, last_modified=http_date(mtime))
+            return
+        RangeExpectation.for_range(probe, transfer.start).check_sftp(mtime, self.url)
 
     # ------------------------------------------------------------ rebalancing
 

@@ -197,6 +197,15 @@ class RangeExpectation:
                 f"modification time changed from {self.last_modified} to {modified}", url=url
             )
 
+    def check_sftp(self, mtime: int | None, url: str) -> None:
+        """An SFTP range: the date libcurl's stat of the file got (its size
+        is the range's own, so the date is what tells a changed file)."""
+        modified = http_date(mtime) if mtime is not None else None
+        if modified and self.last_modified and modified != self.last_modified:
+            raise RemoteFileChangedError(
+                f"modification time changed from {self.last_modified} to {modified}", url=url
+            )
+
     def _check_validators(self, head: ResponseHead, url: str) -> None:
         for name, expected, got in (
             ("ETag", self.etag, head.etag),
