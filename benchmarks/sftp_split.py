@@ -1,18 +1,21 @@
 """What a split SFTP range costs, and what splitting buys, beside curl.
 
-    .venv/bin/python benchmarks/sftp_split.py [--runs 3] [--size-mib 128]
+    .venv/bin/python benchmarks/sftp_split.py [--runs 3] [--size-mib 128] [--far]
 
 OpenSSH's sshd on 127.0.0.1 (tests/servers/sshd_run.py, a temporary host
-key, key login). First the price of a session: libcurl's SSH set-up time
-(APPCONNECT_TIME: TCP, key exchange, login) for one session alone and for
-eight at once. Then one file fetched by curl (one stream) and by
-curlmulti_dl with 1, 2, 4 and 8 parts, in alternating order; every output's
-sha256 is checked. Medians with min and max.
+key, key login); with ``--far``, behind the far-server emulator
+(tests/servers/farproxy.py: 100 ms round trip, 2 MiB/s per connection).
+First the price of a session: the time until libcurl could start the
+transfer (PRETRANSFER_TIME: TCP, key exchange, login, SFTP start) for one
+session alone and for eight at once. Then one file fetched by curl (one
+stream) and by curlmulti_dl with 1, 2, 4 and 8 parts, in alternating order;
+every output's sha256 is checked. Medians with min and max.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import hashlib
 import io
 import os
@@ -56,7 +59,7 @@ def start_sshd(keys: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def session_setup(url: str, keys: Path, count: int) -> list[float]:
-    """APPCONNECT_TIME of ``count`` sessions started together (100 bytes each)."""
+    """PRETRANSFER_TIME of ``count`` sessions started together (100 bytes each)."""
     multi = pycurl.CurlMulti()
     handles: list[Any] = []
     for _ in range(count):
@@ -70,7 +73,7 @@ def session_setup(url: str, keys: Path, count: int) -> list[float]:
         handles.append(curl)
     while multi.perform()[1]:
         multi.select(0.1)
-    times = [c.getinfo(pycurl.APPCONNECT_TIME) for c in handles]
+    times = [c.getinfo(pycurl.PRETRANSFER_TIME) for c in handles]
     for curl in handles:
         multi.remove_handle(curl)
         curl.close()
@@ -81,6 +84,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--size-mib", type=int, default=128)
+    parser.add_argument("--far", action="store_true")
     args = parser.parse_args()
     work = WORK / "sftp"
     keys = work / "keys"
@@ -90,6 +94,20 @@ def main() -> int:
         source.write_bytes(os.urandom(args.size_mib * MiB))
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     sshd, port = start_sshd(keys)
+    far = None
+    if args.far:
+        far = subprocess.Popen(
+            [PYTHON, str(ROOT / "tests/servers/farproxy.py"), "--target", f"127.0.0.1:{port}",
+             "--delay", "0.05", "--rate", str(2 * MiB)],
+            stdout=subprocess.PIPE,
+        )  # fmt: skip
+        assert far.stdout is not None
+        far_port = int(far.stdout.readline().split()[1])
+        far.stdout.readline()  # its statistics port
+        kind, key = (keys / "host.pub").read_text().split()[:2]
+        for known in (keys / "known_hosts", keys / "home/.ssh/known_hosts"):
+            known.write_text(f"[127.0.0.1]:{far_port} {kind} {key}\n")
+        port = far_port
     url = f"sftp://127.0.0.1:{port}{source.resolve()}"
     env = {**os.environ, "HOME": str(keys / "home")}
     tools = ["curl"] + [f"curlmulti_dl-n{n}" for n in (1, 2, 4, 8)]
@@ -109,8 +127,9 @@ def main() -> int:
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir()
                 if tool == "curl":
-                    command = ["curl", "-s", "--key", str(keys / "client"), "-o",
-                               str(out / "data.bin"), url]  # fmt: skip
+                    command = ["curl", "-s", "-u", f"{getpass.getuser()}:", "--key",
+                               str(keys / "client"), "--pubkey", str(keys / "client.pub"),
+                               "-o", str(out / "data.bin"), url]  # fmt: skip
                 else:
                     parts = tool.rpartition("n")[2]
                     command = [PYTHON, "-m", "curlmulti_dl", "-q", "-n", parts,
@@ -123,9 +142,12 @@ def main() -> int:
                 if hashlib.sha256((out / "data.bin").read_bytes()).hexdigest() != digest:
                     raise RuntimeError(f"{tool}: the output differs")
     finally:
+        if far is not None:
+            far.kill()  # our own child, by its PID
         sshd.terminate()
         sshd.wait(10)
-    lines.append(f"{args.size_mib} MiB over SFTP on loopback, medians of {args.runs} "
+    where = "through the far-server emulator" if args.far else "on loopback"
+    lines.append(f"{args.size_mib} MiB over SFTP {where}, medians of {args.runs} "
                  "alternating runs: tool, seconds, MiB/s, ratio to curl")  # fmt: skip
     base = median(times["curl"])
     for tool in tools:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -52,7 +53,13 @@ def main() -> None:
     wrapper.chmod(0o755)
     os.makedirs("/run/sshd", exist_ok=True)  # its privilege separation directory
     parent = os.getppid()
-    sshd = subprocess.Popen([SSHD, "-D", "-f", str(config), "-E", str(args.dir / "sshd.log")])
+    # SIGTERM ends this wrapper through its finally, which stops sshd.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    sshd = subprocess.Popen(
+        [SSHD, "-D", "-f", str(config), "-E", str(args.dir / "sshd.log")],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,  # never our caller's pipe: it would stay open
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
