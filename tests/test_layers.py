@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"schedule"},
     {"job"},
     {"_batch"},
-    {"_downloader", "_api"},
+    {"_downloader", "_api", "_s3access"},
     {"cli", "__init__", "__main__"},
 ]
 

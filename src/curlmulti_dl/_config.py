@@ -146,6 +146,16 @@ class DownloadOptions:
         ``NO_PROXY``); ``""``: no proxy, whatever the environment says.
     noproxy: hosts reached directly, comma-separated (``"*"``: all).
     max_redirects: redirects the first request of a file may follow.
+    s3_endpoint: ``s3://`` URLs go to this store (MinIO, Ceph, a local test
+        server: ``http://127.0.0.1:9000``), the bucket as the path's first
+        part; None: AWS (``https://BUCKET.s3.amazonaws.com``).
+    s3_anonymous: never sign ``s3://`` requests, even with credentials in
+        the environment (public buckets, as ``--no-sign-request``). Else they
+        are signed when ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``
+        are set (``AWS_SESSION_TOKEN``, ``AWS_REGION`` too), anonymous if not.
+    aws_sigv4: sign every request with AWS Signature Version 4 (libcurl's
+        provider string, ``"aws:amz:us-east-1:s3"``), the key and secret
+        taken from ``auth``. Set for ``s3://`` URLs from the environment.
     ssh_known_hosts: SFTP: the known_hosts file that must hold the server's
         key (None: ``~/.ssh/known_hosts``). A key missing from it or
         different is a ``HostKeyError``, never accepted.
@@ -184,6 +194,9 @@ class DownloadOptions:
     proxy: str | None = field(default=None, repr=False)
     noproxy: str | None = None
     max_redirects: int = 10
+    s3_endpoint: str | None = None
+    s3_anonymous: bool = False
+    aws_sigv4: str | None = None
     ssh_known_hosts: str | None = None
     ssh_key: str | None = None
 

@@ -24,6 +24,8 @@ from ._config import DownloadOptions
 from ._exceptions import DownloaderClosedError, DownloadError, TransportError
 from ._policy import RebalancePolicy
 from ._progress import DownloadResult, ProgressCallback
+from ._redact import redact_url
+from ._s3access import list_s3, s3_request
 from .engine.curlopts import configure_multi
 from .engine.listing import fetch_listing
 from .engine.multi import CurlBridge
@@ -34,6 +36,7 @@ from .files.names import normalize_url, parse_origin
 from .files.target import prepare_target
 from .job.driver import DownloadState, FileDownload
 from .protocol.listing import Entry, parse_index_page, parse_list, parse_mlsd, parse_nlst
+from .protocol.s3 import is_s3
 from .schedule.profile import HostProfile
 from .schedule.rates import PacedBudget, RateGate
 from .schedule.scheduler import Scheduler
@@ -213,14 +216,15 @@ class Downloader:
         ``overwrite=True``.
         """
         bridge = self._ensure_bridge()
-        url = normalize_url(url)
-        origin = parse_origin(url)
         if parts is not None:
             options["parts"] = parts
         try:
             opts = self.options.with_changes(**options)
         except (TypeError, ValueError) as exc:
-            raise DownloadError(f"invalid option: {exc}", url=url) from None
+            raise DownloadError(f"invalid option: {exc}", url=redact_url(url)) from None
+        url, opts = s3_request(url, opts)
+        url = normalize_url(url)
+        origin = parse_origin(url)
         target = await prepare_target(url, dest, opts)
         budget: BudgetHooks | None = bridge if bridge.budget_enabled else None
         if self._rate_gate is not None:
@@ -324,12 +328,16 @@ class Downloader:
         and sizes), else ``NLST`` (names); SFTP's ``ls -l`` form; or an HTTP
         index page's links below it. Takes one of the host's slots while it runs."""
         bridge = self._ensure_bridge()
-        origin = parse_origin(url, directory=True)
         log_in_ahead = bool(options.pop("_log_in_ahead", False))
         try:
             opts = self.options.with_changes(**options)
         except (TypeError, ValueError) as exc:
-            raise DownloadError(f"invalid option: {exc}", url=url) from None
+            raise DownloadError(f"invalid option: {exc}", url=redact_url(url)) from None
+        s3_prefix = None
+        if is_s3(url):
+            s3_prefix = url
+            url, opts = s3_request(url, opts)
+        origin = parse_origin(url, directory=True)
         key = origin.host_key
         slot = _Lister(key)
         # Listings come before their files are in line, so a slot is usually
@@ -340,6 +348,8 @@ class Downloader:
             fetch = functools.partial(
                 fetch_listing, bridge, url, opts, sockets=self.sockets, host=key
             )
+            if s3_prefix is not None:
+                return await list_s3(fetch_listing, bridge, s3_prefix, opts, self.sockets, key)
             if origin.is_sftp:
                 # libcurl lists an SFTP directory in the form of ``ls -l``.
                 listed = parse_list((await fetch("LIST")).decode("utf-8", "surrogateescape"))

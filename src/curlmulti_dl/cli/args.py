@@ -18,6 +18,7 @@ from ..files.names import parse_origin
 from ..protocol.ftpdialect import FILE_METHODS
 from ..protocol.integrity import Checksum
 from ..protocol.listing import split_glob
+from ..protocol.s3 import is_s3, object_url
 
 __all__ = ["build_parser", "usage_error"]
 
@@ -41,7 +42,8 @@ Exit status: 0 all downloaded, 1 a download failed (the others went on), 2 usage
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="curlmulti-dl",
-        description="Download files over many connections at once (HTTP, HTTPS, FTP, FTPS, SFTP).",
+        description="Download files over many connections at once (HTTP, HTTPS, FTP, FTPS, SFTP, "
+        "S3).",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -186,6 +188,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="SFTP: log in with this private key (default: the agent, ~/.ssh/id_rsa, "
         "then --user's password)",
     )
+    access.add_argument(
+        "--s3-endpoint",
+        metavar="URL",
+        help="s3:// URLs go to this store (MinIO, Ceph, ...) instead of AWS, the bucket "
+        "as the first part of the path",
+    )
+    access.add_argument(
+        "--no-sign-request",
+        action="store_true",
+        help="s3://: never sign, even with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY set "
+        "(default: signed with them, anonymous without)",
+    )
     parser.add_argument(
         "--limit-rate",
         type=_size,
@@ -266,6 +280,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _as_https(url: str, endpoint: str | None) -> str:
+    """An ``s3://`` URL as the request it makes (to check it like the others)."""
+    if not is_s3(url):
+        return url
+    try:
+        return object_url(url, endpoint)
+    except ValueError as exc:
+        raise DownloadError(str(exc), url=url) from None
+
+
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -316,7 +340,7 @@ def usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> st
     for url in args.urls:
         many = not args.globoff and split_glob(url) is not None  # a glob or a directory
         try:
-            parse_origin(url, directory=many)
+            parse_origin(_as_https(url, args.s3_endpoint), directory=many)
         except DownloadError as exc:
             return str(exc)
         if args.output and many:

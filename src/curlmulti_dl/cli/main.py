@@ -89,11 +89,13 @@ def _access_options(args: argparse.Namespace) -> dict[str, Any]:
         options["netrc"] = args.netrc_file
     elif args.netrc:
         options["netrc"] = True
-    for name in ("proxy", "noproxy", "user_agent", "ssh_known_hosts", "ssh_key"):
+    for name in ("proxy", "noproxy", "user_agent", "ssh_known_hosts", "ssh_key", "s3_endpoint"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     if args.header:
         options["headers"] = tuple(args.header)
+    if args.no_sign_request:
+        options["s3_anonymous"] = True
     return options
 
 

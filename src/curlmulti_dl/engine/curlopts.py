@@ -151,6 +151,8 @@ def _configure_access(curl: Any, options: DownloadOptions) -> None:
         set_(pycurl.NETRC, pycurl.NETRC_OPTIONAL)  # the URL's or auth's login first
         if isinstance(options.netrc, str):
             set_(pycurl.NETRC_FILE, options.netrc)
+    if options.aws_sigv4 is not None:
+        set_(pycurl.AWS_SIGV4, options.aws_sigv4)  # the key and secret from auth
     if options.proxy is not None:
         set_(pycurl.PROXY, options.proxy)  # "": none, whatever the environment says
     if options.noproxy is not None:

@@ -28,8 +28,8 @@ __all__ = [
     "shorten_name",
 ]
 
-SUPPORTED_SCHEMES = ("http", "https", "ftp", "ftps", "sftp")
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ftps": 990, "sftp": 22}
+SUPPORTED_SCHEMES = ("http", "https", "ftp", "ftps", "sftp", "s3")
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ftps": 990, "sftp": 22, "s3": 443}
 _UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: Longest file name most file systems take (ext4, xfs, btrfs: 255 bytes).
@@ -110,7 +110,8 @@ def normalize_url(url: str) -> str:
 def _check_scheme(scheme: str, url: str) -> None:
     if not scheme:
         raise InvalidURLError(
-            "URL has no scheme (expected http://, https://, ftp://, ftps:// or sftp://)", url=url
+            "URL has no scheme (expected http://, https://, ftp://, ftps://, sftp:// or s3://)",
+            url=url,
         )
     if scheme not in SUPPORTED_SCHEMES:
         raise InvalidURLError(

@@ -70,9 +70,9 @@ class Entry:
 def split_glob(url: str) -> Glob | None:
     """The directory and pattern ``url`` names, or None for a single file."""
     scheme, sep, rest = url.partition("://")
-    if not sep or scheme.lower() not in ("ftp", "ftps", "sftp", "http", "https"):
+    if not sep or scheme.lower() not in ("ftp", "ftps", "sftp", "s3", "http", "https"):
         return None
-    glob_chars = _FTP_GLOB if scheme.lower() in ("ftp", "ftps", "sftp") else _HTTP_GLOB
+    glob_chars = _FTP_GLOB if scheme.lower() in ("ftp", "ftps", "sftp", "s3") else _HTTP_GLOB
     if scheme.lower().startswith("http"):
         rest = rest.split("#", 1)[0]
         if "?" in rest:

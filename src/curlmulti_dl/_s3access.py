@@ -1,0 +1,73 @@
+"""``s3://`` for the Downloader: an object as an HTTPS GET (signed from the
+environment, or anonymous), a prefix as ListObjectsV2 pages."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ._config import Credentials, DownloadOptions
+from ._exceptions import DownloadError
+from .engine.multi import CurlBridge
+from .engine.sockets import SocketRegistry
+from .protocol.listing import Entry
+from .protocol.s3 import (
+    is_s3,
+    list_url,
+    object_url,
+    parse_list_objects,
+    signing_from_environment,
+    split_s3,
+)
+
+__all__ = ["list_s3", "s3_request"]
+
+MAX_PAGES = 10_000  # 10 million keys below one prefix: past that, a loop
+
+
+def s3_request(url: str, options: DownloadOptions) -> tuple[str, DownloadOptions]:
+    """``url`` as the store's HTTPS URL, and ``options`` signing it when the
+    environment has credentials (and ``s3_anonymous`` is off). Other URLs
+    pass as they are."""
+    if not is_s3(url):
+        return url, options
+    try:
+        https = object_url(url, options.s3_endpoint)
+    except ValueError as exc:
+        raise DownloadError(str(exc), url=url) from None
+    signing = None if options.s3_anonymous else signing_from_environment(os.environ)
+    if signing is None or options.aws_sigv4 is not None:
+        return https, options
+    changes: dict[str, Any] = {
+        "aws_sigv4": signing.provider,
+        "auth": Credentials(signing.access_key, signing.secret_key),
+    }
+    if signing.session_token:
+        changes["headers"] = (f"x-amz-security-token: {signing.session_token}",)
+    return https, options.with_changes(**changes)
+
+
+async def list_s3(
+    fetch_listing: Any,
+    bridge: CurlBridge,
+    prefix_url: str,
+    options: DownloadOptions,
+    sockets: SocketRegistry,
+    host: str,
+) -> list[Entry]:
+    """The keys and common prefixes just below ``s3://BUCKET/PREFIX/``,
+    every page of them (their sizes and dates plan the batch: no probe)."""
+    bucket, prefix = split_s3(prefix_url)
+    entries: list[Entry] = []
+    token: str | None = None
+    for _ in range(MAX_PAGES):
+        page = list_url(bucket, prefix, options.s3_endpoint, token)
+        body = await fetch_listing(bridge, page, options, "GET", sockets=sockets, host=host)
+        try:
+            found, token = parse_list_objects(body, prefix)
+        except ValueError as exc:
+            raise DownloadError(str(exc), url=prefix_url) from None
+        entries += found
+        if token is None:
+            return entries
+    raise DownloadError(f"more than {MAX_PAGES} pages of keys below this prefix", url=prefix_url)
