@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import curlmulti_dl
-from curlmulti_dl import Credentials, Downloader, DownloadOptions
+from curlmulti_dl import Credentials, Downloader, DownloadOptions, RetryPolicy
 from curlmulti_dl.schedule.rates import RateGate
 
 from .conftest import DataFiles, LoggedFtp, Server, start_server, stop_server
@@ -326,3 +326,23 @@ def test_the_rate_limit_holds_at_the_server_over_several_files(
     inside = sum(size for at, size in steps if window[0] <= at < window[1])
     rate = inside / (window[1] - window[0])
     assert abs(rate - limit) <= 0.1 * limit, (rate / MiB, last - first)
+
+
+def test_transfers_held_back_by_a_low_limit_are_not_stalls(
+    http_server: Server, data: DataFiles, tmp_path: Path, arun
+) -> None:
+    # 48 KiB/s shared by four files: each waits about a second between its
+    # chunks, longer than stall_timeout; that silence is ours, not a stall.
+    names = [data.add(f"held-{n}.bin", 48 * 1024 + n) for n in range(4)]
+
+    async def run() -> list[curlmulti_dl.DownloadResult]:
+        async with Downloader(max_bytes_per_second=48 * 1024) as dl:
+            items = [http_server.url(n) for n in names]
+            options = {"parts": 1, "stall_timeout": 0.5, "retry": RetryPolicy(attempts=0)}
+            async with dl.fetch_many(items, tmp_path, **options) as batch:
+                return [r async for r in batch]
+
+    results = arun(run())
+    assert [r.error for r in results if not r.ok] == []
+    for name in names:
+        data.assert_same(name, tmp_path / name)

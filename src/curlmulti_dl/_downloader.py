@@ -118,8 +118,10 @@ class Downloader:
         )
         self._bridge: CurlBridge | None = None
         self.sockets = SocketRegistry()
+        self._receive_rate: float | None = None  # the tightest limit, if any
         if self._rate_gate is not None:
             tightest = min(r for r in (max_bytes_per_second, max_host_bytes_per_second) if r)
+            self._receive_rate = tightest
             self.sockets.receive_buffer = functools.partial(self._receive_window, tightest)
         self._profiles: dict[str, HostProfile] = {}  # what each host's set-ups cost
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -225,6 +227,11 @@ class Downloader:
         url, opts = s3_request(url, opts)
         url = normalize_url(url)
         origin = parse_origin(url)
+        if self._receive_rate is not None:
+            # libcurl's chunks are what a transfer takes from the bucket at
+            # once: at most a sixteenth of a second of the limit each.
+            chunk = int(max(16 << 10, min(opts.buffer_size, self._receive_rate / 16)))
+            opts = opts.with_changes(buffer_size=chunk)
         target = await prepare_target(url, dest, opts)
         budget: BudgetHooks | None = bridge if bridge.budget_enabled else None
         if self._rate_gate is not None:

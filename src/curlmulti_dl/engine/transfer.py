@@ -48,10 +48,10 @@ class BudgetHooks(Protocol):
 
 class PacingHooks(BudgetHooks, Protocol):
     """A budget that also paces bytes (a shared rate limit): ``admit``
-    says whether ``size`` more bytes may be taken now; when not, it has
-    arranged for ``curl`` to be resumed when they are due."""
+    answers 0.0 when ``size`` more bytes may be taken now, else the seconds
+    until they are due, having arranged for ``curl`` to be resumed then."""
 
-    def admit(self, curl: Any, size: int) -> bool: ...
+    def admit(self, curl: Any, size: int) -> float: ...
 
 
 class RangeTransfer:
@@ -111,7 +111,9 @@ class RangeTransfer:
         # Bound once: the write path runs ~65,000 times per GB/s.
         self._over_budget = budget.over_budget if budget is not None else None
         self._hold = budget.hold if budget is not None else _discard
-        self._admit: Callable[[Any, int], bool] | None = getattr(budget, "admit", None)
+        self._admit: Callable[[Any, int], float] | None = getattr(budget, "admit", None)
+        # Until when the rate limit holds this transfer back: not a stall.
+        self.held_until = 0.0
         on_header: Callable[[bytes], int | None] = self.head.feed
         if request.is_ftp:
             on_header = self._on_ftp_reply if request.probe else self.replies.feed
@@ -130,8 +132,11 @@ class RangeTransfer:
             self._hold(self.curl)
             return _PAUSE  # type: ignore[no-any-return]
         admit = self._admit
-        if admit is not None and not admit(self.curl, len(chunk)):
-            return _PAUSE  # type: ignore[no-any-return]
+        if admit is not None:
+            wait = admit(self.curl, len(chunk))
+            if wait:
+                self.held_until = time.monotonic() + wait
+                return _PAUSE  # type: ignore[no-any-return]
         if not self.first_byte_at:
             self.first_byte_at = time.monotonic()
             if not self.head_checked:

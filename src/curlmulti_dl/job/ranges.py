@@ -396,7 +396,8 @@ class RangeBook:
         seconds (since their last byte, or since they were added)."""
         found = []
         for transfer in self.active:
-            last = transfer.seen_at or transfer.added_at
+            # Held back by the rate limit: silent by our choice, not the server's.
+            last = max(transfer.seen_at or transfer.added_at, transfer.held_until)
             if last and now - last > quiet_for and not transfer.reached_end:
                 found.append(transfer)
         return found

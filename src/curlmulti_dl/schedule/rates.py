@@ -108,9 +108,8 @@ class PacedBudget:
         if self._inner is not None:
             self._inner.hold(curl)
 
-    def admit(self, curl: Any, size: int) -> bool:
+    def admit(self, curl: Any, size: int) -> float:
         wait = self._gate.admit(self._host, size, time.monotonic())
         if wait > 0:
             self._resumer.hold_for(curl, wait)
-            return False
-        return True
+        return wait
