@@ -23,19 +23,12 @@ import os
 import re
 import sys
 import threading
-import time
 
+from lifecycle import exit_with_parent
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.log import config_logging
 from pyftpdlib.servers import ThreadedFTPServer
-
-
-def watch_parent(parent: int, lifetime: float) -> None:
-    deadline = time.monotonic() + lifetime
-    while time.monotonic() < deadline and os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(0)
 
 
 class CommandLog:
@@ -144,7 +137,7 @@ def main() -> None:
     server.max_cons = 512
     server.max_cons_per_ip = args.max_cons_per_ip
     config_logging(level=logging.ERROR)
-    threading.Thread(target=watch_parent, args=(os.getppid(), args.lifetime), daemon=True).start()
+    exit_with_parent(args.lifetime)
     print(f"PORT {server.address[1]}", flush=True)
     sys.stdout.close()
     server.serve_forever(timeout=0.05, handle_exit=False)

@@ -41,7 +41,6 @@ import base64
 import email.utils
 import hashlib
 import json
-import os
 import socket
 import ssl
 import sys
@@ -50,6 +49,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from lifecycle import announce_and_serve
 
 CHUNK = 64 * 1024
 
@@ -342,15 +343,6 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def watch_parent(parent: int, lifetime: float) -> None:
-    deadline = time.monotonic() + lifetime
-    while time.monotonic() < deadline:
-        if os.getppid() != parent:
-            break
-        time.sleep(0.5)
-    os._exit(0)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", required=True, type=Path)
@@ -365,10 +357,7 @@ def main() -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.certfile, args.keyfile)
         server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=watch_parent, args=(os.getppid(), args.lifetime), daemon=True).start()
-    print(f"PORT {server.server_address[1]}", flush=True)
-    sys.stdout.close()
-    server.serve_forever(poll_interval=0.5)
+    announce_and_serve(server, args.lifetime)
 
 
 if __name__ == "__main__":

@@ -15,14 +15,14 @@ import argparse
 import base64
 import http.client
 import json
-import os
 import select
 import socket
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from lifecycle import announce_and_serve
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authorization", "proxy-connection", "te",
               "trailer", "transfer-encoding", "upgrade"}  # fmt: skip
@@ -143,13 +143,6 @@ class Handler(BaseHTTPRequestHandler):
             upstream.close()
 
 
-def watch_parent(parent: int, lifetime: float) -> None:
-    deadline = time.monotonic() + lifetime
-    while time.monotonic() < deadline and os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(0)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
@@ -157,10 +150,7 @@ def main() -> None:
     parser.add_argument("--lifetime", type=float, default=1800.0)
     args = parser.parse_args()
     server = Proxy(("127.0.0.1", args.port), args.auth)
-    threading.Thread(target=watch_parent, args=(os.getppid(), args.lifetime), daemon=True).start()
-    print(f"PORT {server.server_address[1]}", flush=True)
-    sys.stdout.close()
-    server.serve_forever(poll_interval=0.5)
+    announce_and_serve(server, args.lifetime)
 
 
 if __name__ == "__main__":
