@@ -27,7 +27,6 @@ __all__ = [
     "configure_transfer",
     "listing_argument",
     "new_easy",
-    "watch_progress",
     "watch_sockets",
 ]
 
@@ -318,9 +317,3 @@ def configure_multi(
     setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, max_connections)
     setopt(pycurl.M_MAXCONNECTS, max_connections)
     setopt(pycurl.M_PIPELINING, pycurl.PIPE_MULTIPLEX if multiplex else pycurl.PIPE_NOTHING)
-
-
-def watch_progress(curl: Any, on_progress: Callable[[int, int, int, int], None]) -> None:
-    """libcurl's progress callback (down total, down now, up total, up now)."""
-    curl.setopt(pycurl.NOPROGRESS, 0)
-    curl.setopt(pycurl.XFERINFOFUNCTION, on_progress)

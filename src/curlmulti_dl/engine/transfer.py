@@ -26,7 +26,7 @@ from .._exceptions import DownloadError, RemoteFileChangedError, StorageError
 from ..protocol.ftpdialect import NOT_UNDERSTOOD, ListingUnusable
 from ..protocol.headers import FtpReplies, ResponseHead
 from ..protocol.probe import ProbeResult, RangeExpectation, probe_from_ftp, probe_from_http
-from .curlopts import RangeRequest, new_easy, watch_progress, watch_sockets
+from .curlopts import RangeRequest, new_easy, watch_sockets
 from .sockets import SocketRegistry
 
 __all__ = ["BudgetHooks", "PacingHooks", "RangeTransfer", "Writer"]
@@ -117,10 +117,7 @@ class RangeTransfer:
         on_header: Callable[[bytes], int | None] = self.head.feed
         if request.is_ftp:
             on_header = self._on_ftp_reply if request.probe else self.replies.feed
-        self._sftp_left: int | None = None
         self.curl = new_easy(request, options, self._on_write, on_header)
-        if request.is_sftp:
-            watch_progress(self.curl, self._on_sftp_progress)
         if sockets is not None:
             watch_sockets(self.curl, sockets.opener(host, preconnect), sockets.sockopt)
 
@@ -251,24 +248,14 @@ class RangeTransfer:
                 self.end = self._on_probe(self, result)
                 self.natural_end = result.size  # the server sends to the end of the file
 
-    def _on_sftp_progress(self, down_total: int, down_now: int, up_total: int, up_now: int) -> None:
-        # libcurl's stat gave the size before the first byte (pycurl forbids
-        # getinfo inside callbacks, so it is taken from here).
-        if down_total and self._sftp_left is None:
-            self._sftp_left = down_total
-
     def _sftp_size(self) -> int | None:
-        """An SFTP file's size from libcurl's stat (a stat without data, or
-        what is left after ``start``)."""
-        left = self._sftp_left
-        if left is None:
-            try:  # outside libcurl's callbacks (pycurl forbids getinfo inside)
-                left = int(self.curl.getinfo(pycurl.CONTENT_LENGTH_DOWNLOAD_T))
-            except pycurl.error:
-                return None
-        if left < 0:
+        """An SFTP file's size from the stat the first request is (read after
+        its end: pycurl forbids getinfo inside libcurl's callbacks)."""
+        try:
+            size = int(self.curl.getinfo(pycurl.CONTENT_LENGTH_DOWNLOAD_T))
+        except pycurl.error:
             return None
-        return left if self.request.date_only else self.start + left
+        return size if size >= 0 else None
 
     def sftp_mtime(self) -> int | None:
         """The file's date from libcurl's stat (after the transfer; None: unknown)."""

@@ -428,15 +428,6 @@ class FileMachine:
         if self.state.is_over:
             return actions
         running = self.state is DownloadState.RUNNING
-        if book.is_sftp and book.probe is not None and book.probe.last_modified is None:
-            # Readable only outside libcurl's callbacks: here, before the
-            # journal needs it to tell this file from a later version.
-            try:
-                for transfer in book.active:
-                    if transfer.first_byte_at:
-                        book.learn_date(transfer)
-            except DownloadError as exc:
-                return actions + self.fail(exc)
         if running and self.keeps_journal and book.probe is not None:
             actions.append(act.WriteJournal(now, book.probe))
         if running and now - self._last_check >= book.rebalance.check_every:

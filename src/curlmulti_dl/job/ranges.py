@@ -296,9 +296,9 @@ class RangeBook:
             self.probe = dataclasses.replace(probe, last_modified=http_date(mtime))
 
     def _learn_sftp_date(self, transfer: RangeTransfer) -> None:
-        """An SFTP file's date, from the stat of each range's session (not
-        readable before its end): the first one stamps the file, a later
-        one that differs means the file changed under us."""
+        """An SFTP file's date from each range's own stat (readable after its
+        end): one that differs from the first stat's means the file changed
+        under us; the first date, if that stat had none, stamps the file."""
         probe, mtime = self.probe, transfer.sftp_mtime()
         if probe is None or probe.size is None or mtime is None:
             return
