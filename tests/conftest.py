@@ -204,17 +204,26 @@ def _runner(kind: str) -> Callable[[Awaitable[T]], T]:
             import uvloop
 
             return uvloop.run(coro)  # type: ignore[no-any-return]
+        if kind == "trio":
+            import trio
+
+            async def main() -> T:
+                return await coro
+
+            return trio.run(main)
         return asyncio.run(coro)  # type: ignore[arg-type]
 
     return run
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    # Tests marked "core" run under asyncio and uvloop.
+    # Tests marked "core" run under asyncio and uvloop; "trio", under trio too.
     if "loop_kind" in metafunc.fixturenames:
         kinds = ["asyncio"]
         if metafunc.definition.get_closest_marker("core"):
             kinds.append("uvloop")
+        if metafunc.definition.get_closest_marker("trio"):
+            kinds.append("trio")
         metafunc.parametrize("loop_kind", kinds)
 
 

@@ -17,6 +17,7 @@ SMALL_PARTS = {"ftp_min_part_size": 1}
 
 
 @pytest.mark.core
+@pytest.mark.trio
 @pytest.mark.parametrize("parts", [1, 4, 8, 16])
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_parts_and_sizes(

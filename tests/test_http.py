@@ -26,6 +26,7 @@ def stats(server: Server) -> dict[str, Any]:
 
 
 @pytest.mark.core
+@pytest.mark.trio
 @pytest.mark.parametrize("parts", [1, 4, 8, 16])
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_parts_and_sizes(

@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 from ._batch import BatchSummary, Item
 from ._downloader import Downloader
 from ._progress import DownloadResult, ProgressCallback, ProgressSnapshot
+from .engine.runtime import running_loop
 from .files.destination import Dest
 
 __all__ = ["download", "download_many", "fetch"]
@@ -22,9 +23,7 @@ T = TypeVar("T")
 # The Downloader that concurrent fetch() calls on one loop share, and how many
 # calls use it: the last one out closes it, so no multi handle or descriptor
 # outlives the calls (a script may run one asyncio.run per file, forever).
-_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Downloader, list[int]]] = (
-    weakref.WeakKeyDictionary()
-)
+_shared: weakref.WeakKeyDictionary[Any, tuple[Downloader, list[int]]] = weakref.WeakKeyDictionary()
 
 
 async def fetch(
@@ -45,7 +44,7 @@ async def fetch(
         result = await curlmulti_dl.fetch("https://example.org/big.nc", "/data", parts=8)
         print(result.path, result.size, result.speed)
     """
-    loop = asyncio.get_running_loop()
+    loop = running_loop()
     entry = _shared.get(loop)
     if entry is None or entry[0].closed:
         entry = _shared[loop] = (Downloader(), [0])

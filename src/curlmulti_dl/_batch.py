@@ -24,14 +24,18 @@ import dataclasses
 import hashlib
 import os
 import time
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import anyio
+
 from ._exceptions import DownloadError, DuplicateOutputError, ServerError, StorageError
 from ._progress import DownloadResult, ProgressCallback
 from ._redact import redact_url
+from .engine.runtime import running_loop
 from .files.names import filename_from_url, normalize_url
 from .protocol.listing import Entry, Glob, entry_url, safe_name, split_glob
 
@@ -156,10 +160,10 @@ class Batch:
         self._progress = progress
         self._options = dict(options or {})
         self._expansion = expansion or Expansion()
-        self._slots = asyncio.Semaphore(lookahead)
-        self._results: asyncio.Queue[object] = asyncio.Queue()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._feeder: asyncio.Task[None] | None = None
+        self._slots = _Slots(lookahead)
+        self._results = _Results()
+        self._tasks: set[Any] = set()  # the loop's tasks (asyncio's, or trio's adapter)
+        self._feeder: Any = None
         self._fed = False
         self._ended = False  # _DONE is in the queue
         self._outstanding = 0
@@ -188,7 +192,7 @@ class Batch:
     async def __anext__(self) -> DownloadResult:
         item = await self._results.get()
         if item is _DONE:
-            self._results.put_nowait(_DONE)  # for any later __anext__
+            self._results.put(_DONE)  # for any later __anext__
             if self.summary.ended_at is None:
                 self.summary.ended_at = time.monotonic()
             if self._input_error is not None:
@@ -206,11 +210,14 @@ class Batch:
         tasks = [t for t in (self._feeder, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for task in tasks:
+            try:
+                await task
+            except (Exception, asyncio.CancelledError):
+                pass  # cancelled, as asked
         self._fed = True
         self._maybe_done()  # (the feeder may never have run)
-        while self._results.qsize() > 1:  # finished, never taken: dropped with the batch
-            self._results.get_nowait()
+        self._results.drop_all_but_last()  # finished, never taken: dropped with the batch
         if self.summary.ended_at is None:
             self.summary.ended_at = time.monotonic()
 
@@ -218,14 +225,14 @@ class Batch:
 
     def _start(self) -> None:
         if self._feeder is None:
-            self._feeder = asyncio.ensure_future(self._feed())
+            self._feeder = running_loop().create_task(self._feed())
 
     async def _feed(self) -> None:
         try:
             async for item in self._expanded(_lazily(self._items)):
                 await self._slots.acquire()
                 self._outstanding += 1
-                task = asyncio.ensure_future(self._one(item))
+                task = running_loop().create_task(self._one(item))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
         except asyncio.CancelledError:
@@ -238,7 +245,7 @@ class Batch:
 
     async def _one(self, item: Item | DownloadResult) -> None:
         try:
-            self._results.put_nowait(await self._run(item))
+            self._results.put(await self._run(item))
         finally:
             self._outstanding -= 1
             self._maybe_done()
@@ -246,7 +253,7 @@ class Batch:
     def _maybe_done(self) -> None:
         if self._fed and not self._outstanding and not self._ended:
             self._ended = True
-            self._results.put_nowait(_DONE)
+            self._results.put(_DONE)
 
     async def _expanded(self, items: AsyncIterator[Item]) -> AsyncIterator[Item | DownloadResult]:
         """Items as they are, but a glob or a directory URL in place of its files."""
@@ -345,7 +352,7 @@ async def _lazily(items: Iterable[Item] | AsyncIterable[Item]) -> AsyncIterator[
             continue  # blank lines and comments of a list file
         yield item
         if count % 256 == 0:
-            await asyncio.sleep(0)  # a long list must not hold the loop
+            await anyio.sleep(0)  # a long list must not hold the loop
 
 
 def _skipped(url: str, path: Path) -> DownloadResult:
@@ -388,3 +395,54 @@ def _forget_frames(error: BaseException) -> None:
         seen.add(id(current))
         current.__traceback__ = None
         current = current.__cause__ or current.__context__
+
+
+class _Slots:
+    """A counting semaphore on the running loop's futures (asyncio or trio)."""
+
+    def __init__(self, count: int) -> None:
+        self._free = count
+        self._waiters: deque[Any] = deque()
+
+    async def acquire(self) -> None:
+        while self._free <= 0:
+            waiter = running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        self._free -= 1
+
+    def release(self) -> None:
+        self._free += 1
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+
+class _Results:
+    """A FIFO of results that one consumer awaits (asyncio or trio)."""
+
+    def __init__(self) -> None:
+        self._items: deque[object] = deque()
+        self._waiter: Any = None
+
+    def put(self, item: object) -> None:
+        self._items.append(item)
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> object:
+        while not self._items:
+            self._waiter = running_loop().create_future()
+            await self._waiter
+        return self._items.popleft()
+
+    def drop_all_but_last(self) -> None:
+        while len(self._items) > 1:
+            self._items.popleft()

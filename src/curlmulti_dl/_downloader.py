@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import AsyncIterable, Iterable
 from typing import Any
 
+import anyio
 import pycurl
 
 from ._batch import Batch, Expansion, Item
@@ -29,6 +30,7 @@ from ._s3access import list_s3, s3_request
 from .engine.curlopts import configure_multi
 from .engine.listing import fetch_listing
 from .engine.multi import CurlBridge
+from .engine.runtime import running_loop
 from .engine.sockets import SocketRegistry
 from .engine.transfer import BudgetHooks, RangeTransfer
 from .files.destination import Dest
@@ -124,18 +126,18 @@ class Downloader:
             self._receive_rate = tightest
             self.sockets.receive_buffer = functools.partial(self._receive_window, tightest)
         self._profiles: dict[str, HostProfile] = {}  # what each host's set-ups cost
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: Any = None  # asyncio's running loop, or engine.runtime.TrioLoop
         self._jobs: set[FileDownload] = set()
         # Files that got a connection: what the tick and the sharing of slots
         # look at (files still in line cost nothing per event).
         self._started: dict[FileDownload, None] = {}
         self._files_per_host: Counter[str] = Counter()
-        self._tick_handle: asyncio.TimerHandle | None = None
+        self._tick_handle: Any = None
         self._pumping = False
         self._pump_again = False
         self._closed = False
         # Sessions logging in ahead of a listing's files (see _log_in_ahead).
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[Any] = set()  # the loop's tasks
 
     # --------------------------------------------------------------- lifecycle
 
@@ -156,7 +158,11 @@ class Downloader:
         background = list(self._background)
         for task in background:
             task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        for task in background:
+            try:
+                await task
+            except (Exception, asyncio.CancelledError):
+                pass  # cancelled, as asked
         if self._tick_handle is not None:
             self._tick_handle.cancel()
             self._tick_handle = None
@@ -184,7 +190,7 @@ class Downloader:
     def _ensure_bridge(self) -> CurlBridge:
         if self._closed:
             raise RuntimeError("the Downloader is closed")
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         if self._bridge is None:
             self._loop = loop
             bridge = CurlBridge(loop, self.loop_budget)
@@ -350,7 +356,7 @@ class Downloader:
         # Listings come before their files are in line, so a slot is usually
         # free at once; else the next one that frees (polled: listings are few).
         while not self.scheduler.acquire(slot, slot):
-            await asyncio.sleep(0.05)
+            await anyio.sleep(0.05)
         try:
             fetch = functools.partial(
                 fetch_listing, bridge, url, opts, sockets=self.sockets, host=key
@@ -411,7 +417,7 @@ class Downloader:
             slot = _Lister(key)
             if not self.scheduler.acquire(slot, slot):
                 break
-            task = asyncio.ensure_future(log_in(slot))
+            task = self._loop.create_task(log_in(slot))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 

@@ -59,15 +59,17 @@ class CurlBridge:
         bridge.add(curl, lambda code, message: print("done", code))
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, budget: float | None) -> None:
+    def __init__(self, loop: Any, budget: float | None) -> None:
         _require_selector_loop(loop)  # libcurl's sockets are watched with add_reader
+        # asyncio's loop, or engine.runtime.TrioLoop (which has socket_closing).
         self._loop = loop
+        self._socket_closing = getattr(loop, "socket_closing", None)
         self._budget = budget
         self._multi = pycurl.CurlMulti()
         self._multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
         self._multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
         self._watched: dict[int, int] = {}
-        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._timer: Any = None  # the loop's handle of libcurl's timer
         self._callbacks: dict[Any, DoneCallback] = {}
         self._window_open = False
         self._deadline = 0.0
@@ -81,7 +83,7 @@ class CurlBridge:
     # ------------------------------------------------------------------ public
 
     @property
-    def loop(self) -> asyncio.AbstractEventLoop:
+    def loop(self) -> Any:
         return self._loop
 
     @property
@@ -179,6 +181,8 @@ class CurlBridge:
             if what == pycurl.POLL_REMOVE:
                 self._watched.pop(fd, None)
                 self._deferred.pop(fd, None)
+                if self._socket_closing is not None:
+                    self._socket_closing(fd)  # trio: wake any waiter on the number now
         except Exception as exc:  # never let libcurl see an exception
             self._loop.call_soon(self._fail_all, f"socket registration failed: {exc}")
 
@@ -286,7 +290,7 @@ class CurlBridge:
             self._finish(curl, _MULTI_FAILED, message)
 
 
-def _require_selector_loop(loop: asyncio.AbstractEventLoop) -> None:
+def _require_selector_loop(loop: Any) -> None:
     proactor = getattr(asyncio, "ProactorEventLoop", None)
     if proactor is not None and isinstance(loop, proactor):
         raise RuntimeError(

@@ -21,7 +21,6 @@ Python (it warns and leaks the descriptor).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import os
@@ -33,6 +32,7 @@ from typing import Any
 import pycurl
 
 from .preconnect import WarmSockets
+from .runtime import running_loop
 
 __all__ = ["SocketRegistry"]
 
@@ -85,7 +85,7 @@ class SocketRegistry:
                 # server that handshakes TLS in its accept loop, blocking,
                 # must meet a connection that speaks, not one that waits.
                 with contextlib.suppress(RuntimeError):  # no loop: none opened ahead
-                    asyncio.get_running_loop().call_soon(
+                    running_loop().call_soon(
                         functools.partial(self._open_ahead, host, tuple(address), preconnect)
                     )
             self._handed_over.append(sock)  # closed once pycurl holds its copy
@@ -94,7 +94,7 @@ class SocketRegistry:
             # the data connection to close before its 226 (proftpd) waits
             # ~10 s, with libcurl waiting for that 226 blocking.
             with contextlib.suppress(RuntimeError):  # no loop: at the next open
-                asyncio.get_running_loop().call_soon(self._release_handed_over)
+                running_loop().call_soon(self._release_handed_over)
             return sock
 
         return opensocket

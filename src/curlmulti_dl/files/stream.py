@@ -3,7 +3,6 @@ bytes written once, in order, over one connection; nothing is renamed."""
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import hashlib
 import os
@@ -11,6 +10,8 @@ import stat
 import time
 from pathlib import Path
 from typing import Any
+
+import anyio
 
 from .._exceptions import StorageError
 from .destination import Destination
@@ -34,7 +35,7 @@ async def open_stream(
             # ENXIO: a FIFO nobody reads yet.
             if exc.errno != errno.ENXIO or time.monotonic() > deadline:
                 raise storage_error(exc, "open", destination.path, url) from None
-        await asyncio.sleep(0.02)
+        await anyio.sleep(0.02)
 
 
 class StreamFile:
