@@ -168,6 +168,23 @@ def test_ftp_login_by_user_option(
     assert users == ["user"]
 
 
+def test_ftp_login_from_a_netrc_file(
+    ftp_logged: LoggedFtp, data: DataFiles, tmp_path: Path
+) -> None:
+    name = data.add("ftp-netrc.bin", 120_000)
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login user password secret\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    mark = ftp_logged.log.mark()
+    done = cli("-q", "--netrc-file", str(netrc), "-d", str(out), ftp_logged.server.url(name))
+    assert done.returncode == 0, done.stderr
+    data.assert_same(name, out / name)
+    users = [a for cmds in ftp_logged.log.sessions(mark).values() for c, a in cmds if c == "USER"]
+    assert users == ["user"]
+    assert "secret" not in ftp_logged.log.path.read_text()  # the server's log shows ***
+
+
 # ----------------------------------------------------------- headers, proxies
 
 
@@ -223,6 +240,30 @@ def test_every_request_goes_through_the_proxy(
     asked = [r for r in proxy_log(proxy) if "tag=proxied" in r["target"]]
     assert len(asked) == len(served) == result.ranges >= 2
     assert all(r["method"] == "GET" and r["target"].startswith("http://") for r in asked)
+
+
+def test_a_socks5_proxy_carries_every_connection(
+    http_server: Server, data: DataFiles, tmp_path: Path, arun
+) -> None:
+    log = tmp_path / "socks.log"
+    log.write_text("")
+    socks = start_server("socks5.py", "--log", str(log), scheme="socks5h")
+    try:
+        name = data.add("socks.bin", 3 * MiB)
+        out = tmp_path / "out"
+        out.mkdir()
+        before = stats(http_server)["connections"]
+        result = arun(curlmulti_dl.fetch(http_server.url(name), out, parts=3, proxy=socks.base))
+        data.assert_same(name, result.path)
+        http_port = http_server.base.rpartition(":")[2]
+        made = log.read_text().split()
+        # Every connection the server saw came through the proxy (but the
+        # one asking for these counters).
+        assert made == [f"127.0.0.1:{http_port}"] * len(made)
+        seen = stats(http_server)["connections"] - before - 1
+        assert seen == len(made) >= result.connections >= 2, (seen, made)
+    finally:
+        stop_server(socks)
 
 
 def test_proxy_from_the_environment_with_a_login(

@@ -207,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="at most RATE bytes per second in all, e.g. 500K, 10M, shared among the "
         "running transfers",
     )
+    parser.add_argument(
+        "--host-limit-rate",
+        type=_size,
+        metavar="RATE",
+        help="at most RATE bytes per second from each host (with or without --limit-rate)",
+    )
     parser.add_argument("--cacert", metavar="PEM", help="trust the CA certificates in PEM")
     parser.add_argument(
         "--ftp-ssl", action="store_true", help="require TLS on ftp:// URLs (explicit FTPS)"

@@ -139,6 +139,8 @@ async def _download_all(args: argparse.Namespace, early: EarlyConnection | None)
     limits: dict[str, Any] = {"max_connections": args.max_connections}
     if args.limit_rate is not None:
         limits["max_bytes_per_second"] = args.limit_rate
+    if args.host_limit_rate is not None:
+        limits["max_host_bytes_per_second"] = args.host_limit_rate
     async with Downloader(
         max_host_connections=args.max_host_connections, **limits, **options
     ) as dl:
