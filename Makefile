@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test lint demo bench clean
+.PHONY: venv test lint demo bench bench-quick clean
 
 venv: $(STAMP)
 
@@ -26,11 +26,15 @@ test: lint
 demo: venv
 	$(BIN)/python scripts/demo.py
 
+# Every scenario, full runs (tens of minutes); results in benchmarks/results/.
 bench: venv
 	bash benchmarks/setup.sh
-	cd benchmarks && ../$(BIN)/python run.py
-	cd benchmarks && ../$(BIN)/python responsiveness.py
-	cd benchmarks && ../$(BIN)/python bridge_vs_async_multi.py
+	$(BIN)/python -m benchmarks all
+
+# One run per tool, files of at most 64 MiB (a few minutes).
+bench-quick: venv
+	bash benchmarks/setup.sh
+	$(BIN)/python -m benchmarks --quick all
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

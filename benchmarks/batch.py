@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from common import PYTHON, WORK, MiB, Nginx, median, sha256
+from report import Report
 
 HERE = Path(__file__).resolve().parent
 PEERS_PYTHON = str(HERE / ".peers-venv/bin/python")
@@ -52,27 +53,30 @@ def make_files(folder: str, count: int, size: int) -> list[Path]:
 def run_watched(cmd: list[str]) -> tuple[float, int, int]:
     """Wall seconds, peak RSS (KiB) and most open descriptors of ``cmd``."""
     os.sync()
-    started = time.perf_counter()
-    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    most = [0]
-    running = threading.Event()
-    running.set()
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errors)
+        most = [0]
+        running = threading.Event()
+        running.set()
 
-    def sample() -> None:
-        while running.is_set():
-            try:
-                most[0] = max(most[0], len(os.listdir(f"/proc/{process.pid}/fd")))
-            except OSError:
-                return
-            time.sleep(0.05)
+        def sample() -> None:
+            while running.is_set():
+                try:
+                    most[0] = max(most[0], len(os.listdir(f"/proc/{process.pid}/fd")))
+                except OSError:
+                    return
+                time.sleep(0.05)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    running.clear()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{cmd[:3]} failed: {os.waitstatus_to_exitcode(status)}")
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        running.clear()
+        if os.waitstatus_to_exitcode(status) != 0:
+            errors.seek(0)
+            said = errors.read().decode(errors="replace").strip().splitlines()[-3:]
+            raise SystemExit(f"{cmd[:3]} failed: {os.waitstatus_to_exitcode(status)}: {said}")
     return wall, usage.ru_maxrss, most[0]
 
 
@@ -83,8 +87,8 @@ def check(out: Path, sources: list[Path]) -> None:
             raise SystemExit(f"{got} differs from {source}")
 
 
-def many(nginx: Nginx, runs: int) -> list[str]:
-    sources = make_files("many", 500, 1 * MiB)
+def many(nginx: Nginx, runs: int, count: int = 500) -> list[str]:
+    sources = make_files("many", count, 1 * MiB)
     urls = [nginx.url("fast", f"many/{s.name}") for s in sources]
     listing = WORK / "many.txt"
     listing.write_text("\n".join(urls) + "\n")
@@ -107,9 +111,15 @@ def many(nginx: Nginx, runs: int) -> list[str]:
             wall, _, _ = run_watched(commands[tool])
             check(out, sources)
             walls[tool].append(wall)
+    report = Report("batch-many", "files/s", lower_is_better=False)
+    for tool, values in walls.items():
+        for wall in values:
+            report.add(f"{count} x 1 MiB", tool, count / wall)
+    report.note("16 connections; parfive max_conn=16, max_splits=1 (its best for small files)")
+    report.write()
     base = median(walls["curlmulti_dl"])
     lines = [
-        f"many: 500 x 1 MiB, 16 connections, medians of {runs}",
+        f"many: {count} x 1 MiB, 16 connections, medians of {runs}",
         "",
         "| tool | median s | files/s | runs | time / ours |",
         "|---|---|---|---|---|",
@@ -117,7 +127,7 @@ def many(nginx: Nginx, runs: int) -> list[str]:
     for tool, values in walls.items():
         wall = median(values)
         lines.append(
-            f"| {tool} | {wall:.2f} | {500 / wall:.0f} | {', '.join(f'{v:.2f}' for v in values)}"
+            f"| {tool} | {wall:.2f} | {count / wall:.0f} | {', '.join(f'{v:.2f}' for v in values)}"
             f" | {wall / base:.2f}x |"
         )
     return lines
@@ -170,12 +180,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", default="many,tiny,million")
+    parser.add_argument("--quick", action="store_true", help="100 files, one run")
     args = parser.parse_args()
     only = args.only.split(",")
     lines: list[str] = []
     with Nginx(port=18091) as nginx:
         if "many" in only:
-            lines += [*many(nginx, args.runs), ""]
+            count = 100 if args.quick else 500
+            lines += [*many(nginx, 1 if args.quick else args.runs, count), ""]
         if "tiny" in only:
             lines += [*tiny(nginx), ""]
         if "million" in only:

@@ -23,7 +23,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from common import WORK, MiB, median
+from common import WORK, MiB
+from report import Report
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv/bin/python")
@@ -53,7 +54,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--limit-mib", type=float, default=6.0)
+    parser.add_argument("--quick", action="store_true", help="one run per tool")
     args = parser.parse_args()
+    if args.quick:
+        args.runs = 1
     limit = args.limit_mib * MiB
     data = WORK / "rate" / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -94,14 +98,14 @@ def main() -> int:
                 found[tool].append(server_rates(base, tag, limit))
     finally:
         server.kill()
-    print(f"rate limit {args.limit_mib:g} MiB/s, 4 x 4 MiB, 2 connections per file; "
-          f"server's rate / limit, medians of {args.runs} alternating runs")  # fmt: skip
+    report = Report("rate-limit", "rate / limit", lower_is_better=False)
     for tool, rates in found.items():
-        middle = [m for m, _ in rates]
-        whole = [w for _, w in rates]
-        print(f"  {tool}: middle half {median(middle):.3f} "
-              f"({min(middle):.3f}-{max(middle):.3f}), whole run {median(whole):.3f} "
-              f"({min(whole):.3f}-{max(whole):.3f})")  # fmt: skip
+        for middle, whole in rates:
+            report.add("middle half", tool, middle)
+            report.add("whole run", tool, whole)
+    report.note(f"limit {args.limit_mib:g} MiB/s, 4 x 4 MiB, 2 connections per file, rates "
+                "seen at the server; 1.00 is right (not higher, not lower)")  # fmt: skip
+    report.write()
     return 0
 
 

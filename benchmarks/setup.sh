@@ -9,9 +9,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
-# parfive (with aioftp for FTP) in a venv of its own, for benchmarks/far.py.
+# The Python peers (parfive, with aioftp for FTP) and matplotlib for the
+# charts, in a venv of their own: nothing of theirs reaches the project's.
 peers="$(dirname "$0")/.peers-venv"
-if [ ! -x "$peers/bin/python" ]; then
-    python3 -m venv "$peers"
-    "$peers/bin/python" -m pip install --quiet parfive aioftp
-fi
+[ -x "$peers/bin/python" ] || python3 -m venv "$peers"
+"$peers/bin/python" -c "import parfive, aioftp, matplotlib" 2>/dev/null ||
+    "$peers/bin/python" -m pip install --quiet parfive aioftp matplotlib

@@ -29,6 +29,7 @@ from typing import Any
 
 import pycurl
 from common import WORK, MiB, median
+from report import Report
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv/bin/python")
@@ -85,7 +86,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--size-mib", type=int, default=128)
     parser.add_argument("--far", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="32 MiB, one run each")
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.size_mib = 1, 32
     work = WORK / "sftp"
     keys = work / "keys"
     keys.mkdir(parents=True, exist_ok=True)
@@ -146,6 +150,12 @@ def main() -> int:
             far.kill()  # our own child, by its PID
         sshd.terminate()
         sshd.wait(10)
+    report = Report("sftp-far" if args.far else "sftp-loopback", "s")
+    for tool, values in times.items():
+        for value in values:
+            report.add(f"{args.size_mib} MiB", tool, value)
+    for line in lines:
+        report.note(line)
     where = "through the far-server emulator" if args.far else "on loopback"
     lines.append(f"{args.size_mib} MiB over SFTP {where}, medians of {args.runs} "
                  "alternating runs: tool, seconds, MiB/s, ratio to curl")  # fmt: skip
@@ -155,6 +165,7 @@ def main() -> int:
         lines.append(f"  {tool}: {m:.2f} s ({min(times[tool]):.2f}-{max(times[tool]):.2f}), "
                      f"{args.size_mib / m:.0f} MiB/s, {m / base:.2f}")  # fmt: skip
     print("\n".join(lines))
+    report.write()
     return 0
 
 

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from common import WORK, MiB, median
+from report import Report
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv/bin/python")
@@ -52,7 +53,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--size-mib", type=int, default=512)
     parser.add_argument("--parts", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="64 MiB, one run each")
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.size_mib = 1, 64
     work = WORK / "trio"
     data = work / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -87,15 +91,23 @@ def main() -> int:
     print(f"{args.size_mib} MiB, {args.parts} parts, loopback; medians of {args.runs} "
           "alternating runs")  # fmt: skip
     figures = {}
+    speed = Report("trio-vs-asyncio", "MiB/s", lower_is_better=False)
     for backend, runs in found.items():
         speeds = [args.size_mib / r["wall"] for r in runs]
         cpu = [r["cpu"] / (args.size_mib / 1024) for r in runs]
         figures[backend] = (median(speeds), median(cpu))
+        for value, per_gib in zip(speeds, cpu, strict=True):
+            speed.add("MiB/s", f"curlmulti_dl-{backend}", value)
+            speed.add("CPU-s/GiB", f"curlmulti_dl-{backend}", per_gib)
         print(f"  {backend}: {median(speeds):.0f} MiB/s ({min(speeds):.0f}-{max(speeds):.0f}), "
               f"{median(cpu):.2f} CPU-s/GiB ({min(cpu):.2f}-{max(cpu):.2f})")  # fmt: skip
     speed_ratio = figures["trio"][0] / figures["asyncio"][0]
     cpu_ratio = figures["trio"][1] / figures["asyncio"][1]
     print(f"  trio / asyncio: speed {speed_ratio:.2f}x, CPU per GiB {cpu_ratio:.2f}x")
+    speed.note(f"{args.size_mib} MiB in {args.parts} parts on loopback; trio / asyncio: speed "
+               f"{speed_ratio:.2f}x, CPU per GiB {cpu_ratio:.2f}x (MiB/s: higher is better; "
+               "CPU-s/GiB: lower)")  # fmt: skip
+    speed.write()
     return 0
 
 

@@ -1,0 +1,127 @@
+"""Run the benchmarks by scenario.
+
+    .venv/bin/python -m benchmarks                 # the list of scenarios
+    .venv/bin/python -m benchmarks SCENARIO [...]  # the full runs of these
+    .venv/bin/python -m benchmarks --quick all     # every scenario, one run per tool
+
+Each scenario is one of the scripts here with its arguments (full, and
+quick: one run per tool, files of at most 64 MiB). Data and servers live in
+a temporary directory (BENCH_DIR, default: a new one) and the servers stop
+with the scripts. Scenarios ported to ``report.Report`` write
+``results/DATE-SCENARIO.{md,json,png}``; the others print their tables,
+which are kept as ``results/DATE-SCENARIO.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    script: str
+    full: tuple[str, ...]
+    quick: tuple[str, ...]
+    reports: bool  # writes its own .md/.json/.png through report.Report
+    what: str
+
+
+SCENARIOS = {
+    "throttle": Scenario("run.py", ("--only", "throttle"), ("--runs", "1", "--only", "throttle"),
+                         False, "8 connections at 8 MiB/s each, against axel, aria2c, curl"),
+    "mixed": Scenario("run.py", ("--only", "mixed"), ("--runs", "1", "--only", "mixed"), False,
+                      "every 5th connection 4x slower, against axel, aria2c"),
+    "unthrottled": Scenario("run.py", ("--only", "unthrottled"),
+                            ("--runs", "1", "--only", "unthrottled"), False,
+                            "to disk at full speed: MiB/s and CPU-s/GiB against curl -o"),
+    "batch": Scenario("batch.py", ("--only", "many"), ("--quick", "--only", "many"), True,
+                      "many 1 MiB files against curl --parallel and parfive"),
+    "batch-memory": Scenario("batch.py", ("--only", "tiny,million"), ("--only", "tiny"), False,
+                             "20,000 x 1 KiB and a 1,000,000-line list: RSS, descriptors"),
+    "far": Scenario("far.py", ("--runs", "5", "--only", "small,large",
+                               "--tools", "curlmulti_dl,curlmulti_dl-glob,lftp,parfive"),
+                    ("--runs", "1", "--only", "small",
+                     "--tools", "curlmulti_dl,curlmulti_dl-glob,lftp,parfive"), False,
+                    "the P-Tree job through the far-server emulator, against lftp, parfive"),
+    "faults": Scenario("faults.py", (), ("--runs", "1"), False,
+                       "random cuts and kill -9 + resume"),
+    "responsiveness": Scenario("responsiveness.py", (), ("--runs", "1", "--size-gib", "0.0625"),
+                               False,
+                               "event-loop lateness by loop budget during a download"),
+    "rate-limit": Scenario("rate_limit.py", ("--runs", "5"), ("--quick",), True,
+                           "a shared --limit-rate as the server sees it, against aria2c"),
+    "sftp": Scenario("sftp_split.py", ("--runs", "3", "--far"),
+                     ("--quick", "--far"), True,
+                     "SFTP in 1-8 parts through the far-server emulator, against curl"),
+    "trio": Scenario("trio_vs_asyncio.py", ("--runs", "7"), ("--quick",), True,
+                     "the same download under trio and asyncio"),
+}  # fmt: skip
+
+QUICK_SET = ("batch", "rate-limit", "trio", "far", "sftp")
+
+
+def run(name: str, quick: bool, work: Path) -> int:
+    scenario = SCENARIOS[name]
+    args = scenario.quick if quick else scenario.full
+    command = [PYTHON, str(HERE / scenario.script), *args]
+    print(f"== {name}: {scenario.what}\n   {' '.join(command[1:])}", flush=True)
+    env = {**os.environ, "BENCH_DIR": str(work)}
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=HERE, env=env, capture_output=not scenario.reports,
+                          text=True)  # fmt: skip
+    if not scenario.reports:
+        sys.stdout.write(done.stdout)
+        sys.stderr.write(done.stderr[-2000:])
+        if done.returncode == 0:
+            stem = HERE / "results" / f"{datetime.date.today().isoformat()}-{name}"
+            stem.with_suffix(".md").write_text(
+                f"# {name}\n\n    {' '.join(command[1:])}\n\n```\n{done.stdout}```\n"
+            )
+    print(f"   {name}: exit {done.returncode} after {time.perf_counter() - started:.0f} s\n")
+    return done.returncode
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("scenarios", nargs="*", help="names, or 'all' (see the list)")
+    parser.add_argument("--quick", action="store_true", help="one run per tool, small files")
+    args = parser.parse_args()
+    if not args.scenarios:
+        for name, scenario in SCENARIOS.items():
+            print(f"  {name:15} {scenario.what}")
+        return 0
+    names = list(args.scenarios)
+    if names == ["all"]:
+        names = list(QUICK_SET if args.quick else SCENARIOS)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        print(f"unknown scenario(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    given = os.environ.get("BENCH_DIR")
+    work = Path(given or tempfile.mkdtemp(prefix="curlmulti-bench-"))
+    work.chmod(0o755)  # nginx's workers (nobody) read the data under it
+    try:
+        failed = [n for n in names if run(n, args.quick, work) != 0]
+    finally:
+        if not given:
+            shutil.rmtree(work, ignore_errors=True)  # its data and logs; results stay
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
