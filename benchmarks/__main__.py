@@ -40,13 +40,15 @@ class Scenario:
 
 
 SCENARIOS = {
-    "throttle": Scenario("run.py", ("--only", "throttle"), ("--runs", "1", "--only", "throttle"),
-                         False, "8 connections at 8 MiB/s each, against axel, aria2c, curl"),
-    "mixed": Scenario("run.py", ("--only", "mixed"), ("--runs", "1", "--only", "mixed"), False,
+    "throttle": Scenario("run.py", ("--only", "throttle"), ("--quick", "--only", "throttle"),
+                         True, "8 connections at 8 MiB/s each, against axel, aria2c"),
+    "mixed": Scenario("run.py", ("--only", "mixed"), ("--quick", "--only", "mixed"), True,
                       "every 5th connection 4x slower, against axel, aria2c"),
     "unthrottled": Scenario("run.py", ("--only", "unthrottled"),
-                            ("--runs", "1", "--only", "unthrottled"), False,
-                            "to disk at full speed: MiB/s and CPU-s/GiB against curl -o"),
+                            ("--quick", "--only", "unthrottled"), True,
+                            "to disk at full speed: MiB/s, CPU-s/GiB; curl -o, axel, aria2c"),
+    "memory": Scenario("run.py", ("--only", "memory"), ("--runs", "1", "--only", "memory"), False,
+                       "peak RSS of curlmulti-dl at 256 MiB and 4 GiB"),
     "batch": Scenario("batch.py", ("--only", "many"), ("--quick", "--only", "many"), True,
                       "many 1 MiB files against curl --parallel and parfive"),
     "batch-memory": Scenario("batch.py", ("--only", "tiny,million"), ("--only", "tiny"), False,
@@ -70,7 +72,7 @@ SCENARIOS = {
                      "the same download under trio and asyncio"),
 }  # fmt: skip
 
-QUICK_SET = ("batch", "rate-limit", "trio", "far", "sftp")
+QUICK_SET = ("throttle", "mixed", "unthrottled", "batch", "rate-limit", "trio", "far", "sftp")
 
 
 def run(name: str, quick: bool, work: Path) -> int:

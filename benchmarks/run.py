@@ -4,7 +4,7 @@
 
 Runs alternate between tools inside each scenario; medians are reported with
 ratios to the ideal or to the peer of the same session. Results go to stdout
-and to benchmarks/results/latest.md.
+and to benchmarks/results/DATE-SCENARIO.{md,json,png} (report.py).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from common import WORK, GiB, MiB, Nginx, check_output, make_file, median, timed, tool_command
+from report import Report
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -44,18 +45,20 @@ def ideal_one_range(nginx: Nginx, location: str, name: str, size: int, parts: in
     return median(times)
 
 
-def throttled(nginx: Nginx, location: str, runs: int, lines: list[str]) -> None:
-    size = 256 * MiB
-    source = make_file("t256.bin", size)
+def throttled(
+    nginx: Nginx, location: str, runs: int, lines: list[str], size: int = 256 * MiB
+) -> None:
+    source = make_file(f"t{size // MiB}.bin", size)
     url = nginx.url(location, source.name)
     if location == "throttle":
         ideal = ideal_one_range(nginx, location, source.name, size, 8)
-        title = f"256 MiB, 8 MiB/s per connection, 8 parts (ideal, one range alone: {ideal:.2f} s)"
+        title = (f"{size // MiB} MiB, 8 MiB/s per connection, 8 parts "
+                 f"(ideal, one range alone: {ideal:.2f} s)")  # fmt: skip
     else:
         # 7 connections at 8 MiB/s and one at 2 MiB/s carry 58 MiB/s at best.
         ideal = ideal_one_range(nginx, "throttle", source.name, size, 8) * (64 / 58)
         title = (
-            "256 MiB, every 5th connection 2 MiB/s (others 8), 8 parts "
+            f"{size // MiB} MiB, every 5th connection 2 MiB/s (others 8), 8 parts "
             f"(ideal ~{ideal:.2f} s: 58 MiB/s, with nginx's run-ahead)"
         )
     tools = available(["curlmulti_dl", "axel", "aria2c"])
@@ -65,6 +68,12 @@ def throttled(nginx: Nginx, location: str, runs: int, lines: list[str]) -> None:
             out = WORK / f"out-{tool}.bin"
             walls[tool].append(timed(tool_command(tool, url, out)).wall)
             check_output(out, source)
+    report = Report(location, "s / ideal")
+    for tool, values in walls.items():
+        for wall in values:
+            report.add(f"{size // MiB} MiB, 8 parts", tool, wall / ideal)
+    report.note(title)
+    report.write()
     lines += [f"### {title}", "", "| tool | median s | vs ideal | runs |", "|---|---|---|---|"]
     for tool in tools:
         m = median(walls[tool])
@@ -73,9 +82,8 @@ def throttled(nginx: Nginx, location: str, runs: int, lines: list[str]) -> None:
     lines.append("")
 
 
-def unthrottled(nginx: Nginx, runs: int, lines: list[str]) -> None:
-    size = 2 * GiB
-    source = make_file("u2g.bin", size)
+def unthrottled(nginx: Nginx, runs: int, lines: list[str], size: int = 2 * GiB) -> None:
+    source = make_file(f"u{size // MiB}.bin", size)
     url = nginx.url("fast", source.name)
     tools = available(["curlmulti_dl", "curl", "axel", "aria2c"])
     results: dict[str, list[tuple[float, float]]] = {t: [] for t in tools}
@@ -85,8 +93,17 @@ def unthrottled(nginx: Nginx, runs: int, lines: list[str]) -> None:
             run = timed(tool_command(tool, url, out))
             results[tool].append((size / MiB / run.wall, run.cpu / (size / GiB)))
             check_output(out, source)
+    speed_report = Report("unthrottled", "MiB/s", lower_is_better=False)
+    cpu_report = Report("unthrottled-cpu", "CPU-s/GiB")
+    for tool, values in results.items():
+        for speed_value, cpu_value in values:
+            speed_report.add(f"{size // MiB} MiB", tool, speed_value)
+            cpu_report.add(f"{size // MiB} MiB", tool, cpu_value)
+    for report in (speed_report, cpu_report):
+        report.note(f"{size // MiB} MiB from nginx on loopback to disk, 8 parts")
+        report.write()
     lines += [
-        "### 2 GiB unthrottled to disk, 8 parts",
+        f"### {size // MiB} MiB unthrottled to disk, 8 parts",
         "",
         "| tool | median MiB/s | vs curl | median CPU-s/GiB | runs (MiB/s) |",
         "|---|---|---|---|---|",
@@ -125,7 +142,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", default="throttle,mixed,unthrottled,memory")
+    parser.add_argument("--quick", action="store_true", help="one run per tool, 64 MiB files")
     args = parser.parse_args()
+    if args.quick:
+        args.runs = 1
+    size = 64 * MiB if args.quick else None
     chosen = args.only.split(",")
     lines = [
         f"## Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
@@ -136,17 +157,14 @@ def main() -> None:
     ]
     with Nginx() as nginx:
         if "throttle" in chosen:
-            throttled(nginx, "throttle", args.runs, lines)
+            throttled(nginx, "throttle", args.runs, lines, size or 256 * MiB)
         if "mixed" in chosen:
-            throttled(nginx, "mixed", args.runs, lines)
+            throttled(nginx, "mixed", args.runs, lines, size or 256 * MiB)
         if "unthrottled" in chosen:
-            unthrottled(nginx, args.runs, lines)
+            unthrottled(nginx, args.runs, lines, size or 2 * GiB)
         if "memory" in chosen:
             memory(nginx, args.runs, lines)
-    text = "\n".join(lines)
-    print(text)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.md").write_text(text + "\n")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":
