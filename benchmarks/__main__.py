@@ -80,7 +80,7 @@ def run(name: str, quick: bool, work: Path) -> int:
     args = scenario.quick if quick else scenario.full
     command = [PYTHON, str(HERE / scenario.script), *args]
     print(f"== {name}: {scenario.what}\n   {' '.join(command[1:])}", flush=True)
-    env = {**os.environ, "BENCH_DIR": str(work)}
+    env = {**os.environ, "BENCH_DIR": str(work), **({"BENCH_QUICK": "1"} if quick else {})}
     started = time.perf_counter()
     done = subprocess.run(command, cwd=HERE, env=env, capture_output=not scenario.reports,
                           text=True)  # fmt: skip
@@ -88,7 +88,8 @@ def run(name: str, quick: bool, work: Path) -> int:
         sys.stdout.write(done.stdout)
         sys.stderr.write(done.stderr[-2000:])
         if done.returncode == 0:
-            stem = HERE / "results" / f"{datetime.date.today().isoformat()}-{name}"
+            quick_mark = "-quick" if quick else ""
+            stem = HERE / "results" / f"{datetime.date.today().isoformat()}-{name}{quick_mark}"
             stem.with_suffix(".md").write_text(
                 f"# {name}\n\n    {' '.join(command[1:])}\n\n```\n{done.stdout}```\n"
             )

@@ -69,7 +69,9 @@ class Report:
     def write(self, directory: Path = RESULTS) -> Path:
         """The .md and .json (and .png when the peers' environment draws it)."""
         directory.mkdir(parents=True, exist_ok=True)
-        stem = directory / f"{datetime.date.today().isoformat()}-{self.scenario}"
+        # A quick run (one run per tool) never takes a full run's name.
+        quick = "-quick" if os.environ.get("BENCH_QUICK") else ""
+        stem = directory / f"{datetime.date.today().isoformat()}-{self.scenario}{quick}"
         machine = f"{platform.node()} ({platform.platform()}, {os.cpu_count()} CPUs)"
         body = {"scenario": self.scenario, "unit": self.unit, "command": self.command,
                 "lower_is_better": self.lower_is_better, "machine": machine,
