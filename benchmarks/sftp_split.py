@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pycurl
-from common import WORK, MiB, median
+from common import WORK, MiB, make_file, median
 from report import Report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,9 +93,7 @@ def main() -> int:
     work = WORK / "sftp"
     keys = work / "keys"
     keys.mkdir(parents=True, exist_ok=True)
-    source = work / "data.bin"
-    if not source.exists() or source.stat().st_size != args.size_mib * MiB:
-        source.write_bytes(os.urandom(args.size_mib * MiB))
+    source = make_file(f"sftp-{args.size_mib}.bin", args.size_mib * MiB)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     sshd, port = start_sshd(keys)
     far = None
@@ -133,7 +131,7 @@ def main() -> int:
                 if tool == "curl":
                     command = ["curl", "-s", "-u", f"{getpass.getuser()}:", "--key",
                                str(keys / "client"), "--pubkey", str(keys / "client.pub"),
-                               "-o", str(out / "data.bin"), url]  # fmt: skip
+                               "-o", str(out / source.name), url]  # fmt: skip
                 else:
                     parts = tool.rpartition("n")[2]
                     command = [PYTHON, "-m", "curlmulti_dl", "-q", "-n", parts,
@@ -143,7 +141,7 @@ def main() -> int:
                 started = time.perf_counter()
                 subprocess.run(command, check=True, timeout=600, env=env)
                 times[tool].append(time.perf_counter() - started)
-                if hashlib.sha256((out / "data.bin").read_bytes()).hexdigest() != digest:
+                if hashlib.sha256((out / source.name).read_bytes()).hexdigest() != digest:
                     raise RuntimeError(f"{tool}: the output differs")
     finally:
         if far is not None:

@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-from common import WORK, MiB, median
+from common import WORK, MiB, make_file, median
 from report import Report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,31 +57,27 @@ def main() -> int:
     if args.quick:
         args.runs, args.size_mib = 1, 64
     work = WORK / "trio"
-    data = work / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    source = data / "file.bin"
-    if not source.exists() or source.stat().st_size != args.size_mib * MiB:
-        with open(source, "wb") as f:
-            for _ in range(args.size_mib):
-                f.write(os.urandom(MiB))
+    source = make_file(f"trio-{args.size_mib}.bin", args.size_mib * MiB)
     want = hashlib.sha256(source.read_bytes()).hexdigest()
     server = subprocess.Popen(
-        [PYTHON, str(ROOT / "tests/servers/httpd.py"), "--root", str(data)], stdout=subprocess.PIPE
+        [PYTHON, str(ROOT / "tests/servers/httpd.py"), "--root", str(source.parent)],
+        stdout=subprocess.PIPE,
     )
     assert server.stdout is not None
-    url = f"http://127.0.0.1:{int(server.stdout.readline().split()[1])}/file.bin"
+    port = int(server.stdout.readline().split()[1])
+    url = f"http://127.0.0.1:{port}/{source.name}"
     found: dict[str, list[dict[str, float]]] = {"asyncio": [], "trio": []}
     try:
         for run in range(args.runs):
             for backend in ("asyncio", "trio") if run % 2 == 0 else ("trio", "asyncio"):
                 out = work / f"out-{backend}"
-                out.mkdir(exist_ok=True)
+                out.mkdir(parents=True, exist_ok=True)
                 done = subprocess.run(
                     [PYTHON, "-c", CHILD, backend, url, str(out), str(args.parts)],
                     capture_output=True, text=True, check=True, timeout=600,
                 )  # fmt: skip
                 found[backend].append(json.loads(done.stdout.strip().splitlines()[-1]))
-                got = out / "file.bin"
+                got = out / source.name
                 if hashlib.sha256(got.read_bytes()).hexdigest() != want:
                     raise RuntimeError(f"{backend}: the output differs")
                 got.unlink()

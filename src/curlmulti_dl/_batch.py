@@ -35,7 +35,7 @@ import anyio
 from ._exceptions import DownloadError, DuplicateOutputError, ServerError, StorageError
 from ._progress import DownloadResult, ProgressCallback
 from ._redact import redact_url
-from .engine.runtime import running_loop
+from .engine.runtime import cancel_and_wait, running_loop
 from .files.names import filename_from_url, normalize_url
 from .protocol.listing import Entry, Glob, entry_url, safe_name, split_glob
 
@@ -207,14 +207,7 @@ class Batch:
     async def aclose(self) -> None:
         """Stop the batch: files in flight are cancelled (their NAME.part kept
         for a later run, as a stop of ``fetch`` keeps it)."""
-        tasks = [t for t in (self._feeder, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except (Exception, asyncio.CancelledError):
-                pass  # cancelled, as asked
+        await cancel_and_wait([t for t in (self._feeder, *self._tasks) if t is not None])
         self._fed = True
         self._maybe_done()  # (the feeder may never have run)
         self._results.drop_all_but_last()  # finished, never taken: dropped with the batch

@@ -9,7 +9,6 @@ itself; anything that frees a slot while it runs makes it go round once more.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import time
@@ -30,7 +29,7 @@ from ._s3access import list_s3, s3_request
 from .engine.curlopts import configure_multi
 from .engine.listing import fetch_listing
 from .engine.multi import CurlBridge
-from .engine.runtime import running_loop
+from .engine.runtime import cancel_and_wait, running_loop
 from .engine.sockets import SocketRegistry
 from .engine.transfer import BudgetHooks, RangeTransfer
 from .files.destination import Dest
@@ -155,14 +154,7 @@ class Downloader:
         for job in list(self._jobs):
             job.fail(DownloaderClosedError("the Downloader was closed", url=job.url))
             self._settle(job)
-        background = list(self._background)
-        for task in background:
-            task.cancel()
-        for task in background:
-            try:
-                await task
-            except (Exception, asyncio.CancelledError):
-                pass  # cancelled, as asked
+        await cancel_and_wait(list(self._background))
         if self._tick_handle is not None:
             self._tick_handle.cancel()
             self._tick_handle = None

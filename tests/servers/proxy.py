@@ -15,7 +15,6 @@ import argparse
 import base64
 import http.client
 import json
-import select
 import socket
 import sys
 import threading
@@ -23,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from lifecycle import announce_and_serve
+from relay import splice
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authorization", "proxy-connection", "te",
               "trailer", "transfer-encoding", "upgrade"}  # fmt: skip
@@ -77,25 +77,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(200, "Connection established")
         self.end_headers()
         self.wfile.flush()
-        self.splice(self.connection, upstream)
+        splice(self.connection, upstream)
         self.close_connection = True
-
-    def splice(self, client: socket.socket, upstream: socket.socket) -> None:
-        ends = [client, upstream]
-        try:
-            while True:
-                readable, _, _ = select.select(ends, [], [], 30)
-                if not readable:
-                    return
-                for sock in readable:
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    (upstream if sock is client else client).sendall(data)
-        except OSError:
-            return
-        finally:
-            upstream.close()
 
     def do_GET(self) -> None:
         self.forward()

@@ -5,13 +5,13 @@ makes, and exits when its parent dies or after ``--lifetime`` seconds."""
 from __future__ import annotations
 
 import argparse
-import select
 import socket
 import socketserver
 import struct
 import threading
 
 from lifecycle import announce_and_serve
+from relay import splice
 
 
 class Handler(socketserver.BaseRequestHandler):
@@ -42,21 +42,7 @@ class Handler(socketserver.BaseRequestHandler):
         with self.server.lock, open(self.server.log, "a") as log:
             log.write(f"{host}:{port}\n")
         client.sendall(b"\x05\x00\x00\x01" + bytes(6))
-        ends = [client, upstream]
-        try:
-            while True:
-                readable, _, _ = select.select(ends, [], [], 30)
-                if not readable:
-                    return
-                for sock in readable:
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    (upstream if sock is client else client).sendall(data)
-        except OSError:
-            return
-        finally:
-            upstream.close()
+        splice(client, upstream)
 
 
 class Server(socketserver.ThreadingTCPServer):

@@ -26,7 +26,7 @@ import traceback
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
-__all__ = ["TrioLoop", "running_loop"]
+__all__ = ["TrioLoop", "cancel_and_wait", "running_loop"]
 
 
 def running_loop() -> Any:
@@ -43,6 +43,18 @@ def running_loop() -> Any:
         except RuntimeError:
             raise RuntimeError("no running event loop (asyncio or trio)") from None
         return TrioLoop.current()
+
+
+async def cancel_and_wait(tasks: list[Any]) -> None:
+    """Cancel the loop's ``tasks`` and wait until each has ended (whatever
+    it ended with: they were told to stop)."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        try:
+            await task
+        except (Exception, asyncio.CancelledError):
+            pass
 
 
 def _report(error: BaseException) -> None:
