@@ -56,7 +56,7 @@ SCENARIOS = {
     "far": Scenario("far.py", ("--runs", "5", "--only", "small,large",
                                "--tools", "curlmulti_dl,curlmulti_dl-glob,lftp,parfive"),
                     ("--runs", "1", "--only", "small",
-                     "--tools", "curlmulti_dl,curlmulti_dl-glob,lftp,parfive"), False,
+                     "--tools", "curlmulti_dl,curlmulti_dl-glob,lftp,parfive"), True,
                     "the P-Tree job through the far-server emulator, against lftp, parfive"),
     "faults": Scenario("faults.py", (), ("--runs", "1"), False,
                        "random cuts and kill -9 + resume"),

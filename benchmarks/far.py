@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from common import WORK, MiB, median
+from report import Report
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ROOT / "tests" / "servers"
@@ -174,6 +175,7 @@ def main() -> None:
     http_base = f"http://127.0.0.1:{hport}"
     lines = [f"far FTP: {2 * DELAY * 1000:.0f} ms RTT, {RATE // MiB} MiB/s per connection, "
              f"at most {CAP} sessions; medians of {args.runs} alternating runs", ""]  # fmt: skip
+    report = Report("far", "s")
     try:
         for job in args.only.split(","):
             names = jobs[job]
@@ -200,6 +202,7 @@ def main() -> None:
                         raise RuntimeError(f"{tool} failed: {done.stderr[-800:]!r}")
                     check(out, names)
                     times[tool].append(wall)
+                    report.add(f"{job} ({len(names)} files)", tool, wall)
                     logins[tool].append(proxy_logins(stats) - before)
             best_peer = min(median(times[t]) for t in job_tools if t not in OURS)
             lines.append(f"{job} ({len(names)} files): tool, median s, logins, ratio to best peer")
@@ -213,6 +216,10 @@ def main() -> None:
         for process in (proxy, ftpd, http_proxy, httpd):
             process.kill()
     print("\n".join(lines))
+    for line in lines:
+        if line.strip():
+            report.note(line.strip())
+    report.write()
 
 
 if __name__ == "__main__":
