@@ -58,7 +58,7 @@ SCENARIOS = {
                     ("--runs", "1", "--only", "small",
                      "--tools", "curlmulti_dl,curlmulti_dl-glob,lftp,parfive"), True,
                     "the P-Tree job through the far-server emulator, against lftp, parfive"),
-    "faults": Scenario("faults.py", (), ("--runs", "1"), False,
+    "faults": Scenario("faults.py", (), ("--runs", "1", "--only", "cuts"), True,
                        "random cuts and kill -9 + resume"),
     "responsiveness": Scenario("responsiveness.py", (), ("--runs", "1", "--size-gib", "0.0625"),
                                False,
@@ -72,7 +72,8 @@ SCENARIOS = {
                      "the same download under trio and asyncio"),
 }  # fmt: skip
 
-QUICK_SET = ("throttle", "mixed", "unthrottled", "batch", "rate-limit", "trio", "far", "sftp")
+QUICK_SET = ("throttle", "mixed", "unthrottled", "batch", "faults", "rate-limit", "trio", "far",
+             "sftp")  # fmt: skip
 
 
 def run(name: str, quick: bool, work: Path) -> int:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from common import WORK, MiB, median
 from far import PYTHON, proxy_stats, start
+from report import Report
 
 DATA = WORK / "faults" / "data"
 
@@ -122,6 +123,7 @@ def main() -> None:
     args = parser.parse_args()
     tools = args.tools.split(",")
     lines = []
+    report = Report("faults", "ratio")
     if "resume" in args.only:
         big = make("resume256.bin", 256 * MiB)
         lines.append("resume: kill -9 at 1/3 of 256 MiB, then again; delivered / file size")
@@ -129,6 +131,8 @@ def main() -> None:
             runs = [resume_run(tool, big) for _ in range(args.runs)]
             ratios = [r for r, _ in runs]
             right = all(ok for _, ok in runs)
+            for ratio in ratios:
+                report.add("kill -9 + resume: delivered / size", tool, ratio)
             each = ", ".join(f"{r:.3f}" for r in ratios)
             wrong = "" if right else "  WRONG OUTPUT"
             lines.append(f"  {tool}: {median(ratios):.3f}x (runs {each}){wrong}")
@@ -139,6 +143,8 @@ def main() -> None:
             clean = [cuts_run(tool, medium, 0)[0] for _ in range(args.runs)]
             cut = [cuts_run(tool, medium, 30) for _ in range(args.runs)]
             right = all(ok for _, _, ok in cut)
+            for seconds, _, _ in cut:
+                report.add("30 cuts: time / without", tool, seconds / median(clean))
             lines.append(
                 f"  {tool}: {median([c[0] for c in cut]) / median(clean):.2f}x time "
                 f"({median([c[0] for c in cut]):.2f} s vs {median(clean):.2f} s), "
@@ -146,6 +152,9 @@ def main() -> None:
                 f"{'' if right else '  WRONG OUTPUT'}"
             )
     print("\n".join(lines))
+    for line in lines:
+        report.note(line.strip())
+    report.write()
 
 
 if __name__ == "__main__":
