@@ -47,7 +47,7 @@ SCENARIOS = {
     "unthrottled": Scenario("run.py", ("--only", "unthrottled"),
                             ("--quick", "--only", "unthrottled"), True,
                             "to disk at full speed: MiB/s, CPU-s/GiB; curl -o, axel, aria2c"),
-    "memory": Scenario("run.py", ("--only", "memory"), ("--runs", "1", "--only", "memory"), False,
+    "memory": Scenario("run.py", ("--only", "memory"), ("--quick", "--only", "memory"), True,
                        "peak RSS of curlmulti-dl at 256 MiB and 4 GiB"),
     "batch": Scenario("batch.py", ("--only", "many"), ("--quick", "--only", "many"), True,
                       "many 1 MiB files against curl --parallel and parfive"),
