@@ -61,7 +61,7 @@ SCENARIOS = {
     "faults": Scenario("faults.py", (), ("--runs", "1", "--only", "cuts"), True,
                        "random cuts and kill -9 + resume"),
     "responsiveness": Scenario("responsiveness.py", (), ("--runs", "1", "--size-gib", "0.0625"),
-                               False,
+                               True,
                                "event-loop lateness by loop budget during a download"),
     "rate-limit": Scenario("rate_limit.py", ("--runs", "5"), ("--quick",), True,
                            "a shared --limit-rate as the server sees it, against aria2c"),
@@ -72,8 +72,8 @@ SCENARIOS = {
                      "the same download under trio and asyncio"),
 }  # fmt: skip
 
-QUICK_SET = ("throttle", "mixed", "unthrottled", "batch", "faults", "rate-limit", "trio", "far",
-             "sftp")  # fmt: skip
+QUICK_SET = ("throttle", "mixed", "unthrottled", "memory", "batch", "faults", "responsiveness",
+             "rate-limit", "trio", "far", "sftp")  # fmt: skip
 
 
 def run(name: str, quick: bool, work: Path) -> int:

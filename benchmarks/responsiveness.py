@@ -17,6 +17,7 @@ import statistics
 import time
 
 from common import WORK, GiB, MiB, Nginx, check_output, make_file
+from report import Report
 
 import curlmulti_dl
 
@@ -62,7 +63,17 @@ def main() -> None:
                 q = statistics.quantiles(late, n=100, method="inclusive")
                 rows[budget].append((speed, q[49] * 1000, q[98] * 1000, max(late) * 1000))
     off = statistics.median(r[0] for r in rows[None]) if None in rows else None
-    print(f"2 GiB, 8 parts, medians of {args.runs} runs; sleeper lateness in ms")
+    speeds = Report("responsiveness", "MiB/s", lower_is_better=False)
+    lateness = Report("responsiveness-lateness", "ms, p99 sleeper lateness")
+    for budget, found in rows.items():
+        tool = "curlmulti_dl-" + ("no-budget" if budget is None else f"{budget * 1000:g}ms")
+        for speed_value, _, p99_value, _ in found:
+            speeds.add(f"{args.size_gib:g} GiB, 8 parts", tool, speed_value)
+            lateness.add(f"{args.size_gib:g} GiB, 8 parts", tool, p99_value)
+    for report in (speeds, lateness):
+        report.note("a task sleeping 10 ms beside a full-speed download, per loop budget")
+        report.write()
+    print(f"{args.size_gib:g} GiB, 8 parts, medians of {args.runs} runs; sleeper lateness in ms")
     print("| budget | MiB/s | cost vs off | p50 | p99 | max | max of runs |")
     print("|---|---|---|---|---|---|---|")
     for budget in budgets:
