@@ -24,7 +24,6 @@ from ._config import DownloadOptions
 from ._exceptions import DownloaderClosedError, DownloadError, TransportError
 from ._policy import RebalancePolicy
 from ._progress import DownloadResult, ProgressCallback
-from ._redact import redact_url
 from ._s3access import list_s3, s3_request
 from .engine.curlopts import configure_multi
 from .engine.listing import fetch_listing
@@ -119,11 +118,8 @@ class Downloader:
         )
         self._bridge: CurlBridge | None = None
         self.sockets = SocketRegistry()
-        self._receive_rate: float | None = None  # the tightest limit, if any
         if self._rate_gate is not None:
-            tightest = min(r for r in (max_bytes_per_second, max_host_bytes_per_second) if r)
-            self._receive_rate = tightest
-            self.sockets.receive_buffer = functools.partial(self._receive_window, tightest)
+            self.sockets.receive_buffer = self._rate_gate.receive_window(max_host_connections)
         self._profiles: dict[str, HostProfile] = {}  # what each host's set-ups cost
         self._loop: Any = None  # asyncio's running loop, or engine.runtime.TrioLoop
         self._jobs: set[FileDownload] = set()
@@ -221,15 +217,12 @@ class Downloader:
         try:
             opts = self.options.with_changes(**options)
         except (TypeError, ValueError) as exc:
-            raise DownloadError(f"invalid option: {exc}", url=redact_url(url)) from None
+            raise DownloadError(f"invalid option: {exc}", url=url) from None
         url, opts = s3_request(url, opts)
         url = normalize_url(url)
         origin = parse_origin(url)
-        if self._receive_rate is not None:
-            # libcurl's chunks are what a transfer takes from the bucket at
-            # once: at most a sixteenth of a second of the limit each.
-            chunk = int(max(16 << 10, min(opts.buffer_size, self._receive_rate / 16)))
-            opts = opts.with_changes(buffer_size=chunk)
+        if self._rate_gate is not None:
+            opts = opts.with_changes(buffer_size=self._rate_gate.chunk_size(opts.buffer_size))
         target = await prepare_target(url, dest, opts)
         budget: BudgetHooks | None = bridge if bridge.budget_enabled else None
         if self._rate_gate is not None:
@@ -337,7 +330,7 @@ class Downloader:
         try:
             opts = self.options.with_changes(**options)
         except (TypeError, ValueError) as exc:
-            raise DownloadError(f"invalid option: {exc}", url=redact_url(url)) from None
+            raise DownloadError(f"invalid option: {exc}", url=url) from None
         s3_prefix = None
         if is_s3(url):
             s3_prefix = url
@@ -354,7 +347,7 @@ class Downloader:
                 fetch_listing, bridge, url, opts, sockets=self.sockets, host=key
             )
             if s3_prefix is not None:
-                return await list_s3(fetch_listing, bridge, s3_prefix, opts, self.sockets, key)
+                return await list_s3(bridge, s3_prefix, opts, self.sockets, key)
             if origin.is_sftp:
                 # libcurl lists an SFTP directory in the form of ``ls -l``.
                 listed = parse_list((await fetch("LIST")).decode("utf-8", "surrogateescape"))
@@ -499,13 +492,6 @@ class Downloader:
             job.fail(error)
         self._settle(job)
         self._pump()
-
-    def _receive_window(self, rate: float) -> int:
-        """A new connection's receive buffer under a rate limit: a host's
-        share of a fifth of a second of the limit, as if all its slots ran
-        (a window for a 200 ms round trip at that share; together the first
-        bursts are that fifth of a second), within 64 KiB to 4 MiB."""
-        return int(min(4 << 20, max(64 << 10, rate * 0.2 / self.max_host_connections)))
 
     def _close_grace(self, key: str) -> float:
         """How long a connection closed mid-body still counts at the server:

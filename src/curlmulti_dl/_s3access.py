@@ -8,6 +8,7 @@ from typing import Any
 
 from ._config import Credentials, DownloadOptions
 from ._exceptions import DownloadError
+from .engine.listing import fetch_listing
 from .engine.multi import CurlBridge
 from .engine.sockets import SocketRegistry
 from .protocol.listing import Entry
@@ -48,7 +49,6 @@ def s3_request(url: str, options: DownloadOptions) -> tuple[str, DownloadOptions
 
 
 async def list_s3(
-    fetch_listing: Any,
     bridge: CurlBridge,
     prefix_url: str,
     options: DownloadOptions,

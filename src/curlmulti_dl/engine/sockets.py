@@ -46,11 +46,10 @@ class SocketRegistry:
         self._hosts: dict[int, str] = {}  # inode -> host key
         self._handed_over: list[socket.socket] = []  # ours, after pycurl's dup
         self.warm = WarmSockets()
-        # Under a rate limit: the kernel's receive buffer per connection. Left
-        # to autotuning, a paused transfer's socket still takes megabytes
-        # off the wire at full speed (measured: 11 MiB in the first 0.25 s
-        # of a 6 MiB/s run on loopback).
-        self.receive_buffer: Callable[[], int] | None = None
+        # Under a rate limit: the kernel's receive buffer per connection
+        # (RateGate.receive_window; without it, 11 MiB left the server in the
+        # first 0.25 s of a 6 MiB/s run on loopback).
+        self.receive_buffer: int | None = None
 
     def adopt(self, host: str, address: tuple[Any, ...], sock: socket.socket) -> None:
         """Give ``host``'s next transfer ``sock``, connected elsewhere (the
@@ -102,7 +101,7 @@ class SocketRegistry:
     def sockopt(self, fd: int, purpose: int) -> int:
         """A ``SOCKOPTFUNCTION``: a connection opened ahead is not connected again."""
         if self.receive_buffer is not None:
-            _set_receive_buffer(fd, self.receive_buffer())
+            _set_receive_buffer(fd, self.receive_buffer)
         if self.warm.was_connected(fd):
             return pycurl.SOCKOPT_ALREADY_CONNECTED  # type: ignore[no-any-return]
         return pycurl.SOCKOPT_OK  # type: ignore[no-any-return]

@@ -48,8 +48,9 @@ class BudgetHooks(Protocol):
 
 class PacingHooks(BudgetHooks, Protocol):
     """A budget that also paces bytes (a shared rate limit): ``admit``
-    answers 0.0 when ``size`` more bytes may be taken now, else the seconds
-    until they are due, having arranged for ``curl`` to be resumed then."""
+    answers 0.0 when ``size`` more bytes may be taken now, else the
+    (monotonic) time they are due, having arranged for ``curl`` to be
+    resumed then."""
 
     def admit(self, curl: Any, size: int) -> float: ...
 
@@ -130,9 +131,9 @@ class RangeTransfer:
             return _PAUSE  # type: ignore[no-any-return]
         admit = self._admit
         if admit is not None:
-            wait = admit(self.curl, len(chunk))
-            if wait:
-                self.held_until = time.monotonic() + wait
+            due = admit(self.curl, len(chunk))
+            if due:
+                self.held_until = due
                 return _PAUSE  # type: ignore[no-any-return]
         if not self.first_byte_at:
             self.first_byte_at = time.monotonic()

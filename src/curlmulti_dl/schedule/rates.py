@@ -67,6 +67,22 @@ class RateGate:
         if per_host is not None and not per_host > 0:
             raise ValueError("a rate limit is a positive number of bytes per second")
         self._hosts: dict[str, TokenBucket] = {}
+        self.tightest = min(r for r in (total, per_host) if r is not None)
+
+    def chunk_size(self, buffer_size: int) -> int:
+        """libcurl's receive buffer under this limit: a chunk is what a
+        transfer takes from the bucket at once, so at most a sixteenth of a
+        second of the tightest limit (and 16 KiB at least)."""
+        return int(max(16 << 10, min(buffer_size, self.tightest / 16)))
+
+    def receive_window(self, host_slots: int) -> int:
+        """A new connection's kernel receive buffer: a host's share of a
+        fifth of a second of the tightest limit, as if all ``host_slots``
+        ran (a window for a 200 ms round trip at that share; together the
+        first bursts are that fifth of a second), within 64 KiB to 4 MiB.
+        Left to autotuning, a paused transfer's socket still takes
+        megabytes off the wire at full speed."""
+        return int(min(4 << 20, max(64 << 10, self.tightest * 0.2 / host_slots)))
 
     def admit(self, host: str, size: int, now: float) -> float:
         """0.0 and ``size`` bytes taken from every bucket that applies, or
@@ -109,7 +125,9 @@ class PacedBudget:
             self._inner.hold(curl)
 
     def admit(self, curl: Any, size: int) -> float:
-        wait = self._gate.admit(self._host, size, time.monotonic())
-        if wait > 0:
-            self._resumer.hold_for(curl, wait)
-        return wait
+        now = time.monotonic()
+        wait = self._gate.admit(self._host, size, now)
+        if wait <= 0:
+            return 0.0
+        self._resumer.hold_for(curl, wait)
+        return now + wait
