@@ -3,11 +3,12 @@
     .venv/bin/python benchmarks/batch.py [--runs 3] [--only many,tiny,million]
 
 many     500 files of 1 MiB from nginx on loopback, unthrottled, 16 connections:
-         curlmulti-dl -i LIST, curl --parallel --parallel-max 16, parfive
-         (max_conn=16, max_splits=1, its best for small files), alternating;
-         files per second, medians, every sha256 checked.
-tiny     20,000 files of 1 KiB from one -i list: wall time, peak RSS, most open
-         descriptors (sampled from /proc at 20 Hz).
+         curlmulti-dl -i LIST, curl --parallel --parallel-max 16, aria2c -j 16,
+         wget2 --max-threads=16, lftp mget -P 16, parfive (max_conn=16,
+         max_splits=1, its best for small files), alternating; files per
+         second and peak RSS, medians, every sha256 checked.
+tiny     the same tools on 20,000 files of 1 KiB: files per second, peak RSS,
+         most open descriptors (sampled from /proc at 20 Hz).
 million  a list of 1,000,000 lines (missing files: each a quick 404), run for
          20 s and stopped: peak RSS while it runs, and how many files it did.
 """
@@ -50,22 +51,33 @@ def make_files(folder: str, count: int, size: int) -> list[Path]:
     return paths
 
 
-def run_watched(cmd: list[str]) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS (KiB) and most open descriptors of ``cmd``."""
+def run_watched(cmd: list[str], stdin: bytes | None = None) -> tuple[float, int, int]:
+    """Wall seconds, peak RSS (KiB) and most open descriptors of ``cmd``.
+
+    The RSS is GNU time's of the tool itself: a child forked from this
+    process would report this process's pages as its own when they are more.
+    """
     os.sync()
-    with tempfile.TemporaryFile() as errors:
+    with tempfile.TemporaryFile() as errors, tempfile.TemporaryFile() as given:
+        given.write(stdin or b"")
+        given.seek(0)
         started = time.perf_counter()
-        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errors)
+        timed = ["/usr/bin/time", "-f", "MAXRSS %M", *cmd]
+        process = subprocess.Popen(timed, stdin=given, stdout=subprocess.DEVNULL, stderr=errors)
         most = [0]
         running = threading.Event()
         running.set()
 
         def sample() -> None:
+            tool = ""
             while running.is_set():
                 try:
-                    most[0] = max(most[0], len(os.listdir(f"/proc/{process.pid}/fd")))
-                except OSError:
-                    return
+                    tool = tool or Path(f"/proc/{process.pid}/task/{process.pid}/children"
+                                        ).read_text().split()[0]  # fmt: skip
+                    most[0] = max(most[0], len(os.listdir(f"/proc/{tool}/fd")))
+                except (OSError, IndexError):
+                    if process.poll() is not None:
+                        return
                 time.sleep(0.05)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -77,7 +89,10 @@ def run_watched(cmd: list[str]) -> tuple[float, int, int]:
             errors.seek(0)
             said = errors.read().decode(errors="replace").strip().splitlines()[-3:]
             raise SystemExit(f"{cmd[:3]} failed: {os.waitstatus_to_exitcode(status)}: {said}")
-    return wall, usage.ru_maxrss, most[0]
+        errors.seek(0)
+        reported = errors.read().decode(errors="replace").splitlines()
+    rss = next((int(line.split()[1]) for line in reported if line.startswith("MAXRSS ")), 0)
+    return wall, rss or usage.ru_maxrss, most[0]
 
 
 def check(out: Path, sources: list[Path]) -> None:
@@ -87,65 +102,82 @@ def check(out: Path, sources: list[Path]) -> None:
             raise SystemExit(f"{got} differs from {source}")
 
 
-def many(nginx: Nginx, runs: int, count: int = 500) -> list[str]:
-    sources = make_files("many", count, 1 * MiB)
-    urls = [nginx.url("fast", f"many/{s.name}") for s in sources]
-    listing = WORK / "many.txt"
-    listing.write_text("\n".join(urls) + "\n")
-    out = WORK / "out-many"
+def batch_commands(listing: Path, urls: list[str], out: Path) -> dict[str, list[str]]:
+    """Each tool fetching every URL of ``listing`` into ``out`` on 16 connections."""
     commands = {
         "curlmulti_dl": [PYTHON, "-m", "curlmulti_dl", "-q", "-i", str(listing), "-d", str(out),
                          "--max-host-connections", "16"],
+        # One host: --parallel-max is its per-host cap too (--parallel-max-host
+        # needs curl 8.16; Debian 12 has 7.88).
         "curl --parallel": ["curl", "-s", "--parallel", "--parallel-max", "16",
-                            "--output-dir", str(out), "--remote-name-all", *urls],
+                            "--output-dir", str(out), "--remote-name-all", "-K", "-"],
+        "aria2c": ["aria2c", "-q", "-j", "16", "-x", "1", "--allow-overwrite=true",
+                   "--auto-file-renaming=false", "--file-allocation=none", "-d", str(out),
+                   "-i", str(listing)],
+        "wget2": ["wget2", "-q", "--no-robots", "--max-threads=16", "-P", str(out),
+                  "-i", str(listing)],
+        "lftp": ["lftp", "-f", str(lftp_script(listing, urls, out))],
     }  # fmt: skip
     if os.path.exists(PEERS_PYTHON):
         commands["parfive"] = [PEERS_PYTHON, "-c", PARFIVE, str(listing), str(out)]
-    walls: dict[str, list[float]] = {tool: [] for tool in commands}
+    return {t: c for t, c in commands.items() if c[0] != t.split()[0] or shutil.which(c[0])}
+
+
+def lftp_script(listing: Path, urls: list[str], out: Path) -> Path:
+    """lftp's mget takes its URLs as words: one script line, past argv's limits."""
+    script = listing.with_suffix(".lftp")
+    script.write_text(f"set cmd:fail-exit yes; set xfer:clobber on; "
+                      f"mget -P 16 -O {out} {' '.join(urls)}; quit\n")  # fmt: skip
+    return script
+
+
+def curl_config(urls: list[str]) -> bytes:
+    """curl reads its URLs from stdin (-K -): 20,000 of them pass no argv limit."""
+    return "".join(f'url = "{url}"\n' for url in urls).encode()
+
+
+def batch(nginx: Nginx, runs: int, folder: str, count: int, size: int) -> list[str]:
+    """Every tool on the same list, alternating: files/s, peak RSS, descriptors."""
+    sources = make_files(folder, count, size)
+    urls = [nginx.url("fast", f"{folder}/{s.name}") for s in sources]
+    listing = WORK / f"{folder}.txt"
+    listing.write_text("\n".join(urls) + "\n")
+    out = WORK / f"out-{folder}"
+    commands = batch_commands(listing, urls, out)
+    stdin = {"curl --parallel": curl_config(urls)}
+    samples: dict[str, list[tuple[float, int, int]]] = {tool: [] for tool in commands}
     for index in range(runs):
         order = list(commands)
         order = order[index % len(order) :] + order[: index % len(order)]
         for tool in order:
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir(parents=True)
-            wall, _, _ = run_watched(commands[tool])
+            samples[tool].append(run_watched(commands[tool], stdin.get(tool)))
             check(out, sources)
-            walls[tool].append(wall)
-    report = Report("batch-many", "files/s", lower_is_better=False)
-    for tool, values in walls.items():
-        for wall in values:
-            report.add(f"{count} x 1 MiB", tool, count / wall)
-    report.note("16 connections; parfive max_conn=16, max_splits=1 (its best for small files)")
-    report.write()
-    base = median(walls["curlmulti_dl"])
-    lines = [
-        f"many: {count} x 1 MiB, 16 connections, medians of {runs}",
-        "",
-        "| tool | median s | files/s | runs | time / ours |",
-        "|---|---|---|---|---|",
-    ]
-    for tool, values in walls.items():
-        wall = median(values)
-        lines.append(
-            f"| {tool} | {wall:.2f} | {count / wall:.0f} | {', '.join(f'{v:.2f}' for v in values)}"
-            f" | {wall / base:.2f}x |"
-        )
+    label = f"{count} x {size // 1024} KiB" if size < MiB else f"{count} x {size // MiB} MiB"
+    scenario = "batch-many" if folder == "many" else f"batch-{folder}"
+    speed = Report(scenario, "files/s", lower_is_better=False)
+    memory = Report(f"{scenario}-rss", "MiB peak RSS")
+    for tool, values in samples.items():
+        for wall, rss, _ in values:
+            speed.add(label, tool, count / wall)
+            memory.add(label, tool, rss / 1024)
+    for report in (speed, memory):
+        report.note("16 connections to one host; parfive max_conn=16, max_splits=1 (its best "
+                    "for small files); aria2c -j 16 -x 1; wget2 --max-threads=16; "
+                    "lftp mget -P 16")  # fmt: skip
+        report.write()
+    lines = [f"{folder}: {label}, 16 connections, medians of {runs}", "",
+             "| tool | median s | files/s | peak RSS MiB | most fds | runs (s) |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for tool, values in samples.items():
+        wall = median([v[0] for v in values])
+        rss = median([v[1] for v in values]) / 1024
+        fds = max(v[2] for v in values)
+        runs_text = ", ".join(f"{v[0]:.2f}" for v in values)
+        lines.append(f"| {tool} | {wall:.2f} | {count / wall:.0f} | {rss:.0f} | {fds} | "
+                     f"{runs_text} |")  # fmt: skip
     return lines
-
-
-def tiny(nginx: Nginx) -> list[str]:
-    sources = make_files("tiny", 20_000, 1024)
-    listing = WORK / "tiny.txt"
-    listing.write_text("\n".join(nginx.url("fast", f"tiny/{s.name}") for s in sources) + "\n")
-    out = WORK / "out-tiny"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    cmd = [PYTHON, "-m", "curlmulti_dl", "-q", "-i", str(listing), "-d", str(out),
-           "--max-host-connections", "16"]  # fmt: skip
-    wall, rss, fds = run_watched(cmd)
-    check(out, sources)
-    return [f"tiny: 20,000 x 1 KiB from one -i list: {wall:.1f} s ({20_000 / wall:.0f} files/s), "
-            f"peak RSS {rss / 1024:.0f} MiB, most open descriptors {fds}"]  # fmt: skip
 
 
 def million(nginx: Nginx) -> list[str]:
@@ -180,16 +212,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", default="many,tiny,million")
-    parser.add_argument("--quick", action="store_true", help="100 files, one run")
+    parser.add_argument("--quick", action="store_true", help="100 and 2,000 files, one run")
     args = parser.parse_args()
     only = args.only.split(",")
     lines: list[str] = []
     with Nginx(port=18091) as nginx:
+        runs = 1 if args.quick else args.runs
         if "many" in only:
             count = 100 if args.quick else 500
-            lines += [*many(nginx, 1 if args.quick else args.runs, count), ""]
+            lines += [*batch(nginx, runs, "many", count, MiB), ""]
         if "tiny" in only:
-            lines += [*tiny(nginx), ""]
+            lines += [*batch(nginx, runs, "tiny", 2_000 if args.quick else 20_000, 1024), ""]
         if "million" in only:
             lines += million(nginx)
     print("\n".join(lines))

@@ -33,6 +33,10 @@ http {{
     scgi_temp_path {work}/tmp;
     # Every 5th connection (numbers ending in 0 or 5) is 4x slower.
     map $connection $mixed_rate {{ ~[05]$ 2m; default 8m; }}
+    # pypdl splits only when its HEAD shows Accept-Ranges, an ETag and a
+    # Content-Disposition; else it asks GET bytes=0-0, whose 206 has no
+    # Accept-Ranges, and falls back to one connection. The others ignore it.
+    add_header Content-Disposition attachment;
     server {{
         listen 127.0.0.1:{port};
         location /fast/ {{ alias {data}/; }}
@@ -148,9 +152,38 @@ def median(values: list[float]) -> float:
 
 
 PYTHON = str(Path(__file__).resolve().parent.parent / ".venv/bin/python")
+PEERS_PYTHON = str(Path(__file__).resolve().parent / ".peers-venv/bin/python")
+SEED_TOOL = str(Path(__file__).resolve().parent / "seed_tool.py")
 
 
-def tool_command(tool: str, url: str, out: Path, parts: int = 8) -> list[str]:
+def compile_sources() -> None:
+    """Bytecode for the project's modules, as a wheel's install has.
+
+    The editable install of ``make venv`` has none, and this machine sets
+    PYTHONDONTWRITEBYTECODE, so every start of the CLI would compile its
+    modules from source (about 60 ms of its start-up here).
+    """
+    source = Path(__file__).resolve().parent.parent / "src"
+    subprocess.run([PYTHON, "-m", "compileall", "-q", str(source)], check=True)
+
+
+# The Python peers at their best for one file: all parts of it at once.
+PARFIVE_ONE = """
+import sys, pathlib, parfive
+url, out, parts = sys.argv[1], pathlib.Path(sys.argv[2]), int(sys.argv[3])
+dl = parfive.Downloader(max_conn=1, max_splits=parts, progress=False, overwrite=True)
+dl.enqueue_file(url, path=out.parent, filename=out.name)
+sys.exit(1 if dl.download().errors else 0)
+"""
+PYPDL_ONE = """
+import sys, pypdl
+url, out, parts = sys.argv[1], sys.argv[2], int(sys.argv[3])
+result = pypdl.Pypdl().start(url, file_path=out, segments=parts, display=False, retries=0)
+sys.exit(0 if result and all(r is not None for r in result) else 1)
+"""
+
+
+def tool_command(tool: str, url: str, out: Path, parts: int = 8, size: int = 0) -> list[str]:
     """The command line of one downloader writing ``url`` to ``out``."""
     if tool == "curlmulti_dl":
         return [PYTHON, "-m", "curlmulti_dl", "-q", "-n", str(parts), "-o", str(out), url]
@@ -177,4 +210,18 @@ def tool_command(tool: str, url: str, out: Path, parts: int = 8) -> list[str]:
         ]
     if tool == "axel":
         return ["axel", "-q", "-n", str(parts), "-o", str(out), url]
+    if tool == "wget2":
+        # wget2 splits a file only by --chunk-size: one chunk per thread.
+        chunk = max(1, -(-size // parts // MiB)) if size else 1
+        return ["wget2", "-q", "--no-robots", f"--max-threads={parts}",
+                f"--chunk-size={chunk}M", "-O", str(out), url]  # fmt: skip
+    if tool == "lftp":
+        return ["lftp", "-e", f"set cmd:fail-exit yes; pget -n {parts} -O {out.parent} "
+                f"{url} -o {out.name}; quit"]  # fmt: skip
+    if tool == "seed":
+        return [PYTHON, SEED_TOOL, "-n", str(parts), "-o", str(out), url]
+    if tool == "parfive":
+        return [PEERS_PYTHON, "-c", PARFIVE_ONE, url, str(out), str(parts)]
+    if tool == "pypdl":
+        return [PEERS_PYTHON, "-c", PYPDL_ONE, url, str(out), str(parts)]
     raise ValueError(tool)

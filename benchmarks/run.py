@@ -15,14 +15,35 @@ import shutil
 import time
 from pathlib import Path
 
-from common import WORK, GiB, MiB, Nginx, check_output, make_file, median, timed, tool_command
+from common import (
+    PEERS_PYTHON,
+    WORK,
+    GiB,
+    MiB,
+    Nginx,
+    check_output,
+    compile_sources,
+    make_file,
+    median,
+    timed,
+    tool_command,
+)
 from report import Report
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+# Every peer that splits one file, at 8 connections (README: their settings).
+SPLITTING_PEERS = ["axel", "aria2c", "lftp", "wget2", "parfive", "pypdl", "seed"]
+IN_PYTHON = ("curlmulti_dl", "seed")
+IN_PEERS_VENV = ("parfive", "pypdl")
+
+
 def available(tools: list[str]) -> list[str]:
-    return [t for t in tools if t == "curlmulti_dl" or shutil.which(t)]
+    peers_venv = Path(PEERS_PYTHON).exists()
+    usable = [t in IN_PYTHON or (t in IN_PEERS_VENV and peers_venv) or shutil.which(t)
+              for t in tools]  # fmt: skip
+    return [t for t, ok in zip(tools, usable, strict=True) if ok]
 
 
 def rotated(tools: list[str], index: int) -> list[str]:
@@ -61,12 +82,12 @@ def throttled(
             f"{size // MiB} MiB, every 5th connection 2 MiB/s (others 8), 8 parts "
             f"(ideal ~{ideal:.2f} s: 58 MiB/s, with nginx's run-ahead)"
         )
-    tools = available(["curlmulti_dl", "axel", "aria2c"])
+    tools = available(["curlmulti_dl", *SPLITTING_PEERS])
     walls: dict[str, list[float]] = {t: [] for t in tools}
     for index in range(runs):
         for tool in rotated(tools, index):
             out = WORK / f"out-{tool}.bin"
-            walls[tool].append(timed(tool_command(tool, url, out)).wall)
+            walls[tool].append(timed(tool_command(tool, url, out, size=size)).wall)
             check_output(out, source)
     report = Report(location, "s / ideal")
     for tool, values in walls.items():
@@ -85,13 +106,15 @@ def throttled(
 def unthrottled(nginx: Nginx, runs: int, lines: list[str], size: int = 2 * GiB) -> None:
     source = make_file(f"u{size // MiB}.bin", size)
     url = nginx.url("fast", source.name)
-    tools = available(["curlmulti_dl", "curl", "axel", "aria2c"])
+    tools = available(["curlmulti_dl", "curl", *SPLITTING_PEERS])
     results: dict[str, list[tuple[float, float]]] = {t: [] for t in tools}
+    rss_report = Report("unthrottled-rss", "MiB peak RSS")
     for index in range(runs):
         for tool in rotated(tools, index):
             out = WORK / f"out-{tool}.bin"
-            run = timed(tool_command(tool, url, out))
+            run = timed(tool_command(tool, url, out, size=size))
             results[tool].append((size / MiB / run.wall, run.cpu / (size / GiB)))
+            rss_report.add(f"{size // MiB} MiB", tool, run.max_rss_kib / 1024)
             check_output(out, source)
     speed_report = Report("unthrottled", "MiB/s", lower_is_better=False)
     cpu_report = Report("unthrottled-cpu", "CPU-s/GiB")
@@ -99,7 +122,7 @@ def unthrottled(nginx: Nginx, runs: int, lines: list[str], size: int = 2 * GiB) 
         for speed_value, cpu_value in values:
             speed_report.add(f"{size // MiB} MiB", tool, speed_value)
             cpu_report.add(f"{size // MiB} MiB", tool, cpu_value)
-    for report in (speed_report, cpu_report):
+    for report in (speed_report, cpu_report, rss_report):
         report.note(f"{size // MiB} MiB from nginx on loopback to disk, 8 parts")
         report.write()
     lines += [
@@ -119,28 +142,30 @@ def unthrottled(nginx: Nginx, runs: int, lines: list[str], size: int = 2 * GiB) 
 
 
 def memory(nginx: Nginx, runs: int, lines: list[str], quick: bool = False) -> None:
-    lines += ["### Peak RSS of curlmulti-dl by file size (8 parts, unthrottled)", ""]
-    lines += ["| size | median peak RSS MiB | runs |", "|---|---|---|"]
+    lines += ["### Peak RSS by file size (8 parts, unthrottled)", ""]
+    lines += ["| size | tool | median peak RSS MiB | runs |", "|---|---|---|---|"]
     report = Report("memory", "MiB peak RSS")
-    sizes = (("m64.bin", 64 * MiB),) if quick else (("m256.bin", 256 * MiB), ("m4g.bin", 4 * GiB))
-    for name, size in sizes:
-        source = make_file(name, size)
-        rss = []
-        for _ in range(max(3, runs // 2)):
-            out = WORK / "out-mem.bin"
-            rss.append(
-                timed(tool_command("curlmulti_dl", nginx.url("fast", name), out)).max_rss_kib / 1024
-            )
-            check_output(out, source)
-        for value in rss:
-            report.add(f"{size // MiB} MiB file", "curlmulti_dl", value)
-        lines.append(
-            f"| {size // MiB} MiB | {median(rss):.1f} | {', '.join(f'{r:.1f}' for r in rss)} |"
-        )
+    sizes = (64 * MiB,) if quick else (256 * MiB, GiB, 4 * GiB)
+    tools = available(["curlmulti_dl", "aria2c", "axel", "parfive", "seed"])
+    for size in sizes:
+        source = make_file(f"m{size // MiB}.bin", size)
+        rss: dict[str, list[float]] = {t: [] for t in tools}
+        for index in range(1 if quick else max(3, runs // 2)):
+            for tool in rotated(tools, index):
+                out = WORK / f"out-mem-{tool}.bin"
+                command = tool_command(tool, nginx.url("fast", source.name), out, size=size)
+                rss[tool].append(timed(command).max_rss_kib / 1024)
+                check_output(out, source)
+        for tool, values in rss.items():
+            for value in values:
+                report.add(f"{size // MiB} MiB file", tool, value)
+            runs_text = ", ".join(f"{r:.1f}" for r in values)
+            lines.append(f"| {size // MiB} MiB | {tool} | {median(values):.1f} | {runs_text} |")
         if size > GiB:
             source.unlink()
     lines.append("")
     report.note("8 parts, unthrottled from nginx on loopback; memory should not grow with size")
+    report.note("seed: the largest of its processes (GNU time reports one process, not the sum)")
     report.write()
 
 
@@ -150,6 +175,7 @@ def main() -> None:
     parser.add_argument("--only", default="throttle,mixed,unthrottled,memory")
     parser.add_argument("--quick", action="store_true", help="one run per tool, 64 MiB files")
     args = parser.parse_args()
+    compile_sources()
     if args.quick:
         args.runs = 1
     size = 64 * MiB if args.quick else None
