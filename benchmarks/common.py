@@ -8,6 +8,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,14 @@ class Run:
     wall: float
     cpu: float
     max_rss_kib: int
+    user: float = 0.0
+    system: float = 0.0
+    steal: float = 0.0  # seconds the hypervisor gave this VM's CPUs to others
+
+
+def _steal_seconds() -> float:
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
 
 
 def timed(cmd: list[str], timeout: float = 600) -> Run:
@@ -126,9 +135,13 @@ def timed(cmd: list[str], timeout: float = 600) -> Run:
     gnu_time = shutil.which("time") or "/usr/bin/time"
     if os.path.exists(gnu_time):
         cmd = [gnu_time, "-f", "MAXRSS %M", *cmd]
+    steal = _steal_seconds()
     started = time.perf_counter()
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    killer = threading.Timer(timeout, process.kill)  # a hung tool fails its run
+    killer.start()
     _, status, usage = os.wait4(process.pid, 0)
+    killer.cancel()
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     stderr = process.stderr.read().decode() if process.stderr else ""
@@ -138,7 +151,8 @@ def timed(cmd: list[str], timeout: float = 600) -> Run:
     for line in stderr.splitlines():
         if line.startswith("MAXRSS "):
             max_rss = int(line.split()[1])
-    return Run(wall, usage.ru_utime + usage.ru_stime, max_rss)
+    return Run(wall, usage.ru_utime + usage.ru_stime, max_rss, usage.ru_utime, usage.ru_stime,
+               _steal_seconds() - steal)  # fmt: skip
 
 
 def check_output(out: Path, source: Path) -> None:
