@@ -41,18 +41,26 @@ class Scenario:
 
 SCENARIOS = {
     "throttle": Scenario("run.py", ("--only", "throttle"), ("--quick", "--only", "throttle"),
-                         True, "8 connections at 8 MiB/s each, against axel, aria2c"),
+                         True, "8 connections at 8 MiB/s each, against every splitting peer"),
     "mixed": Scenario("run.py", ("--only", "mixed"), ("--quick", "--only", "mixed"), True,
-                      "every 5th connection 4x slower, against axel, aria2c"),
+                      "every 5th connection 4x slower, the same peers"),
     "unthrottled": Scenario("run.py", ("--only", "unthrottled"),
                             ("--quick", "--only", "unthrottled"), True,
-                            "to disk at full speed: MiB/s, CPU-s/GiB; curl -o, axel, aria2c"),
+                            "to disk at full speed: MiB/s, CPU-s/GiB, RSS; curl -o and the peers"),
     "memory": Scenario("run.py", ("--only", "memory"), ("--quick", "--only", "memory"), True,
-                       "peak RSS of curlmulti-dl at 256 MiB and 4 GiB"),
-    "batch": Scenario("batch.py", ("--only", "many"), ("--quick", "--only", "many"), True,
-                      "many 1 MiB files against curl --parallel and parfive"),
-    "batch-memory": Scenario("batch.py", ("--only", "tiny,million"), ("--only", "tiny"), False,
-                             "20,000 x 1 KiB and a 1,000,000-line list: RSS, descriptors"),
+                       "peak RSS at 256 MiB, 1 GiB and 4 GiB, against aria2c, axel, parfive, seed"),
+    "batch": Scenario("batch.py", ("--runs", "5", "--only", "many"),
+                      ("--quick", "--only", "many"), True,
+                      "500 x 1 MiB against curl --parallel, aria2c, wget2, lftp, parfive"),
+    "batch-tiny": Scenario("batch.py", ("--runs", "3", "--only", "tiny"),
+                           ("--quick", "--only", "tiny"), True,
+                           "20,000 x 1 KiB, the same peers: files/s, RSS, descriptors"),
+    "batch-memory": Scenario("batch.py", ("--only", "million"), ("--only", "million"), False,
+                             "a 1,000,000-line list for 20 s: RSS, files answered"),
+    "ftp": Scenario("ftp.py", ("--runs", "5"), ("--quick",), True,
+                    "one FTP file, paced and under a 3-session cap, against lftp, aria2c, axel"),
+    "s3": Scenario("s3.py", ("--runs", "5"), ("--quick",), True,
+                   "an S3 prefix on a local store (moto), against s5cmd and rclone"),
     "far": Scenario("far.py", ("--runs", "5", "--only", "small,large",
                                "--tools", "curlmulti_dl,curlmulti_dl-glob,lftp,parfive"),
                     ("--runs", "1", "--only", "small",
@@ -72,8 +80,8 @@ SCENARIOS = {
                      "the same download under trio and asyncio"),
 }  # fmt: skip
 
-QUICK_SET = ("throttle", "mixed", "unthrottled", "memory", "batch", "faults", "responsiveness",
-             "rate-limit", "trio", "far", "sftp")  # fmt: skip
+QUICK_SET = ("throttle", "mixed", "unthrottled", "memory", "batch", "batch-tiny", "ftp", "s3",
+             "faults", "responsiveness", "rate-limit", "trio", "far", "sftp")  # fmt: skip
 
 
 def run(name: str, quick: bool, work: Path) -> int:

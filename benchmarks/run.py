@@ -109,15 +109,19 @@ def unthrottled(nginx: Nginx, runs: int, lines: list[str], size: int = 2 * GiB) 
     tools = available(["curlmulti_dl", "curl", *SPLITTING_PEERS])
     results: dict[str, list[tuple[float, float]]] = {t: [] for t in tools}
     rss_report = Report("unthrottled-rss", "MiB peak RSS")
+    cpu_report = Report("unthrottled-cpu", "CPU-s/GiB")
     for index in range(runs):
         for tool in rotated(tools, index):
             out = WORK / f"out-{tool}.bin"
             run = timed(tool_command(tool, url, out, size=size))
             results[tool].append((size / MiB / run.wall, run.cpu / (size / GiB)))
             rss_report.add(f"{size // MiB} MiB", tool, run.max_rss_kib / 1024)
+            # What a run's time went to, to explain the swings between runs.
+            cpu_report.note(f"{tool} run {index + 1}: {size / MiB / run.wall:.0f} MiB/s, user "
+                            f"{run.user:.2f} s, system {run.system:.2f} s, steal "
+                            f"{run.steal:.2f} s")  # fmt: skip
             check_output(out, source)
     speed_report = Report("unthrottled", "MiB/s", lower_is_better=False)
-    cpu_report = Report("unthrottled-cpu", "CPU-s/GiB")
     for tool, values in results.items():
         for speed_value, cpu_value in values:
             speed_report.add(f"{size // MiB} MiB", tool, speed_value)
