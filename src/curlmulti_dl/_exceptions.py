@@ -95,6 +95,12 @@ class DownloadError(Exception):
         self.curl_code = curl_code
         self.curl_message = _scrub(curl_message, secrets) if curl_message else curl_message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Exception's own pickling calls ``cls(*args)``, which the subclasses
+        # with keyword-only fields refuse; rebuild from the state instead
+        # (results cross processes in a Dask cluster).
+        return (_restore, (type(self), self.args, self.__dict__))
+
     def __str__(self) -> str:
         text = self.message
         if self.curl_code is not None and self.curl_message:
@@ -209,6 +215,15 @@ class CallbackError(DownloadError):
 
 class DownloaderClosedError(DownloadError):
     """The ``Downloader`` was closed before this download finished."""
+
+
+def _restore(
+    cls: type[DownloadError], args: tuple[object, ...], state: dict[str, object]
+) -> DownloadError:
+    error = Exception.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
