@@ -21,6 +21,7 @@ LAYERS: list[set[str]] = [
     {"job"},
     {"_batch"},
     {"_downloader", "_api", "_s3access"},
+    {"dask"},
     {"cli", "__init__", "__main__"},
 ]
 

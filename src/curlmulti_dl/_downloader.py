@@ -166,6 +166,34 @@ class Downloader:
         """Sockets open now per host ("host:port"), idle cached ones included."""
         return dict(self.sockets.open_sockets())
 
+    def set_host_ceiling(self, host_key: str, slots: int | None) -> None:
+        """At most ``slots`` connections to ``host_key`` ("host:port") from now
+        on: the leases this process holds of a cap shared with other
+        processes (``curlmulti_dl.dask``). None lifts it. Running transfers
+        above a lowered ceiling finish; no new one starts above it."""
+        self.scheduler.set_ceiling(host_key, slots)
+        if self._bridge is not None:
+            # libcurl's own cap counts idle cached connections too; it is one
+            # number for every host, so it follows the largest ceiling.
+            ceilings = [self.scheduler.host(k).total for k in self.scheduler.ceilings()]
+            most = max(ceilings, default=self.max_host_connections)
+            self._bridge.setopt(pycurl.M_MAX_HOST_CONNECTIONS, most)
+        self._pump()
+
+    def busy_with(self, host_key: str) -> bool:
+        """Whether a download of ``host_key`` is running or waiting here."""
+        return any(job.host_key == host_key for job in self._jobs)
+
+    def close_idle_connections(self, host_key: str) -> int:
+        """Cut the connections libcurl keeps idle to ``host_key`` (none may
+        run: see ``busy_with``), so that a server counting sessions sees them
+        gone; returns how many were open."""
+        if self.busy_with(host_key):
+            raise RuntimeError(f"downloads of {host_key} are running")
+        open_now = self.sockets.open_sockets().get(host_key, 0)
+        self.sockets.shutdown_all(host_key)
+        return open_now
+
     @property
     def closed(self) -> bool:
         return self._closed

@@ -148,9 +148,12 @@ class SocketRegistry:
         """Open sockets per host (FTP: control and data connections)."""
         return Counter(host for _, host in self._live())
 
-    def shutdown_all(self) -> None:
-        """Cut every open connection (before the multi handle closes them)."""
-        for fd, _ in list(self._live()):
+    def shutdown_all(self, host: str | None = None) -> None:
+        """Cut every open connection (before the multi handle closes them),
+        or every one to ``host``."""
+        for fd, owner in list(self._live()):
+            if host is not None and owner != host:
+                continue
             try:
                 # A copy of libcurl's descriptor: shutdown acts on the socket
                 # both share; closing the copy leaves libcurl's to libcurl.

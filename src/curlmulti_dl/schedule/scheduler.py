@@ -102,6 +102,8 @@ class Scheduler(Generic[W]):
         # Slots of connections closed mid-body: (free again at, order, host, borrower).
         self._lingering: list[tuple[float, int, str, Hashable]] = []
         self._lingering_on: dict[str, int] = {}  # host -> how many of its slots linger
+        # host -> most slots granted from outside (leases of a cluster-wide cap).
+        self._ceilings: dict[str, int] = {}
         self._order = itertools.count()
 
     def host(self, key: str) -> SlotLimiter:
@@ -111,8 +113,32 @@ class Scheduler(Generic[W]):
     def _host(self, key: str) -> _Host[W]:
         host = self._hosts.get(key)
         if host is None:
-            host = self._hosts[key] = _Host[W](SlotLimiter(self.max_host_connections))
+            host = self._hosts[key] = _Host[W](SlotLimiter(self._most(key)))
         return host
+
+    def _most(self, key: str) -> int:
+        ceiling = self._ceilings.get(key)
+        return self.max_host_connections if ceiling is None else ceiling
+
+    def ceilings(self) -> list[str]:
+        """Hosts with a ceiling set."""
+        return list(self._ceilings)
+
+    def set_ceiling(self, key: str, slots: int | None) -> None:
+        """At most ``slots`` (>= 1) connections to host ``key`` (None: only
+        ``max_host_connections``): the leases this process holds of a cap
+        shared with others. A host held down by refusals stays down (the
+        leases above it are parked); one that is not takes the new level."""
+        limiter = self.host(key)
+        if slots is None:
+            self._ceilings.pop(key, None)
+        else:
+            self._ceilings[key] = max(1, min(slots, self.max_host_connections))
+        most = self._most(key)
+        if key in self._held:
+            limiter.total = min(limiter.total, most)
+        else:
+            limiter.total = most
 
     def want(self, waiter: W) -> None:
         """``waiter`` has a transfer to start when a slot is free (idempotent)."""
@@ -201,7 +227,7 @@ class Scheduler(Generic[W]):
         use (never below one) instead of failing or trying again and again;
         ``pause``: seconds it asked for (Retry-After) before any new one."""
         limiter = self.host(key)
-        limiter.total = max(1, min(limiter.total, self._in_use(key)))
+        limiter.total = min(self._most(key), max(1, min(limiter.total, self._in_use(key))))
         self._held[key] = now
         if pause > 0:
             self._paused[key] = max(self._paused.get(key, 0.0), now + pause)
@@ -237,7 +263,7 @@ class Scheduler(Generic[W]):
             if now - since < period:
                 continue
             limiter = self.host(key)
-            if limiter.total >= self.max_host_connections:
+            if limiter.total >= self._most(key):
                 del self._held[key]
                 continue
             limiter.total += 1
