@@ -76,6 +76,8 @@ SCENARIOS = {
     "sftp": Scenario("sftp_split.py", ("--runs", "3", "--far"),
                      ("--quick", "--far"), True,
                      "SFTP in 1-8 parts through the far-server emulator, against curl"),
+    "dask": Scenario("dask_batch.py", ("--runs", "3"), ("--quick",), True,
+                     "2,000 files on 1 and 2 Dask workers under one cap; worker loop lateness"),
     "trio": Scenario("trio_vs_asyncio.py", ("--runs", "7"), ("--quick",), True,
                      "the same download under trio and asyncio"),
 }  # fmt: skip

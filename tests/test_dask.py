@@ -176,3 +176,32 @@ def test_a_worker_killed_mid_batch_loses_and_corrupts_no_file(
     for name in names:
         data.assert_same(name, out / Path(name).name)
     assert stats(own_http)["max_active"] <= 4  # its leases outlive it until the lease timeout
+
+
+@pytest.mark.timeout(180)
+def test_the_command_runs_a_list_on_a_cluster(
+    cluster: object, own_http: Server, data: DataFiles, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    names = files(data, "cluster-cli", 40, 8 * KiB)
+    listing = tmp_path / "urls.txt"
+    listing.write_text("".join(own_http.url(n) + "\n" for n in names))
+    out = tmp_path / "out"
+    out.mkdir()
+    address = cluster.scheduler.address  # type: ignore[attr-defined]
+    done = subprocess.run([sys.executable, "-m", "curlmulti_dl", "--dask-scheduler", address,
+                           "-i", str(listing), "-d", str(out), "--max-host-connections", "3",
+                           "--json"], capture_output=True, text=True, timeout=150)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-600:]
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(lines) == 41 and "Traceback" not in done.stderr
+    for name in names:
+        data.assert_same(name, out / Path(name).name)
+    assert stats(own_http)["max_active"] <= 3
+    missing = subprocess.run([sys.executable, "-m", "curlmulti_dl", "--dask-scheduler",
+                              "tcp://127.0.0.1:9", "-d", str(out), own_http.url(names[0])],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert missing.stderr.count("\n") == 1, missing.stderr

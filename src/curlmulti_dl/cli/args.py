@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         "-f", "--force", action="store_true", help="replace existing files (keeping their mode)"
     )
     parser.add_argument(
+        "--dask-scheduler",
+        metavar="ADDRESS",
+        help="run the batch on the workers of this Dask cluster (tcp://host:8786), "
+        "--max-host-connections shared by all of them; -d must be a directory every "
+        "worker sees (pip install 'curlmulti_dl[dask]')",
+    )
+    parser.add_argument(
         "--max-host-connections",
         type=int,
         default=16,
@@ -315,6 +322,10 @@ def usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> st
         return "give a URL, or -i FILE with a list of them"
     if args.max_host_connections < 1:
         return "--max-host-connections must be at least 1"
+    if args.dask_scheduler and args.output:
+        return "--dask-scheduler runs batches: give -d DIR, not -o"
+    if args.dask_scheduler and args.input_file == "-":
+        return "--dask-scheduler reads -i from a file, not standard input"
     if args.max_connections < 1:
         return "--max-connections must be at least 1"
     if args.level < 0:

@@ -54,6 +54,13 @@ def main(argv: Sequence[str] | None = None, early: EarlyConnection | None = None
         ):
             early.sock.close()
             early = None
+        if args.dask_scheduler:
+            if early is not None:
+                early.sock.close()
+            from .cluster import run_on_cluster
+
+            options, limits = fetch_options(args)
+            return run_on_cluster(args, options, limits)
         return asyncio.run(_run(args, early))
     except KeyboardInterrupt:  # before the downloads started, or after they ended
         print("curlmulti-dl: interrupted", file=sys.stderr)
@@ -112,9 +119,8 @@ async def _run(args: argparse.Namespace, early: EarlyConnection | None) -> int:
     return stop.exit_status
 
 
-async def _download_all(args: argparse.Namespace, early: EarlyConnection | None) -> int:
-    dest: Any = 1 if args.output == "-" else (args.output or args.dir)
-    display = make_display(args.quiet, args.progress_interval, args.output == "-")
+def fetch_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The options of every file, and the Downloader's limits, from ``args``."""
     options: dict[str, Any] = {
         "connect_timeout": args.connect_timeout,
         "overwrite": args.force,
@@ -141,6 +147,13 @@ async def _download_all(args: argparse.Namespace, early: EarlyConnection | None)
         limits["max_bytes_per_second"] = args.limit_rate
     if args.host_limit_rate is not None:
         limits["max_host_bytes_per_second"] = args.host_limit_rate
+    return options, limits
+
+
+async def _download_all(args: argparse.Namespace, early: EarlyConnection | None) -> int:
+    dest: Any = 1 if args.output == "-" else (args.output or args.dir)
+    display = make_display(args.quiet, args.progress_interval, args.output == "-")
+    options, limits = fetch_options(args)
     async with Downloader(
         max_host_connections=args.max_host_connections, **limits, **options
     ) as dl:
