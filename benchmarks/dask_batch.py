@@ -62,6 +62,7 @@ def cluster(workers: int) -> object:
 
     local = distributed.LocalCluster(n_workers=workers, threads_per_worker=4, processes=True,
                                      host="127.0.0.1", dashboard_address=None,
+                                     worker_dashboard_address=None,
                                      local_directory=str(WORK / "dask"))  # fmt: skip
     return distributed.Client(local)
 

@@ -116,7 +116,8 @@ def cluster(tmp_path: Path) -> Iterator[object]:
     with dask.config.set(settings):
         local = distributed.LocalCluster(
             n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1",
-            dashboard_address=None, local_directory=str(tmp_path / "dask"),
+            dashboard_address=None, worker_dashboard_address=None,
+            local_directory=str(tmp_path / "dask"),
         )  # fmt: skip
         client = distributed.Client(local)
         try:
