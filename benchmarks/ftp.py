@@ -27,7 +27,6 @@ from common import (
     check_output,
     compile_sources,
     make_file,
-    median,
     timed,
     tool_command,
 )
@@ -91,9 +90,6 @@ def main() -> int:
     for name, said in failures.items():
         report.note(f"FAILED {name}: {len(said)} of {runs} runs; last: {said[-1]!r}")
     report.write()
-    for group, tools_samples in report.samples.items():
-        for tool, values in tools_samples.items():
-            print(f"{group} {tool}: {median(values):.2f} s")
     return 0
 
 

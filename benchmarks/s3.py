@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import PEERS_PYTHON, PYTHON, WORK, MiB, compile_sources, median, sha256, timed
+from common import PEERS_PYTHON, PYTHON, WORK, MiB, compile_sources, sha256, timed
 from far import start
 from report import Report
 
@@ -91,9 +91,6 @@ def main() -> int:
     report.note(f"moto's S3 server on loopback, unsigned, 16 connections; medians of {runs} "
                 "alternating runs; s5cmd --numworkers 16, rclone --transfers 16")  # fmt: skip
     report.write()
-    for group, samples in report.samples.items():
-        for tool, values in samples.items():
-            print(f"{group} {tool}: {median(values):.2f} s")
     return 0
 
 

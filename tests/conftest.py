@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +109,20 @@ def stop_server(server: Server) -> None:
         server.process.wait(5)
     except subprocess.TimeoutExpired:
         server.process.kill()
+
+
+def server_stats(server: Server) -> dict[str, int]:
+    """The test HTTP server's counters (``GET /_stats``), without its log."""
+    found = json.load(urllib.request.urlopen(f"{server.base}/_stats"))
+    return {k: v for k, v in found.items() if k != "log"}
+
+
+@pytest.fixture
+def own_http(data: DataFiles) -> Iterator[Server]:
+    """An HTTP server of the test's own: its counters see only this test."""
+    server = start_server("httpd.py", "--root", str(data.root), scheme="http")
+    yield server
+    stop_server(server)
 
 
 @pytest.fixture(scope="session")

@@ -9,27 +9,13 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import pytest
-
 import curlmulti_dl
 from curlmulti_dl import Downloader, DownloadRequest, DownloadResult
 
-from .conftest import DataFiles, Server, start_server, stop_server
+from .conftest import DataFiles, Server
+from .conftest import server_stats as stats
 
 KiB = 1024
-
-
-def stats(server: Server) -> dict[str, int]:
-    found = json.load(urllib.request.urlopen(f"{server.base}/_stats"))
-    return {k: v for k, v in found.items() if k != "log"}
-
-
-@pytest.fixture
-def own_http(data: DataFiles) -> Iterator[Server]:
-    """A server of the test's own: its counters see only this test."""
-    server = start_server("httpd.py", "--root", str(data.root), scheme="http")
-    yield server
-    stop_server(server)
 
 
 def batch_files(data: DataFiles, prefix: str, count: int, size: int) -> list[str]:

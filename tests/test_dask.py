@@ -10,7 +10,6 @@ import os
 import signal
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,25 +17,14 @@ import pytest
 
 from curlmulti_dl import Downloader
 
-from .conftest import DataFiles, Server, start_server, stop_server
+from .conftest import DataFiles, Server
+from .conftest import server_stats as stats
 
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
 cdask = pytest.importorskip("curlmulti_dl.dask")
 
 KiB = 1024
-
-
-def stats(server: Server) -> dict[str, int]:
-    found = json.load(urllib.request.urlopen(f"{server.base}/_stats"))
-    return {k: v for k, v in found.items() if k != "log"}
-
-
-@pytest.fixture
-def own_http(data: DataFiles) -> Iterator[Server]:
-    server = start_server("httpd.py", "--root", str(data.root), scheme="http")
-    yield server
-    stop_server(server)
 
 
 def files(data: DataFiles, prefix: str, count: int, size: int) -> list[str]:
