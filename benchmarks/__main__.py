@@ -74,7 +74,7 @@ SCENARIOS = {
     "rate-limit": Scenario("rate_limit.py", ("--runs", "5"), ("--quick",), True,
                            "a shared --limit-rate as the server sees it, against aria2c"),
     "sftp": Scenario("sftp_split.py", ("--runs", "3", "--far"),
-                     ("--quick", "--far"), True,
+                     ("--quick",), True,
                      "SFTP in 1-8 parts through the far-server emulator, against curl"),
     "dask": Scenario("dask_batch.py", ("--runs", "3"), ("--quick",), True,
                      "2,000 files on 1 and 2 Dask workers under one cap; worker loop lateness"),
