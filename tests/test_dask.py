@@ -31,6 +31,16 @@ def files(data: DataFiles, prefix: str, count: int, size: int) -> list[str]:
     return [data.add(f"{prefix}/{prefix}-{i:04d}.bin", size + i) for i in range(count)]
 
 
+def served(
+    data: DataFiles, server: Server, tmp_path: Path, prefix: str, count: int, size: int, rate: int
+) -> tuple[list[str], list[str], Path]:
+    """``count`` files on ``server`` paced at ``rate``: names, URLs, an empty output dir."""
+    names = files(data, prefix, count, size)
+    out = tmp_path / "out"
+    out.mkdir()
+    return names, [server.url(n, rate=rate) for n in names], out
+
+
 def test_two_downloaders_in_one_process_share_a_cap_held_at_the_server(
     own_http: Server, data: DataFiles, tmp_path: Path
 ) -> None:
@@ -119,10 +129,7 @@ def cluster(tmp_path: Path) -> Iterator[object]:
 def test_a_cluster_batch_keeps_the_global_cap_and_every_file_arrives(
     cluster: object, own_http: Server, data: DataFiles, tmp_path: Path
 ) -> None:
-    names = files(data, "cluster", 300, 16 * KiB)
-    urls = [own_http.url(n, rate=300_000) for n in names]
-    out = tmp_path / "out"
-    out.mkdir()
+    names, urls, out = served(data, own_http, tmp_path, "cluster", 300, 16 * KiB, 300_000)
     batch = cdask.fetch_on_cluster(cluster, iter(urls), out, max_host_connections=4,
                                    per_worker=4, chunk_size=25)  # fmt: skip
     results = list(batch)
@@ -140,10 +147,7 @@ def test_a_cluster_batch_keeps_the_global_cap_and_every_file_arrives(
 def test_a_worker_killed_mid_batch_loses_and_corrupts_no_file(
     cluster: object, own_http: Server, data: DataFiles, tmp_path: Path
 ) -> None:
-    names = files(data, "killed", 120, 96 * KiB)
-    urls = [own_http.url(n, rate=200_000) for n in names]
-    out = tmp_path / "out"
-    out.mkdir()
+    names, urls, out = served(data, own_http, tmp_path, "killed", 120, 96 * KiB, 200_000)
     client = cluster
     workers = client.scheduler_info()["workers"]  # type: ignore[attr-defined]
     victim = sorted(workers)[0]  # its address

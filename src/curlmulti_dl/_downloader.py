@@ -175,9 +175,8 @@ class Downloader:
         if self._bridge is not None:
             # libcurl's own cap counts idle cached connections too; it is one
             # number for every host, so it follows the largest ceiling.
-            ceilings = [self.scheduler.host(k).total for k in self.scheduler.ceilings()]
-            most = max(ceilings, default=self.max_host_connections)
-            self._bridge.setopt(pycurl.M_MAX_HOST_CONNECTIONS, most)
+            most = self.scheduler.most_ceiling()
+            self._bridge.setopt(pycurl.M_MAX_HOST_CONNECTIONS, most or self.max_host_connections)
         self._pump()
 
     def busy_with(self, host_key: str) -> bool:

@@ -8,10 +8,9 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .._batch import BatchSummary, Item
+from .._batch import BatchSummary, Item, failed_result
 from .._exceptions import DownloadError
 from .._progress import DownloadResult
-from .._redact import redact_url
 from .leases import load_distributed, semaphore_name
 from .worker import PLUGIN_NAME, DownloaderPlugin, host_of, run_chunk
 
@@ -112,11 +111,7 @@ def _run(client: Any, items: Iterator[Item], dest_dir: str, cap: int, chunk_size
 
 
 def _failed(item: Item, exc: BaseException) -> DownloadResult:
-    from pathlib import Path
-
     url = item if isinstance(item, str) else item.url
     error = exc if isinstance(exc, DownloadError) else DownloadError(
         f"the cluster task failed: {type(exc).__name__}: {exc}", url=url)  # fmt: skip
-    return DownloadResult(url=redact_url(url), effective_url=redact_url(url), path=Path(),
-                          size=0, elapsed=0.0, connections=0, ranges=0, splits=0,
-                          error=error)  # fmt: skip
+    return failed_result(url, None, error)

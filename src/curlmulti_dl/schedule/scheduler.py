@@ -120,9 +120,9 @@ class Scheduler(Generic[W]):
         ceiling = self._ceilings.get(key)
         return self.max_host_connections if ceiling is None else ceiling
 
-    def ceilings(self) -> list[str]:
-        """Hosts with a ceiling set."""
-        return list(self._ceilings)
+    def most_ceiling(self) -> int | None:
+        """The largest ceiling set (None: none is)."""
+        return max(self._ceilings.values(), default=None)
 
     def set_ceiling(self, key: str, slots: int | None) -> None:
         """At most ``slots`` (>= 1) connections to host ``key`` (None: only
