@@ -1,10 +1,9 @@
 """A batch over a Dask cluster under one per-host cap, on the public API:
 real worker processes, a loopback server counting its open connections,
-every sha256 checked; the leasing logic in one process first."""
+every sha256 checked; the leasing logic on a cluster in this process first."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -14,8 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from curlmulti_dl import Downloader
 
 from .conftest import DataFiles, Server
 from .conftest import server_stats as stats
@@ -41,68 +38,55 @@ def served(
     return names, [server.url(n, rate=rate) for n in names], out
 
 
-def test_two_downloaders_in_one_process_share_a_cap_held_at_the_server(
-    own_http: Server, data: DataFiles, tmp_path: Path
-) -> None:
-    names = files(data, "lease-local", 60, 24 * KiB)
-    host = own_http.base.split("//")[1]
-
-    async def one(dl: Downloader, cap: object, chunk: list[str], out: Path) -> list[object]:
-        assert isinstance(cap, cdask.HostCap)
-        await cap.enter(host)
-        try:
-            async with dl.fetch_many([own_http.url(n, rate=400_000) for n in chunk], out) as b:
-                return [r async for r in b]
-        finally:
-            await cap.leave(host)
-
-    async def run() -> tuple[list[object], cdask.LocalLeases, list[Downloader]]:
-        leases = cdask.LocalLeases(cap=3)
-        downloaders = [Downloader(max_host_connections=3) for _ in range(2)]
-        caps = [cdask.HostCap(dl, leases, per_process=3) for dl in downloaders]
-        for dl in downloaders:
-            await dl.__aenter__()
-        try:
-            chunks = [names[i::4] for i in range(4)]
-            got = await asyncio.gather(*(one(downloaders[i % 2], caps[i % 2], chunk, tmp_path)
-                                         for i, chunk in enumerate(chunks)))  # fmt: skip
-            # The last chunk out cut what libcurl kept open: the server sees
-            # no connection left once the leases are back.
-            for _ in range(50):
-                if stats(own_http)["active"] == 1:  # the /_stats request itself
-                    break
-                await asyncio.sleep(0.02)
-            assert stats(own_http)["active"] == 1
-            return [r for part in got for r in part], leases, downloaders
-        finally:
-            for dl in downloaders:
-                await dl.aclose()
-
-    results, leases, _ = asyncio.run(run())
-    assert len(results) == 60 and all(r.ok for r in results)  # type: ignore[attr-defined]
-    for name in names:
-        data.assert_same(name, tmp_path / Path(name).name)
-    assert leases.most_taken[host] == 3
-    assert leases._taken[host] == 0  # all given back
-    seen = stats(own_http)
-    assert 1 <= seen["max_active"] <= 3, seen
+def leases_back(host: str) -> None:
+    """Wait until the workers have given back every lease of ``host``: their
+    connections are closed by then, and the server's counters are final
+    (a /_stats request made before would count among them)."""
+    semaphore = distributed.Semaphore(name=cdask.leases.semaphore_name(host))  # not registered
+    deadline = time.monotonic() + 15
+    while semaphore.get_value() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert semaphore.get_value() == 0
 
 
-def test_a_ceiling_below_the_limit_holds_and_a_refusal_keeps_it_down() -> None:
+def test_a_leased_host_has_no_slot_until_one_comes_and_a_refusal_parks_the_rest() -> None:
     from curlmulti_dl.schedule.scheduler import Scheduler
 
-    scheduler: Scheduler[object] = Scheduler(64, 16)
+    scheduler: Scheduler[object] = Scheduler(64, 16, leased=True)
+    assert scheduler.host("h:80").total == 0  # no lease yet: nobody starts
     scheduler.set_ceiling("h:80", 4)
     assert scheduler.host("h:80").total == 4
     scheduler.recover(now=100.0, period=1.0)
-    assert scheduler.host("h:80").total == 4  # recovery stops at the ceiling
+    assert scheduler.host("h:80").total == 4  # recovery stops at the leases held
     scheduler.hold("h:80", now=0.0)  # nothing in use: held at one
+    assert scheduler.held_down("h:80")
     scheduler.set_ceiling("h:80", 8)
     assert scheduler.host("h:80").total == 1  # the extra leases are parked
     scheduler.recover(now=100.0, period=1.0)
     assert scheduler.host("h:80").total == 2
-    scheduler.set_ceiling("h:80", None)
-    assert scheduler.host("h:80").total == 2
+    scheduler.set_ceiling("h:80", 0)
+    assert scheduler.host("h:80").total == 0
+
+
+@pytest.mark.timeout(120)
+def test_an_in_process_cluster_leases_per_connection_from_its_semaphores(
+    own_http: Server, data: DataFiles, tmp_path: Path
+) -> None:
+    # The logic on a cluster in this process: leases from the scheduler's
+    # semaphore as connections open, all back once they are closed.
+    names, urls, out = served(data, own_http, tmp_path, "inproc", 60, 12 * KiB, 300_000)
+    host = own_http.base.split("//")[1]
+    with distributed.LocalCluster(n_workers=2, processes=False,
+                                  dashboard_address=None) as local, \
+            distributed.Client(local) as client:  # fmt: skip
+        batch = cdask.fetch_on_cluster(client, urls, out, max_host_connections=3, chunk_size=10)
+        results = list(batch)
+        leases_back(host)  # every lease given back, the workers still up
+    assert [r.error for r in results if not r.ok] == []
+    for name in names:
+        data.assert_same(name, out / Path(name).name)
+    seen = stats(own_http)
+    assert 2 <= seen["max_active"] <= 3, seen
 
 
 @pytest.fixture
@@ -137,6 +121,7 @@ def test_a_cluster_batch_keeps_the_global_cap_and_every_file_arrives(
     assert [r.error for r in results if not r.ok] == []
     for name in names:
         data.assert_same(name, out / Path(name).name)
+    leases_back(own_http.base.split("//")[1])
     seen = stats(own_http)
     assert seen["max_active"] <= 4, seen  # one cap for both workers, at the server
     assert batch.summary.succeeded == 300 and batch.summary.failures == 0
@@ -168,7 +153,8 @@ def test_a_worker_killed_mid_batch_loses_and_corrupts_no_file(
     assert len(ok) == 120, [r.error for r in results if not r.ok][:3]
     for name in names:
         data.assert_same(name, out / Path(name).name)
-    assert stats(own_http)["max_active"] <= 4  # its leases outlive it until the lease timeout
+    leases_back(own_http.base.split("//")[1])  # the dead one's after the lease timeout
+    assert stats(own_http)["max_active"] <= 4
 
 
 @pytest.mark.timeout(180)
@@ -192,6 +178,7 @@ def test_the_command_runs_a_list_on_a_cluster(
     assert len(lines) == 41 and "Traceback" not in done.stderr
     for name in names:
         data.assert_same(name, out / Path(name).name)
+    leases_back(own_http.base.split("//")[1])
     assert stats(own_http)["max_active"] <= 3
     missing = subprocess.run([sys.executable, "-m", "curlmulti_dl", "--dask-scheduler",
                               "tcp://127.0.0.1:9", "-d", str(out), own_http.url(names[0])],

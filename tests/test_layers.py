@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"schedule"},
     {"job"},
     {"_batch"},
-    {"_downloader", "_api", "_s3access"},
+    {"_downloader", "_leasing", "_api", "_s3access"},
     {"dask"},
     {"cli", "__init__", "__main__"},
 ]

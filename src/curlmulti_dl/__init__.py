@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     )
     from ._policy import RebalancePolicy, RetryPolicy
     from ._progress import DownloadResult, ProgressSnapshot
+    from .schedule.leases import HostLeases, LocalLeases
 
 __all__ = [
     "Batch",
@@ -71,7 +72,9 @@ __all__ = [
     "FTPError",
     "HTTPStatusError",
     "HostKeyError",
+    "HostLeases",
     "InvalidURLError",
+    "LocalLeases",
     "ProgressSnapshot",
     "RangeError",
     "RangeNotSupportedError",
@@ -104,6 +107,8 @@ _HOMES = {
     "RetryPolicy": "_policy",
     "DownloadResult": "_progress",
     "ProgressSnapshot": "_progress",
+    "HostLeases": "schedule.leases",
+    "LocalLeases": "schedule.leases",
 }
 
 

@@ -22,6 +22,7 @@ import pycurl
 from ._batch import Batch, Expansion, Item
 from ._config import DownloadOptions
 from ._exceptions import DownloaderClosedError, DownloadError, TransportError
+from ._leasing import ConnectionLeases
 from ._policy import RebalancePolicy
 from ._progress import DownloadResult, ProgressCallback
 from ._s3access import list_s3, s3_request
@@ -37,6 +38,7 @@ from .files.target import prepare_target
 from .job.driver import DownloadState, FileDownload
 from .protocol.listing import Entry, parse_index_page, parse_list, parse_mlsd, parse_nlst
 from .protocol.s3 import is_s3
+from .schedule.leases import HostLeases
 from .schedule.profile import HostProfile
 from .schedule.rates import PacedBudget, RateGate
 from .schedule.scheduler import Scheduler
@@ -50,6 +52,10 @@ class _Lister:
 
     def __init__(self, host_key: str) -> None:
         self.host_key = host_key
+
+
+def _lease_error(url: str, error: BaseException) -> DownloadError:
+    return DownloadError(f"no connection lease: {type(error).__name__}: {error}", url=url)
 
 
 #: Seconds of libcurl work per event-loop iteration before the bridge yields.
@@ -70,6 +76,10 @@ class Downloader:
     refusal it gets one slot back, up to ``max_host_connections``.
     ``loop_budget`` bounds the seconds spent in libcurl per event-loop
     iteration so that other tasks stay responsive; None disables it.
+    ``connection_leases`` (a ``HostLeases``: ``LocalLeases``, or the Dask
+    cluster's in ``curlmulti_dl.dask``) shares each host's cap with other
+    Downloaders: one lease is taken per connection before it opens and given
+    back once it is closed.
     Keyword ``options`` are the defaults of every ``fetch`` (see
     ``DownloadOptions``); ``rebalance`` tunes how work moves between
     connections.
@@ -92,6 +102,7 @@ class Downloader:
         limit_recovery: float = 30.0,
         max_bytes_per_second: float | None = None,
         max_host_bytes_per_second: float | None = None,
+        connection_leases: HostLeases | None = None,
         **options: Any,
     ) -> None:
         if max_connections < 1 or max_host_connections < 1:
@@ -108,7 +119,9 @@ class Downloader:
         self.limit_recovery = limit_recovery
         self.rebalance = rebalance or RebalancePolicy()
         self.options = DownloadOptions(**options)
-        self.scheduler: Scheduler[FileDownload] = Scheduler(max_connections, max_host_connections)
+        self.scheduler: Scheduler[FileDownload] = Scheduler(
+            max_connections, max_host_connections, leased=connection_leases is not None
+        )
         # One bucket for the run (and one per host) that every transfer's
         # write path draws from; None: no limit.
         self._rate_gate = (
@@ -118,6 +131,13 @@ class Downloader:
         )
         self._bridge: CurlBridge | None = None
         self.sockets = SocketRegistry()
+        self._leasing = (
+            ConnectionLeases(connection_leases, max_host_connections, self.scheduler,
+                             self.sockets, changed=self._pump, failed=self._lease_failed)
+            if connection_leases is not None
+            else None
+        )  # fmt: skip
+        self._listers_waiting: Counter[str] = Counter()  # listings waiting for a slot
         if self._rate_gate is not None:
             self.sockets.receive_buffer = self._rate_gate.receive_window(max_host_connections)
         self._profiles: dict[str, HostProfile] = {}  # what each host's set-ups cost
@@ -160,38 +180,13 @@ class Downloader:
             self.sockets.shutdown_all()
             self._bridge.close()
             self._bridge = None
+        if self._leasing is not None:
+            await self._leasing.aclose()
         self.sockets.close()
 
     def open_connections(self) -> dict[str, int]:
         """Sockets open now per host ("host:port"), idle cached ones included."""
         return dict(self.sockets.open_sockets())
-
-    def set_host_ceiling(self, host_key: str, slots: int | None) -> None:
-        """At most ``slots`` connections to ``host_key`` ("host:port") from now
-        on: the leases this process holds of a cap shared with other
-        processes (``curlmulti_dl.dask``). None lifts it. Running transfers
-        above a lowered ceiling finish; no new one starts above it."""
-        self.scheduler.set_ceiling(host_key, slots)
-        if self._bridge is not None:
-            # libcurl's own cap counts idle cached connections too; it is one
-            # number for every host, so it follows the largest ceiling.
-            most = self.scheduler.most_ceiling()
-            self._bridge.setopt(pycurl.M_MAX_HOST_CONNECTIONS, most or self.max_host_connections)
-        self._pump()
-
-    def busy_with(self, host_key: str) -> bool:
-        """Whether a download of ``host_key`` is running or waiting here."""
-        return any(job.host_key == host_key for job in self._jobs)
-
-    def close_idle_connections(self, host_key: str) -> int:
-        """Cut the connections libcurl keeps idle to ``host_key`` (none may
-        run: see ``busy_with``), so that a server counting sessions sees them
-        gone; returns how many were open."""
-        if self.busy_with(host_key):
-            raise RuntimeError(f"downloads of {host_key} are running")
-        open_now = self.sockets.open_sockets().get(host_key, 0)
-        self.sockets.shutdown_all(host_key)
-        return open_now
 
     @property
     def closed(self) -> bool:
@@ -212,6 +207,8 @@ class Downloader:
             configure_multi(
                 bridge.setopt, self.max_connections, self.max_host_connections, self.multiplex
             )
+            if self._leasing is not None:  # idle kept connections it may cut
+                bridge.on_kept_connection = self.sockets.served
             self._bridge = bridge
         elif loop is not self._loop:
             raise RuntimeError("a Downloader is bound to the event loop it started on")
@@ -367,8 +364,17 @@ class Downloader:
         slot = _Lister(key)
         # Listings come before their files are in line, so a slot is usually
         # free at once; else the next one that frees (polled: listings are few).
-        while not self.scheduler.acquire(slot, slot):
-            await anyio.sleep(0.05)
+        self._listers_waiting[key] += 1
+        try:
+            while not self.scheduler.acquire(slot, slot):
+                self._pump()  # asks for a lease if leased
+                if self._leasing is not None and key in self._leasing.errors:
+                    raise _lease_error(url, self._leasing.errors[key])
+                await anyio.sleep(0.05)
+        finally:
+            self._listers_waiting[key] -= 1
+            if not self._listers_waiting[key]:
+                del self._listers_waiting[key]
         try:
             fetch = functools.partial(
                 fetch_listing, bridge, url, opts, sockets=self.sockets, host=key
@@ -455,6 +461,44 @@ class Downloader:
                     self._start_one(job)
         finally:
             self._pumping = False
+        if self._leasing is not None and self._loop is not None:
+            self._leasing.ask(self._loop, self._connections_wanted())
+            self._ensure_tick()
+
+    # ------------------------------------------------------------ leases
+
+    def _connections_wanted(self) -> Counter[str]:
+        """Per host: connections in use, plus those its files and listings want."""
+        wanted: Counter[str] = Counter()
+        for key in self.scheduler.hosts():
+            wanted[key] = self.scheduler.in_use(key) + self.scheduler.new_waiting(key)
+        for job in self._started:
+            wanted[job.host_key] += job.more_connections_wanted
+        wanted.update(self._listers_waiting)
+        return wanted
+
+    def _busy_sockets(self, key: str) -> set[int] | None:
+        """libcurl's descriptors of the transfers running to ``key``; None if
+        one is not known (a listing holds a slot)."""
+        busy = set()
+        for borrower in self.scheduler.host(key).statistics().borrowers:
+            if not isinstance(borrower, RangeTransfer):
+                return None
+            try:
+                busy.add(int(borrower.curl.getinfo(pycurl.ACTIVESOCKET)))
+            except pycurl.error:
+                continue  # closed: a lingering slot, its connection gone
+        return busy
+
+    def _lease_failed(self, key: str, error: BaseException) -> None:
+        """No lease of ``key`` will come: its downloads holding none fail."""
+        assert self._leasing is not None
+        if self._leasing.book.held(key):
+            return  # those running go on; the rest fail when the held ones are back
+        for job in list(self._jobs):
+            if job.host_key == key and not job.is_over:
+                job.fail(_lease_error(job.url, error))
+                self._settle(job)
 
     def _start_one(self, job: FileDownload) -> None:
         bridge = self._bridge
@@ -547,7 +591,11 @@ class Downloader:
     # ------------------------------------------------------------ the tick
 
     def _ensure_tick(self) -> None:
-        if self._tick_handle is None and self._loop is not None and self._jobs:
+        if (
+            self._tick_handle is None
+            and self._loop is not None
+            and (self._jobs or (self._leasing is not None and self._leasing.holds_any()))
+        ):
             self._tick_handle = self._loop.call_later(_TICK, self._tick)
 
     def _tick(self) -> None:
@@ -563,4 +611,8 @@ class Downloader:
             {job.host_key for job in self._started if not job.planned and not job.is_over}
         )
         self._pump()
+        if self._leasing is not None:
+            self._leasing.give_back_spare(
+                self._loop, self._connections_wanted(), now, self._busy_sockets, self._close_grace
+            )
         self._ensure_tick()

@@ -3,22 +3,22 @@
 ``fetch_on_cluster(client, items, dest_dir, max_host_connections=30)`` cuts
 the items into chunks of files, runs each chunk as an async task with
 ``fetch_many`` on a worker's own Downloader (``DownloaderPlugin``), and
-yields each file's ``DownloadResult`` as chunks end. Connections to a host
-are leased from one ``distributed.Semaphore`` per host (``leases``), taken
-before a worker connects and given back once its connections are closed.
+yields each file's ``DownloadResult`` as chunks end. Each connection to a
+host holds a lease of one ``distributed.Semaphore`` per host (``leases``),
+taken before it opens and given back once it is closed.
 Nothing here is imported by ``curlmulti_dl`` itself.
 """
 
 from __future__ import annotations
 
+from ..schedule.leases import HostLeases, LocalLeases
 from .cluster import ClusterBatch, fetch_on_cluster
-from .leases import HostLeases, LocalLeases, SemaphoreLeases
-from .worker import DownloaderPlugin, HostCap
+from .leases import SemaphoreLeases
+from .worker import DownloaderPlugin
 
 __all__ = [
     "ClusterBatch",
     "DownloaderPlugin",
-    "HostCap",
     "HostLeases",
     "LocalLeases",
     "SemaphoreLeases",

@@ -11,8 +11,8 @@ from typing import Any
 from .._batch import BatchSummary, Item, failed_result
 from .._exceptions import DownloadError
 from .._progress import DownloadResult
-from .leases import load_distributed, semaphore_name
-from .worker import PLUGIN_NAME, DownloaderPlugin, host_of, run_chunk
+from .leases import load_distributed
+from .worker import PLUGIN_NAME, DownloaderPlugin, run_chunk
 
 __all__ = ["ClusterBatch", "fetch_on_cluster"]
 
@@ -48,8 +48,10 @@ def fetch_on_cluster(
     ``dest_dir`` (a directory every worker sees: a shared POSIX file system)
     on the workers of ``client``, ``chunk_size`` files per task, with at
     most ``max_host_connections`` connections per host across the cluster
-    (leases of a ``distributed.Semaphore`` per host; at most ``per_worker``
-    of them on one worker, default: the cap shared by the workers).
+    (a lease of a ``distributed.Semaphore`` per host for each connection,
+    taken before it opens and given back once it is closed; at most
+    ``per_worker`` of them on one worker, default: the cap divided among the
+    workers, rounded up, so that each one keeps working).
     ``options`` are ``fetch_many``'s; ``downloader`` the keywords of each
     worker's ``Downloader``. Iterate the result for each file's
     ``DownloadResult`` as its chunk ends; failures are results.
@@ -67,26 +69,22 @@ def fetch_on_cluster(
     if max_host_connections < 1 or chunk_size < 1:
         raise ValueError("max_host_connections and chunk_size must be >= 1")
     workers = max(1, len(client.nthreads()))
-    share = per_worker or max(1, max_host_connections // workers)
+    share = per_worker or -(-max_host_connections // workers)
     plugin = DownloaderPlugin(max_host_connections, min(share, max_host_connections),
                               dict(downloader or {}))  # fmt: skip
     client.register_plugin(plugin, name=PLUGIN_NAME)
     in_flight = chunks_in_flight or 2 * workers
-    return ClusterBatch(_run(client, iter(items), str(dest_dir), max_host_connections,
-                             chunk_size, in_flight, options))  # fmt: skip
+    return ClusterBatch(_run(client, iter(items), str(dest_dir), chunk_size, in_flight, options))
 
 
-def _run(client: Any, items: Iterator[Item], dest_dir: str, cap: int, chunk_size: int,
-         in_flight: int, options: dict[str, Any]) -> Iterator[DownloadResult]:  # fmt: skip
+def _run(client: Any, items: Iterator[Item], dest_dir: str, chunk_size: int, in_flight: int,
+         options: dict[str, Any]) -> Iterator[DownloadResult]:  # fmt: skip
     distributed = load_distributed()
-    semaphores: dict[str, Any] = {}  # made here first: max_leases is fixed at creation
 
     def submit() -> Any | None:
         chunk = list(itertools.islice(items, chunk_size))
         if not chunk:
             return None
-        for host in {h for h in map(host_of, chunk) if h is not None} - semaphores.keys():
-            semaphores[host] = distributed.Semaphore(max_leases=cap, name=semaphore_name(host))
         future = client.submit(run_chunk, chunk, dest_dir, options, pure=False)
         chunks[future.key] = chunk
         return future

@@ -1,66 +1,28 @@
-"""Connection leases of a per-host cap shared by several processes.
+"""Connection leases from a Dask cluster's scheduler: one
+``distributed.Semaphore`` per host, of ``cap`` leases, shared by every worker.
 
-A process takes leases for a host before its Downloader opens connections
-to it and gives them back once its connections to the host are closed, so
-the cap holds at the server, idle kept connections included. The Downloader
-sees only a number (``Downloader.set_host_ceiling``); where leases come from
-is an adapter: ``SemaphoreLeases`` (a Dask cluster's scheduler) or
-``LocalLeases`` (the processes of one event loop, for tests and for one
-machine). A Ray or Redis adapter is the same two methods.
-
-Example::
-
-    leases = LocalLeases(cap=30)
-    held = await leases.take("ftp.example.org:21", wanted=8)   # 1 to 8
-    ...
-    await leases.give_back("ftp.example.org:21", held)
+The adapter of ``curlmulti_dl.schedule.leases.HostLeases`` that each
+worker's Downloader takes a lease from before it opens a connection and gives
+it back to once the connection is closed. ``max_leases`` cannot change once
+a semaphore exists (registering its name again with another value raises):
+a host refusals hold down parks leases instead (``LeaseBook``). A lease whose
+holder stops heartbeating comes back after the scheduler's lease timeout
+(``distributed.scheduler.locks.lease-timeout``, 30 s by default).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
-from collections import Counter
-from typing import Any, Protocol
+from typing import Any
 
-__all__ = ["HostLeases", "LocalLeases", "SemaphoreLeases", "semaphore_name"]
+__all__ = ["SemaphoreLeases", "load_distributed", "semaphore_name"]
 
-
-class HostLeases(Protocol):
-    async def take(self, host: str, wanted: int) -> int:
-        """Wait for one lease of ``host``, then take up to ``wanted`` in all
-        of those free now; returns how many were taken (>= 1)."""
-        ...
-
-    async def give_back(self, host: str, count: int) -> None:
-        """Return ``count`` leases of ``host`` taken before."""
-        ...
-
-
-class LocalLeases:
-    """Leases counted in this process (one event loop)."""
-
-    def __init__(self, cap: int) -> None:
-        if cap < 1:
-            raise ValueError("cap must be >= 1")
-        self.cap = cap
-        self._taken: Counter[str] = Counter()
-        self._freed = asyncio.Event()
-        self.most_taken: Counter[str] = Counter()  # for tests
-
-    async def take(self, host: str, wanted: int) -> int:
-        while self._taken[host] >= self.cap:
-            self._freed.clear()
-            await self._freed.wait()
-        count = max(1, min(wanted, self.cap - self._taken[host]))
-        self._taken[host] += count
-        self.most_taken[host] = max(self.most_taken[host], self._taken[host])
-        return count
-
-    async def give_back(self, host: str, count: int) -> None:
-        self._taken[host] -= count
-        self._freed.set()
+#: Seconds of one wait at the scheduler: how long a withdrawn request (its
+#: files no longer want the connection) may take to end.
+_WAIT = 1.0
 
 
 def load_distributed() -> Any:
@@ -77,13 +39,11 @@ async def _maybe_await(value: Any) -> Any:
 
 
 class SemaphoreLeases:
-    """Leases of ``distributed.Semaphore``s, one per host, of ``cap`` leases
-    each, created by the client before the batch (``max_leases`` cannot
-    change once created). A lease whose holder dies comes back after the
-    scheduler's lease timeout (``distributed.scheduler.locks.lease-timeout``,
-    30 s by default)."""
+    """``cap`` leases per host ("host:port") across the cluster."""
 
     def __init__(self, cap: int) -> None:
+        if cap < 1:
+            raise ValueError("cap must be >= 1")
         self.cap = cap
         self._semaphores: dict[str, Any] = {}
 
@@ -94,13 +54,22 @@ class SemaphoreLeases:
             self._semaphores[host] = semaphore
         return semaphore
 
-    async def take(self, host: str, wanted: int) -> int:
+    async def take(self, host: str) -> None:
         semaphore = self._semaphore(host)
-        await _maybe_await(semaphore.acquire())
-        taken = 1
-        while taken < wanted and await _maybe_await(semaphore.acquire(timeout=0.01)):
-            taken += 1
-        return taken
+        while True:
+            attempt = asyncio.ensure_future(_maybe_await(semaphore.acquire(timeout=_WAIT)))
+            try:
+                got = await asyncio.shield(attempt)
+            except asyncio.CancelledError:
+                # Withdrawn with the request out: a lease it brings back would
+                # be nobody's (unrefreshed, it would count until the lease
+                # timeout), so it goes back at once.
+                with contextlib.suppress(Exception):
+                    if await attempt:
+                        await _maybe_await(semaphore.release())
+                raise
+            if got:
+                return
 
     async def give_back(self, host: str, count: int) -> None:
         semaphore = self._semaphore(host)

@@ -71,6 +71,10 @@ class CurlBridge:
         self._watched: dict[int, int] = {}
         self._timer: Any = None  # the loop's handle of libcurl's timer
         self._callbacks: dict[Any, DoneCallback] = {}
+        # Told libcurl's descriptor of each transfer that ended well, while
+        # it can still be read (the handle leaves the multi next): its
+        # connection stays in libcurl's cache, connected and idle.
+        self.on_kept_connection: Callable[[int], None] | None = None
         self._window_open = False
         self._deadline = 0.0
         self._deferred: dict[int, int] = {}
@@ -282,6 +286,8 @@ class CurlBridge:
         on_done = self._callbacks.pop(curl, None)
         if on_done is None:
             return
+        if code == 0 and self.on_kept_connection is not None:
+            self.on_kept_connection(int(curl.getinfo(pycurl.LASTSOCKET)))
         self._multi.remove_handle(curl)
         on_done(code, message)
 

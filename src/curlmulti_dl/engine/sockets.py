@@ -14,6 +14,13 @@ those waits end at once; servers see a closed connection, as on any exit.
 Connections opened ahead for a file's ranges (``preconnect``) are
 registered here too: a server counts them from their connect.
 
+A host's sessions are its sockets to the URL's port (an FTP data connection
+goes to another port and lives only through one transfer): what a server
+capping sessions counts, and what connection leases cover. A session that
+has served a transfer and is no transfer's now is idle in libcurl's cache;
+``cut_idle`` ends such ones (never one still connecting: that one has not
+served yet).
+
 No ``CLOSESOCKETFUNCTION``: libcurl may close a cached connection after the
 handle that opened it has left the multi, when pycurl can no longer call
 Python (it warns and leaks the descriptor).
@@ -44,6 +51,11 @@ class SocketRegistry:
 
     def __init__(self) -> None:
         self._hosts: dict[int, str] = {}  # inode -> host key
+        self._data: set[int] = set()  # inodes of connections to another port (FTP data)
+        self._served: set[int] = set()  # inodes of sessions a transfer has finished on
+        # Inodes of sockets cut here that libcurl has yet to close: closed
+        # at the server, so no longer counted.
+        self._cut: set[int] = set()
         self._handed_over: list[socket.socket] = []  # ours, after pycurl's dup
         self.warm = WarmSockets()
         # Under a rate limit: the kernel's receive buffer per connection
@@ -78,7 +90,7 @@ class SocketRegistry:
                     sock = socket.socket(address[0], address[1], address[2])
                 except OSError:
                     return None  # libcurl reports a connect failure
-                self._register(sock, host)
+                self._register(sock, host, _is_data(host, address))
             if preconnect is not None and first_contact:
                 # After libcurl's connect of this one, which returns first: a
                 # server that handshakes TLS in its accept loop, blocking,
@@ -110,8 +122,11 @@ class SocketRegistry:
         for sock in self.warm.open(host, address, count()):
             self._register(sock, host)
 
-    def _register(self, sock: socket.socket, host: str) -> None:
-        self._hosts[os.fstat(sock.fileno()).st_ino] = host
+    def _register(self, sock: socket.socket, host: str, data: bool = False) -> None:
+        inode = os.fstat(sock.fileno()).st_ino
+        self._hosts[inode] = host
+        if data:
+            self._data.add(inode)
 
     def _release_handed_over(self) -> None:
         for sock in self._handed_over:
@@ -120,6 +135,11 @@ class SocketRegistry:
 
     def _live(self) -> Iterator[tuple[int, str]]:
         """(descriptor, host) of every registered socket libcurl holds now."""
+        for fd, _, host in self._live_entries():
+            yield fd, host
+
+    def _live_entries(self) -> Iterator[tuple[int, int, str]]:
+        """(descriptor, inode, host) of every registered socket open now."""
         self._release_handed_over()
         try:
             names = os.listdir(_FD_DIR)
@@ -137,9 +157,13 @@ class SocketRegistry:
             host = self._hosts.get(inode)
             if host is not None:
                 seen.add(inode)
-                yield int(name), host
+                if inode not in self._cut:
+                    yield int(name), inode, host
         for inode in set(self._hosts) - seen:
             del self._hosts[inode]  # closed by libcurl since
+            self._data.discard(inode)
+            self._served.discard(inode)
+            self._cut.discard(inode)
 
     def _opened_to(self, host: str) -> bool:
         return host in self._hosts.values() and any(h == host for _, h in self._live())
@@ -148,24 +172,74 @@ class SocketRegistry:
         """Open sockets per host (FTP: control and data connections)."""
         return Counter(host for _, host in self._live())
 
+    def open_sessions(self) -> Counter[str]:
+        """Open sessions per host: sockets to the URL's port, idle included."""
+        return Counter(host for _, inode, host in self._live_entries() if inode not in self._data)
+
+    def served(self, fd: int) -> None:
+        """A transfer ended well on libcurl's descriptor ``fd`` (its
+        ``LASTSOCKET``), which libcurl keeps for the next: connected, idle."""
+        inode = _inode(fd)
+        if inode in self._hosts:
+            self._served.add(inode)
+
+    def cut_idle(self, host: str, busy: set[int], most: int) -> int:
+        """Cut up to ``most`` sessions to ``host`` that have served a transfer
+        and are not in ``busy`` (descriptors of running transfers); returns
+        how many were cut. libcurl finds them dead when it looks for one to
+        reuse, and closes them."""
+        cut = 0
+        for fd, inode, owner in list(self._live_entries()):
+            if cut >= most:
+                break
+            if owner != host or fd in busy or inode not in self._served:
+                continue
+            if _shutdown(fd):
+                self._served.discard(inode)
+                self._cut.add(inode)
+                cut += 1
+        return cut
+
     def shutdown_all(self, host: str | None = None) -> None:
         """Cut every open connection (before the multi handle closes them),
         or every one to ``host``."""
-        for fd, owner in list(self._live()):
-            if host is not None and owner != host:
-                continue
-            try:
-                # A copy of libcurl's descriptor: shutdown acts on the socket
-                # both share; closing the copy leaves libcurl's to libcurl.
-                with socket.socket(fileno=os.dup(fd)) as copy:
-                    copy.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                continue
+        for fd, inode, owner in list(self._live_entries()):
+            if (host is None or owner == host) and _shutdown(fd):
+                self._cut.add(inode)
 
     def close(self) -> None:
         self.warm.close()
         self._release_handed_over()
         self._hosts.clear()
+        self._data.clear()
+        self._served.clear()
+        self._cut.clear()
+
+
+def _is_data(host: str, address: tuple[Any, ...]) -> bool:
+    """Whether ``address`` is on another port than ``host``'s ("name:port")."""
+    try:
+        return int(address[3][1]) != int(host.rsplit(":", 1)[1])
+    except (IndexError, TypeError, ValueError):
+        return False
+
+
+def _inode(fd: int) -> int:
+    try:
+        return os.fstat(fd).st_ino
+    except OSError:
+        return -1
+
+
+def _shutdown(fd: int) -> bool:
+    try:
+        # A copy of libcurl's descriptor: shutdown acts on the socket both
+        # share; closing the copy leaves libcurl's to libcurl.
+        with socket.socket(fileno=os.dup(fd)) as copy:
+            copy.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        return False
+    return True
 
 
 def _set_receive_buffer(fd: int, size: int) -> None:

@@ -162,6 +162,19 @@ class FileDownload:
         return len(book.queue) + (book.promised - 1 if book.promised else 0)
 
     @property
+    def more_connections_wanted(self) -> int:
+        """Connections it would use beyond those it holds, for leases asked
+        ahead: up to ``parts`` before its plan, its ranges in line after."""
+        if self.is_over:
+            return 0
+        if self.queued:
+            return 1
+        book = self.machine.book
+        if book.probe is None and book.promised is None:
+            return max(0, self.options.parts - 1)
+        return self.slots_spoken_for + (not book.queue and self.machine.wants_connection())
+
+    @property
     def wants_ahead(self) -> int:
         """FTP and SFTP sessions are priced per login (``HostProfile``): none ahead."""
         options = self.options

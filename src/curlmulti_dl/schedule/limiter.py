@@ -87,6 +87,7 @@ class SlotLimiter:
 
 
 def _check_total(value: int) -> int:
-    if not isinstance(value, int) or value < 1:
-        raise ValueError(f"a limit must be an integer >= 1, not {value!r}")
+    # 0 admits nobody: a host no lease was given for yet (``Scheduler``).
+    if not isinstance(value, int) or value < 0:
+        raise ValueError(f"a limit must be an integer >= 0, not {value!r}")
     return value

@@ -17,6 +17,10 @@ A connection this side closes in the middle of a body (a range cut short
 where another took over, a cancelled file) still counts at the server until
 the server notices: its slot lingers a moment (``release(..., linger=)``)
 so that the cap holds where it is counted, at the server.
+
+With ``leased=True`` a host has no slot until one is given from outside
+(``set_ceiling``: the leases of a cap shared with other processes, one per
+connection); ``demand`` says how many it would use.
 """
 
 from __future__ import annotations
@@ -92,9 +96,12 @@ class _Host(Generic[W]):
 class Scheduler(Generic[W]):
     """Slot bookkeeping and the round-robin decision (see the module docstring)."""
 
-    def __init__(self, max_connections: int, max_host_connections: int) -> None:
+    def __init__(
+        self, max_connections: int, max_host_connections: int, *, leased: bool = False
+    ) -> None:
         self.total = SlotLimiter(max_connections)
         self.max_host_connections = max_host_connections
+        self.leased = leased
         self._hosts: dict[str, _Host[W]] = {}
         self._held: dict[str, float] = {}  # host -> when its lowered limit last moved
         self._paused: dict[str, float] = {}  # host -> no new connection before this time
@@ -102,7 +109,7 @@ class Scheduler(Generic[W]):
         # Slots of connections closed mid-body: (free again at, order, host, borrower).
         self._lingering: list[tuple[float, int, str, Hashable]] = []
         self._lingering_on: dict[str, int] = {}  # host -> how many of its slots linger
-        # host -> most slots granted from outside (leases of a cluster-wide cap).
+        # host -> slots granted from outside (leases of a cap shared by processes).
         self._ceilings: dict[str, int] = {}
         self._order = itertools.count()
 
@@ -118,22 +125,20 @@ class Scheduler(Generic[W]):
 
     def _most(self, key: str) -> int:
         ceiling = self._ceilings.get(key)
-        return self.max_host_connections if ceiling is None else ceiling
-
-    def most_ceiling(self) -> int | None:
-        """The largest ceiling set (None: none is)."""
-        return max(self._ceilings.values(), default=None)
+        if ceiling is not None:
+            return ceiling
+        return 0 if self.leased else self.max_host_connections
 
     def set_ceiling(self, key: str, slots: int | None) -> None:
-        """At most ``slots`` (>= 1) connections to host ``key`` (None: only
-        ``max_host_connections``): the leases this process holds of a cap
-        shared with others. A host held down by refusals stays down (the
-        leases above it are parked); one that is not takes the new level."""
+        """At most ``slots`` (>= 0) connections to host ``key`` (None: back
+        to the default): the leases this process holds of a cap shared with
+        others. A host held down by refusals stays down (the leases above it
+        are parked); one that is not takes the new level."""
         limiter = self.host(key)
         if slots is None:
             self._ceilings.pop(key, None)
         else:
-            self._ceilings[key] = max(1, min(slots, self.max_host_connections))
+            self._ceilings[key] = max(0, min(slots, self.max_host_connections))
         most = self._most(key)
         if key in self._held:
             limiter.total = min(limiter.total, most)
@@ -155,6 +160,20 @@ class Scheduler(Generic[W]):
     def is_waiting(self, waiter: W) -> bool:
         host = self._hosts.get(waiter.host_key)
         return host is not None and (waiter in host.new or waiter in host.started)
+
+    def held_down(self, key: str) -> bool:
+        """Whether refusals hold host ``key`` below its ceiling now."""
+        return key in self._held and self.host(key).total < self._most(key)
+
+    def hosts(self) -> list[str]:
+        """Every host seen."""
+        return list(self._hosts)
+
+    def in_use(self, key: str) -> int:
+        """Slots of host ``key`` taken (lingering ones included: the server
+        still counts their connections)."""
+        host = self._hosts.get(key)
+        return host.limiter.borrowed if host is not None else 0
 
     def new_waiting(self, key: str) -> int:
         """Files of host ``key`` waiting for their first slot."""
