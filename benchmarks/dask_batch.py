@@ -46,6 +46,19 @@ def server_stats(base: str) -> dict[str, int]:
     return {k: v for k, v in found.items() if k != "log"}
 
 
+def leases_back(base: str) -> None:
+    """Wait until the workers have given back their leases of ``base``'s host
+    (its connections closed), at most 10 s."""
+    import distributed
+
+    from curlmulti_dl.dask.leases import semaphore_name
+
+    semaphore = distributed.Semaphore(name=semaphore_name(base.split("//")[1]))
+    deadline = time.monotonic() + 10
+    while semaphore.get_value() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 async def sleeper(seconds: float) -> list[float]:
     """On the worker's loop: how late each 10 ms sleep woke, in ms."""
     late = []
@@ -102,6 +115,7 @@ def main() -> int:
                                          chunk_size=100)  # fmt: skip
                 results = list(batch)
                 wall = time.perf_counter() - started
+                leases_back(base)
             finally:
                 client.close()  # type: ignore[attr-defined]
             if [r for r in results if not r.ok] or len(results) != count:
@@ -109,7 +123,8 @@ def main() -> int:
             for name, digest in digests.items():
                 if hashlib.sha256((out / name).read_bytes()).hexdigest() != digest:
                     raise RuntimeError(f"{name} differs")
-            peaks[workers].append(server_stats(base)["max_active"] - 1)  # less /_stats itself
+            # Asked once every connection is closed: /_stats's own is then alone.
+            peaks[workers].append(server_stats(base)["max_active"])
             httpd.kill()
             speed.add(f"{count} x 64 KiB, cap {cap}", f"curlmulti_dl {workers} worker(s)",
                       count / wall)  # fmt: skip

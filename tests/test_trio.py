@@ -90,3 +90,37 @@ def test_download_from_a_script_and_the_shared_fetch(
     result = arun(scenario())
     data.assert_same("big.bin", result.path)
     assert result.connections >= 2
+
+
+def test_downloaders_sharing_leases_keep_the_cap_on_ftp_and_http(
+    http_server: Server, ftp_server: Server, data: DataFiles, tmp_path: Path, arun
+) -> None:
+    # FTP's data connections go to other ports: only sessions take leases.
+    leases = curlmulti_dl.LocalLeases(cap=2)
+    names = ["big.bin", "odd.bin"]
+    results: list[DownloadResult] = []
+
+    async def scenario() -> None:
+        async with Downloader(connection_leases=leases) as a, \
+                   Downloader(connection_leases=leases) as b:  # fmt: skip
+
+            async def one(dl: Downloader, base: Server, name: str, where: Path) -> None:
+                options = {"ftp_min_part_size": 1 << 18, **SMALL_PARTS}
+                results.append(await dl.fetch(base.url(name), where, parts=4, **options))
+
+            async with anyio.create_task_group() as group:
+                for name in names:
+                    group.start_soon(one, a, http_server, name, tmp_path / "http")
+                    group.start_soon(one, b, ftp_server, name, tmp_path / "ftp")
+                    group.start_soon(one, b, http_server, name, tmp_path / "http2")
+        assert leases.most_taken[http_server.base.split("//")[1]] <= 2
+        assert leases.most_taken[ftp_server.base.split("//")[1]] == 2
+
+    for sub in ("http", "ftp", "http2"):
+        (tmp_path / sub).mkdir()
+    arun(scenario())
+    assert len(results) == 6
+    for result in results:
+        assert result.path is not None
+        data.assert_same(result.path.name, result.path)
+    assert sum(leases.taken.values()) == 0
