@@ -174,6 +174,17 @@ def test_no_lease_to_be_had_fails_the_file_clearly_and_leaves_no_file(
     with pytest.raises(DownloadError, match="no connection lease: ConnectionError: the scheduler"):
         asyncio.run(run())
     assert list(tmp_path.iterdir()) == []
+
+    names = files(data, "lease-broken", 5, KiB)
+
+    async def many() -> list[object]:  # files that come later fail too, none waits forever
+        async with Downloader(connection_leases=BrokenLeases()) as dl:
+            return await batch(dl, [own_http.url(n) for n in names], tmp_path)
+
+    results = asyncio.run(many())
+    assert len(results) == 5
+    assert all("no connection lease" in str(r.error) for r in results)  # type: ignore[attr-defined]
+    assert list(tmp_path.iterdir()) == []
     assert stats(own_http)["max_active"] <= 1  # the /_stats request only
 
 

@@ -368,8 +368,9 @@ class Downloader:
         try:
             while not self.scheduler.acquire(slot, slot):
                 self._pump()  # asks for a lease if leased
-                if self._leasing is not None and key in self._leasing.errors:
-                    raise _lease_error(url, self._leasing.errors[key])
+                error = self._leasing.unavailable(key) if self._leasing is not None else None
+                if error is not None:
+                    raise _lease_error(url, error)
                 await anyio.sleep(0.05)
         finally:
             self._listers_waiting[key] -= 1
@@ -479,22 +480,27 @@ class Downloader:
 
     def _busy_sockets(self, key: str) -> set[int] | None:
         """libcurl's descriptors of the transfers running to ``key``; None if
-        one is not known (a listing holds a slot)."""
+        one is not known: a listing holds a slot, or a transfer has no
+        connection yet (libcurl may be about to reuse an idle one)."""
         busy = set()
         for borrower in self.scheduler.host(key).statistics().borrowers:
             if not isinstance(borrower, RangeTransfer):
                 return None
             try:
-                busy.add(int(borrower.curl.getinfo(pycurl.ACTIVESOCKET)))
+                fd = int(borrower.curl.getinfo(pycurl.ACTIVESOCKET))
             except pycurl.error:
                 continue  # closed: a lingering slot, its connection gone
+            if fd < 0:
+                return None
+            busy.add(fd)
         return busy
 
     def _lease_failed(self, key: str, error: BaseException) -> None:
-        """No lease of ``key`` will come: its downloads holding none fail."""
+        """A lease of ``key`` could not be had: with none held, its downloads
+        fail (with some, they go on within them; the next request may work)."""
         assert self._leasing is not None
         if self._leasing.book.held(key):
-            return  # those running go on; the rest fail when the held ones are back
+            return
         for job in list(self._jobs):
             if job.host_key == key and not job.is_over:
                 job.fail(_lease_error(job.url, error))

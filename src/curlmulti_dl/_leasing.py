@@ -47,7 +47,9 @@ class ConnectionLeases:
     ) -> None:
         self.source = source
         self.book = LeaseBook(most, keep_spare_for)
-        self.errors: dict[str, BaseException] = {}  # host -> why its leases cannot come
+        # host -> why its last request failed (until one succeeds): with no
+        # lease held, its downloads fail; a later one asks again.
+        self.errors: dict[str, BaseException] = {}
         self._scheduler = scheduler
         self._sockets = sockets
         self._changed = changed  # a ceiling moved: the Downloader pumps
@@ -55,6 +57,11 @@ class ConnectionLeases:
         self._tasks: set[Any] = set()
         self._asks: dict[str, dict[_Ask, Any]] = {}  # host -> its requests out, oldest first
         self._returning: dict[str, int] = {}  # given back once the server saw them close
+
+    def unavailable(self, key: str) -> BaseException | None:
+        """Why no lease of ``key`` can be had now (None: one may come)."""
+        error = self.errors.get(key)
+        return error if error is not None and not self.book.held(key) else None
 
     def holds_any(self) -> bool:
         return self.book.holds_any() or bool(self._returning)
@@ -73,8 +80,6 @@ class ConnectionLeases:
             if not asks:
                 del self._asks[key]
         for key, needed in wanted.items():
-            if key in self.errors:
-                continue
             held_down = self._scheduler.held_down(key)
             for _ in range(self.book.to_ask(key, needed, held_down=held_down)):
                 ask = _Ask()
@@ -93,6 +98,7 @@ class ConnectionLeases:
             self.errors[key] = exc  # the lease source is gone: say so, never hang
             self._failed(key, exc)
             return
+        self.errors.pop(key, None)
         if ask.withdrawn:  # came as it was withdrawn: not needed
             await self._give_back(key, 1)
             return
