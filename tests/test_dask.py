@@ -166,7 +166,8 @@ def test_the_command_runs_a_list_on_a_cluster(
 
     names = files(data, "cluster-cli", 40, 8 * KiB)
     listing = tmp_path / "urls.txt"
-    listing.write_text("".join(own_http.url(n) + "\n" for n in names))
+    # The last file goes below -d's directory, in the one its dir= line names.
+    listing.write_text("".join(own_http.url(n) + "\n" for n in names) + "  dir=sub\n")
     out = tmp_path / "out"
     out.mkdir()
     address = cluster.scheduler.address  # type: ignore[attr-defined]
@@ -176,8 +177,9 @@ def test_the_command_runs_a_list_on_a_cluster(
     assert done.returncode == 0, done.stderr[-600:]
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(lines) == 41 and "Traceback" not in done.stderr
-    for name in names:
+    for name in names[:-1]:
         data.assert_same(name, out / Path(name).name)
+    data.assert_same(names[-1], out / "sub" / Path(names[-1]).name)
     leases_back(own_http.base.split("//")[1])
     assert stats(own_http)["max_active"] <= 3
     missing = subprocess.run([sys.executable, "-m", "curlmulti_dl", "--dask-scheduler",

@@ -28,6 +28,7 @@ from ..view.display import make_display
 from .args import build_parser, usage_error
 from .early import EarlyConnection
 from .inputfile import InputFileError, InputReader
+from .itemdirs import make_directory
 from .jsonlines import result_line, summary_line
 from .scrub import blank_in_process_list, command_line_secrets
 from .signals import StopSignals
@@ -230,10 +231,10 @@ async def _items(args: argparse.Namespace) -> AsyncIterator[str | DownloadReques
     reader = InputReader(source)
     async for line in _lines(args.input_file):
         for request in reader.feed(line):
-            _make_directory(request, args.dir)
+            make_directory(request, args.dir)
             yield request
     for request in reader.close():
-        _make_directory(request, args.dir)
+        make_directory(request, args.dir)
         yield request
 
 
@@ -260,16 +261,6 @@ async def _lines(name: str) -> AsyncIterator[str]:
     finally:
         if name != "-":
             os.close(fd)
-
-
-def _make_directory(request: DownloadRequest, base: str | None) -> None:
-    """A ``dir=`` line names a directory (below ``-d``'s) to create, as aria2c does."""
-    if request.dest is None:
-        return
-    text = os.fspath(request.dest)
-    directory = Path(text) if text.endswith(os.sep) else Path(text).parent
-    if str(directory) not in ("", "."):
-        (Path(base or ".") / directory).mkdir(parents=True, exist_ok=True)
 
 
 async def _hand_over(early: EarlyConnection, dl: Downloader, timeout: float) -> None:
