@@ -472,7 +472,7 @@ class Downloader:
         """Per host: connections in use, plus those its files and listings want."""
         wanted: Counter[str] = Counter()
         for key in self.scheduler.hosts():
-            wanted[key] = self.scheduler.in_use(key) + self.scheduler.new_waiting(key)
+            wanted[key] = self.scheduler.slots_taken(key) + self.scheduler.new_waiting(key)
         for job in self._started:
             wanted[job.host_key] += job.more_connections_wanted
         wanted.update(self._listers_waiting)

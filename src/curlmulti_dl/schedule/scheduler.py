@@ -169,7 +169,7 @@ class Scheduler(Generic[W]):
         """Every host seen."""
         return list(self._hosts)
 
-    def in_use(self, key: str) -> int:
+    def slots_taken(self, key: str) -> int:
         """Slots of host ``key`` taken (lingering ones included: the server
         still counts their connections)."""
         host = self._hosts.get(key)
