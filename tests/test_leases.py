@@ -131,7 +131,7 @@ def test_a_file_split_in_parts_takes_its_leases_as_its_ranges_start(
 
 
 @pytest.mark.timeout(60)
-def test_a_host_refusing_below_the_cap_parks_leases_and_loses_no_file(
+def test_a_host_refusing_below_the_cap_loses_no_file_and_every_lease_comes_back(
     own_http: Server, data: DataFiles, tmp_path: Path
 ) -> None:
     names = files(data, "lease-refused", 30, 32 * KiB)

@@ -448,8 +448,10 @@ class Downloader:
     def connections_to_open_ahead(self, job: FileDownload) -> int:
         return connections_to_open_ahead(job, self._jobs, self.scheduler, self.sockets.warm.count)
 
-    def _pump(self) -> None:
-        """Start a transfer on every slot the scheduler grants."""
+    def _pump(self, now: float | None = None) -> None:
+        """Start a transfer on every slot the scheduler grants; leased, ask
+        for the leases the files want (and, given ``now``, from the tick,
+        give back those spare long enough)."""
         if self._pumping:
             self._pump_again = True  # whoever pumps now goes round once more
             return
@@ -463,7 +465,12 @@ class Downloader:
         finally:
             self._pumping = False
         if self._leasing is not None and self._loop is not None:
-            self._leasing.ask(self._loop, self._connections_wanted())
+            wanted = self._connections_wanted()
+            self._leasing.ask(self._loop, wanted)
+            if now is not None:
+                self._leasing.give_back_spare(
+                    self._loop, wanted, now, self._busy_sockets, self._close_grace
+                )
             self._ensure_tick()
 
     # ------------------------------------------------------------ leases
@@ -605,7 +612,8 @@ class Downloader:
             self._tick_handle = self._loop.call_later(_TICK, self._tick)
 
     def _tick(self) -> None:
-        """One timer for every running download (an idle Downloader has none)."""
+        """One timer for every running download (an idle Downloader has none,
+        unless it holds leases still to give back)."""
         self._tick_handle = None
         now = time.monotonic()
         self.scheduler.recover(now, self.limit_recovery)
@@ -616,9 +624,5 @@ class Downloader:
         self.sockets.warm.cool(
             {job.host_key for job in self._started if not job.planned and not job.is_over}
         )
-        self._pump()
-        if self._leasing is not None:
-            self._leasing.give_back_spare(
-                self._loop, self._connections_wanted(), now, self._busy_sockets, self._close_grace
-            )
+        self._pump(now)
         self._ensure_tick()

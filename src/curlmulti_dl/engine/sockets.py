@@ -200,11 +200,10 @@ class SocketRegistry:
                 cut += 1
         return cut
 
-    def shutdown_all(self, host: str | None = None) -> None:
-        """Cut every open connection (before the multi handle closes them),
-        or every one to ``host``."""
-        for fd, inode, owner in list(self._live_entries()):
-            if (host is None or owner == host) and _shutdown(fd):
+    def shutdown_all(self) -> None:
+        """Cut every open connection (before the multi handle closes them)."""
+        for fd, inode, _ in list(self._live_entries()):
+            if _shutdown(fd):
                 self._cut.add(inode)
 
     def close(self) -> None:

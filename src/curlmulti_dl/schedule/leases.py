@@ -35,12 +35,6 @@ class HostLeases(Protocol):
         ...
 
 
-class _Turn:
-    def __init__(self) -> None:
-        self.event = anyio.Event()
-        self.granted = False
-
-
 class LocalLeases:
     """Leases counted in this process (asyncio or trio): ``cap`` per host,
     handed out in the order they were asked for."""
@@ -51,19 +45,19 @@ class LocalLeases:
         self.cap = cap
         self.taken: Counter[str] = Counter()
         self.most_taken: Counter[str] = Counter()  # the most held at once, per host
-        self._waiting: dict[str, list[_Turn]] = {}
+        self._waiting: dict[str, list[anyio.Event]] = {}  # set: granted
 
     async def take(self, host: str) -> None:
         queue = self._waiting.setdefault(host, [])
         if self.taken[host] < self.cap and not queue:
             self._grant(host)
             return
-        turn = _Turn()
+        turn = anyio.Event()
         queue.append(turn)
         try:
-            await turn.event.wait()
+            await turn.wait()
         except BaseException:  # cancelled: a lease granted meanwhile goes to the next
-            if turn.granted:
+            if turn.is_set():
                 self.taken[host] -= 1
                 self._serve(host)
             else:
@@ -83,7 +77,5 @@ class LocalLeases:
     def _serve(self, host: str) -> None:
         queue = self._waiting.get(host, [])
         while queue and self.taken[host] < self.cap:
-            turn = queue.pop(0)
-            turn.granted = True
             self._grant(host)
-            turn.event.set()
+            queue.pop(0).set()

@@ -20,7 +20,7 @@ so that the cap holds where it is counted, at the server.
 
 With ``leased=True`` a host has no slot until one is given from outside
 (``set_ceiling``: the leases of a cap shared with other processes, one per
-connection); ``demand`` says how many it would use.
+connection).
 """
 
 from __future__ import annotations
@@ -129,16 +129,13 @@ class Scheduler(Generic[W]):
             return ceiling
         return 0 if self.leased else self.max_host_connections
 
-    def set_ceiling(self, key: str, slots: int | None) -> None:
-        """At most ``slots`` (>= 0) connections to host ``key`` (None: back
-        to the default): the leases this process holds of a cap shared with
-        others. A host held down by refusals stays down (the leases above it
-        are parked); one that is not takes the new level."""
+    def set_ceiling(self, key: str, slots: int) -> None:
+        """At most ``slots`` (>= 0) connections to host ``key``: the leases
+        this process holds of a cap shared with others. A host held down by
+        refusals stays down (the leases above it are parked); one that is
+        not takes the new level."""
         limiter = self.host(key)
-        if slots is None:
-            self._ceilings.pop(key, None)
-        else:
-            self._ceilings[key] = max(0, min(slots, self.max_host_connections))
+        self._ceilings[key] = max(0, min(slots, self.max_host_connections))
         most = self._most(key)
         if key in self._held:
             limiter.total = min(limiter.total, most)
