@@ -13,7 +13,11 @@ escapes the public API. The tree::
     ├── ServerError                  the server answered, but not with the file
     │   ├── HTTPStatusError          an HTTP error status (.status)
     │   ├── FTPError                 an FTP failure (missing file, login denied, ...)
-    │   └── SFTPError                an SFTP failure (missing file, login denied, ...)
+    │   ├── SFTPError                an SFTP failure (missing file, login denied, ...)
+    │   ├── ProtocolError            an answer that cannot be read (a listing, a size,
+    │   │                            a date, a Content-Range, an XML page)
+    │   ├── InsecureRedirectError    a redirect from https to http, not allowed
+    │   └── ListingLimitError        a listing or walk past its entry cap
     ├── RangeError                   a range answer did not match what was asked
     │   └── RangeNotSupportedError   the server stopped honouring ranges mid-download
     ├── RemoteFileChangedError       size or validator changed during the download
@@ -23,7 +27,9 @@ escapes the public API. The tree::
     │   ├── DiskFullError            no space left for the reservation or a write
     │   ├── DestinationLockedError   another download holds NAME.part
     │   ├── DestinationExistsError   NAME exists and overwriting was not asked for
-    │   └── DuplicateOutputError     two items of one batch name the same file
+    │   ├── DuplicateOutputError     two items of one batch name the same file
+    │   ├── UnsafePathError          an output path outside the batch's directory
+    │   └── ForeignFileError         a NAME.part (or its journal) this tool did not make
     ├── RetriesExhaustedError        failed more often than the retry policy allows
     │                                (.last_error, also the __cause__)
     ├── CallbackError                your progress callback raised (the __cause__)
@@ -58,9 +64,13 @@ __all__ = [
     "DownloaderClosedError",
     "DuplicateOutputError",
     "FTPError",
+    "ForeignFileError",
     "HTTPStatusError",
     "HostKeyError",
+    "InsecureRedirectError",
     "InvalidURLError",
+    "ListingLimitError",
+    "ProtocolError",
     "RangeError",
     "RangeNotSupportedError",
     "RemoteFileChangedError",
@@ -70,6 +80,7 @@ __all__ = [
     "StorageError",
     "TLSError",
     "TransportError",
+    "UnsafePathError",
 ]
 
 
@@ -153,6 +164,22 @@ class SFTPError(ServerError):
     """The SFTP server refused: missing file, login denied, no SSH session."""
 
 
+class ProtocolError(ServerError):
+    """The server's answer could not be read: a listing line, a size, a date,
+    a ``Content-Range`` or an XML page that is not of the form it must be.
+    Servers and listings are input: nothing they send raises anything else."""
+
+
+class InsecureRedirectError(ServerError):
+    """A redirect from ``https`` to ``http`` (refused unless allowed:
+    ``allow_insecure_redirects=True``, ``--allow-insecure-redirect``)."""
+
+
+class ListingLimitError(ServerError):
+    """A listing or a recursive walk gave more entries than its cap
+    (``max_listing_entries``, ``--max-listing-entries``)."""
+
+
 class RangeError(DownloadError):
     """A ranged answer did not cover the bytes that were asked for."""
 
@@ -197,6 +224,16 @@ class DestinationExistsError(StorageError):
 class DuplicateOutputError(StorageError):
     """A batch item names an output file that an earlier item of the batch
     writes too: the later item is refused, the earlier one goes on."""
+
+
+class UnsafePathError(StorageError):
+    """An output path that would leave the batch's directory: absolute, with
+    ``..`` parts, or through a symbolic link that points out of it."""
+
+
+class ForeignFileError(StorageError):
+    """``NAME.part`` or ``NAME.part.journal`` exists but this tool did not
+    make it (no journal of ours): it is left untouched and the item fails."""
 
 
 class RetriesExhaustedError(DownloadError):
