@@ -1,9 +1,13 @@
 """What a download shows while it runs, on the command line and for
-``download_many(show_progress=True)``. The only module that imports rich
-(lazily: plain output, for logs and cron jobs, never loads it).
+``download_many(show_progress=True)``. Rich is imported lazily, here and by
+``rows.py`` (plain output, for logs and cron jobs, never loads it).
 
 Every size and speed is in binary units (KiB, MiB/s). Text that comes from the
 user or a server (URLs, file names, messages) is never read as rich markup.
+A batch shows its files' notices (fewer connections, a stream, a resume)
+only when ``verbose``; one file shows its own; failures always show. Its
+total and ETA come from what it expects (``_expected.py``): exact once every
+size is known, else a lower bound (``≥``).
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import time
 from typing import Any, TextIO
 
 from .._exceptions import DownloadError
-from .._progress import DownloadResult, ProgressCallback, ProgressSnapshot
+from .._expected import ExpectedSizes
+from .._progress import DownloadResult, ProgressCallback, ProgressSnapshot, SpeedMeter
 from ..files.names import filename_from_url
 
 __all__ = [
@@ -61,8 +66,11 @@ class Display:
     #: What starts the line that tells a failure.
     error_prefix = "curlmulti-dl: error: "
 
-    def __init__(self, quiet: bool, interval: float, stream: TextIO, to_stdout: bool) -> None:
+    def __init__(
+        self, quiet: bool, interval: float, stream: TextIO, to_stdout: bool, verbose: bool = False
+    ) -> None:
         self.quiet = quiet
+        self.verbose = verbose  # a batch's files' notices too
         self.interval = interval
         self.stream = stream
         self.to_stdout = to_stdout
@@ -97,6 +105,11 @@ class Display:
 
         return on_progress
 
+    def follow(self, expected: ExpectedSizes) -> None:
+        """A batch begins: its total comes from ``expected`` (which it updates)."""
+        self._batch = True
+        self.tally.expected = expected
+
     def progress(self, snapshot: ProgressSnapshot) -> None:
         """One callback for every file of a batch, by the snapshot's URL: its
         notice once, and every ``interval`` one line for the whole batch."""
@@ -119,6 +132,8 @@ class Display:
         self._noticed.discard(url)
 
     def _maybe_notice(self, url: str, notice: str | None) -> None:
+        if self._batch and not self.verbose:
+            return  # a line per file would scroll the batch away
         if notice and url not in self._noticed:
             self._noticed.add(url)
             self.say(notice_line(self._labels.get(url, url), notice))
@@ -155,28 +170,20 @@ class Display:
 
 
 class RichDisplay(Display):
-    """A live rich progress display, refreshed ~10 times a second."""
+    """A live rich progress display, refreshed ~10 times a second: one row
+    per file in flight, and a batch's own row; every row fits the console's
+    width (``rows.py``), so none wraps."""
 
-    def __init__(self, stream: TextIO, to_stdout: bool, console: Any = None) -> None:
-        super().__init__(False, 0.0, stream, to_stdout)
+    def __init__(
+        self, stream: TextIO, to_stdout: bool, console: Any = None, verbose: bool = False
+    ) -> None:
+        super().__init__(False, 0.0, stream, to_stdout, verbose)
         from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-        from rich.table import Column
+        from rich.progress import Progress
 
         self.console = console if console is not None else Console(file=stream)
-        # Long names are cut (…) so that bar, bytes, speed and ETA stay visible.
-        name_width = max(12, self.console.width - 62)
         self.bars = Progress(
-            TextColumn(
-                "{task.description}",
-                markup=False,
-                style="bold",
-                table_column=Column(max_width=name_width, no_wrap=True, overflow="ellipsis"),
-            ),
-            BarColumn(bar_width=20),
-            DownloadColumn(binary_units=True),
-            _speed_column(),
-            TextColumn("{task.fields[status]}", markup=False),
+            _row_column(self._row),
             console=self.console,
             refresh_per_second=10,
             transient=False,
@@ -199,14 +206,16 @@ class RichDisplay(Display):
 
     def callback(self, url: str, label: str) -> ProgressCallback:
         self._labels[url] = label
-        task = self.bars.add_task(label, total=None, status="waiting")
+        task = self.bars.add_task(label, total=None, state="waiting", speed=0.0, eta=None, conn=0)
         self._tasks[url] = task
 
         def on_progress(s: ProgressSnapshot) -> None:
             self._maybe_notice(url, s.notice)
-            eta = f", {s.eta:.0f} s left" if s.eta is not None else ""
-            status = f"{s.connections} conn{eta}" if s.connections else "waiting"
-            self.bars.update(task, completed=s.bytes_done, total=s.total, status=status)
+            state = "running" if s.connections else "waiting"
+            self.bars.update(
+                task, completed=s.bytes_done, total=s.total, state=state,
+                speed=s.speed, eta=s.eta, conn=s.connections,
+            )  # fmt: skip
 
         return on_progress
 
@@ -223,17 +232,44 @@ class RichDisplay(Display):
         self._update_overall()
 
     def _update_overall(self) -> None:
-        tally = self.tally
         if self._overall is None:
-            self._overall = self.bars.add_task("batch", total=None, status="")
-        status = f"{tally.done} done, {tally.failures} failed, {len(tally.in_flight)} in flight"
-        self.bars.update(self._overall, completed=tally.bytes(), status=status)
+            self._overall = self.bars.add_task("batch", total=None)
+        self.bars.update(self._overall, completed=self.tally.bytes())  # (rich's speed)
+
+    def _row(self, task: Any) -> Any:
+        """The text of ``task``'s row, in the console's width as it is now."""
+        from . import rows
+
+        width = self.console.width
+        if task.id == self._overall:
+            tally = self.tally
+            done, expected = tally.bytes(), tally.expected
+            labels = rows.batch_labels(tally.done, tally.failures, len(tally.in_flight), expected)
+            fields = rows.batch_fields(done, task.speed, expected)
+            total, _ = rows.batch_total(done, expected)
+            row = rows.fit_row(labels[0], fields, width, shorter=labels[1:])
+            return _styled(row, done, total, "")
+        state, done, total = task.fields.get("state"), int(task.completed), task.total
+        total = int(total) if total is not None else None
+        if state == "running":
+            fields = rows.file_fields(
+                done, total, task.fields["speed"], task.fields["eta"], task.fields["conn"]
+            )
+        elif state == "done":
+            speed = rows.speed(task.fields["speed"])
+            fields = [rows.Field(rows.bytes_pair(done, total), 17), rows.Field(speed, 12)]
+            fields.append(rows.Field("done", 10))
+        else:  # waiting, failed: what it is, in the bytes' place
+            fields = [rows.Field(str(state), 17)]
+        return _styled(rows.fit_row(task.description, fields, width), done, total, state)
 
     def finished(self, url: str, result: DownloadResult) -> None:
         task = self._tasks.pop(url, None)
         self.tally.finished(url, result.size if not result.skipped else 0)
         if task is not None:
-            self.bars.update(task, completed=result.size, total=result.size, status="done")
+            self.bars.update(
+                task, completed=result.size, total=result.size, state="done", speed=result.speed
+            )
             if self._batch:
                 self.bars.remove_task(task)  # only the files in flight keep a row
         self._maybe_notice(url, result.notice)
@@ -252,8 +288,8 @@ class RichDisplay(Display):
         task = self._tasks.pop(url, None)
         if task is None:  # it failed before its first snapshot
             label = self._labels.get(url) or filename_from_url(url)
-            task = self.bars.add_task(label, total=None, status="failed")
-        self.bars.update(task, status="failed")  # failures keep their row, to the end
+            task = self.bars.add_task(label, total=None)
+        self.bars.update(task, state="failed")  # failures keep their row, to the end
         self.bars.stop_task(task)
         line = Text(self.error_prefix, style="red")
         line.append(str(exc))
@@ -261,9 +297,25 @@ class RichDisplay(Display):
         self.forget(url)
 
 
+def _styled(row: Any, done: int, total: int | None, state: Any) -> Any:
+    """``row`` as rich text: a bold name, the bar's done part coloured."""
+    from rich.text import Text
+
+    text = Text(row.name, style="bold red" if state == "failed" else "bold", no_wrap=True)
+    if row.bar:
+        filled = row.bar * done // total if total else 0
+        filled = min(row.bar, max(0, filled))
+        text.append(" ")
+        text.append("━" * filled, style="bar.complete")
+        text.append("━" * (row.bar - filled), style="bar.back")
+    text.append(row.fields, style="red" if state == "failed" else "")
+    return text
+
+
 class Tally:
     """A batch as the display counts it: files done and failed, bytes of
-    the finished files and of those in flight (kept only while in flight)."""
+    the finished files and of those in flight (kept only while in flight),
+    and what the batch expects (once it is followed)."""
 
     def __init__(self) -> None:
         self.started = time.monotonic()
@@ -272,6 +324,9 @@ class Tally:
         self.failures = 0
         self.finished_bytes = 0
         self.in_flight: dict[str, int] = {}
+        self.expected: ExpectedSizes | None = None
+        self._meter = SpeedMeter(window=10.0)
+        self._meter.add(self.started, 0)
 
     def seen(self, url: str, bytes_done: int) -> None:
         self.in_flight[url] = bytes_done
@@ -289,33 +344,39 @@ class Tally:
         return self.finished_bytes + sum(self.in_flight.values())
 
     def line(self, now: float) -> str:
+        from . import rows
+
         moved = self.bytes()
-        speed = moved / max(1e-3, now - self.started)
+        speed = self._meter.add(now, moved)
+        total, bound = rows.batch_total(moved, self.expected)
+        files = rows.file_count(self.done, self.failures, len(self.in_flight), self.expected)
+        left = ""
+        if total is not None and speed > 0 and total > moved:
+            left = f", ETA {'≥' if bound else ''}{rows.duration((total - moved) / speed)}"
         return (
-            f"batch: {plural(self.done, 'file')} done, {self.failures} failed, "
-            f"{len(self.in_flight)} in flight; {format_bytes(moved)} at {format_bytes(speed)}/s"
+            f"batch: {files} file{'' if files == '1' else 's'} done, "
+            f"{self.failures} failed, {len(self.in_flight)} in flight; "
+            f"{rows.bytes_pair(moved, total, bound)} at {format_bytes(speed)}/s{left}"
         )
 
 
-def _speed_column() -> Any:
-    """Bytes per second in binary units (rich's own column is decimal)."""
+def _row_column(render: Any) -> Any:
+    """The one column of the live display: each row drawn whole by ``render``
+    (rich's own columns share widths across rows, and wrap when they meet)."""
     from rich.progress import ProgressColumn, Task
-    from rich.text import Text
+    from rich.table import Column
 
-    class BinarySpeedColumn(ProgressColumn):
-        def render(self, task: Task) -> Text:
-            speed = task.finished_speed or task.speed
-            if speed is None:
-                return Text("?", style="progress.data.speed")
-            return Text(f"{format_bytes(speed)}/s", style="progress.data.speed")
+    class RowColumn(ProgressColumn):
+        def render(self, task: Task) -> Any:
+            return render(task)
 
-    return BinarySpeedColumn()
+    return RowColumn(table_column=Column(no_wrap=True, overflow="crop"))
 
 
-def make_display(quiet: bool, interval: float, to_stdout: bool) -> Display:
+def make_display(quiet: bool, interval: float, to_stdout: bool, verbose: bool = False) -> Display:
     if not quiet and sys.stderr.isatty():
-        return RichDisplay(sys.stderr, to_stdout)
-    return Display(quiet, interval, sys.stderr, to_stdout)
+        return RichDisplay(sys.stderr, to_stdout, verbose=verbose)
+    return Display(quiet, interval, sys.stderr, to_stdout, verbose)
 
 
 def make_library_display(interval: float = 5.0) -> Display:
