@@ -5,9 +5,11 @@ from __future__ import annotations
 import calendar
 import datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from curlmulti_dl import ProtocolError
 from curlmulti_dl.engine.curlopts import listing_argument
 from curlmulti_dl.protocol.ftpdialect import FtpDialect, Support
 from curlmulti_dl.protocol.headers import (
@@ -28,17 +30,21 @@ def test_content_range_roundtrip(first: int, length: int, extra: int) -> None:
 
 
 @given(st.text(max_size=40))
-def test_content_range_never_raises(value: str) -> None:
-    parsed = parse_content_range(value)
-    if parsed is not None and parsed.first is not None:
+def test_content_range_is_read_or_refused(value: str) -> None:
+    try:
+        parsed = parse_content_range(value)
+    except ProtocolError:
+        return
+    if parsed.first is not None:
         assert parsed.last is not None and parsed.first <= parsed.last
         assert parsed.total is None or parsed.last < parsed.total
+    assert parsed.total is None or 0 <= parsed.total < 2**63
 
 
-def test_content_range_rejects_nonsense() -> None:
-    assert parse_content_range("bytes 10-5/100") is None
-    assert parse_content_range("bytes 0-100/100") is None
-    assert parse_content_range("items 0-1/2") is None
+def test_content_range_refuses_nonsense() -> None:
+    for bad in ("bytes 10-5/100", "bytes 0-100/100", "items 0-1/2", "bytes */*", "bytes 0-1"):
+        with pytest.raises(ProtocolError):
+            parse_content_range(bad)
     assert parse_content_range("bytes */0") == ContentRange(None, None, 0)
 
 

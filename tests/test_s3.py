@@ -198,5 +198,5 @@ def test_a_list_page_gives_the_names_below_its_prefix(
     assert [e.name for e in entries if e.kind == "dir"] == dirs
     assert all(e.mtime == 1796083820 for e in entries if e.kind == "file")
     assert next_token == token
-    with pytest.raises(ValueError):
+    with pytest.raises(curlmulti_dl.ProtocolError):
         parse_list_objects(b"<Error><Code>AccessDenied</Code></Error>", prefix)

@@ -3,14 +3,24 @@
 libcurl hands every header line of every response (redirects, 100-continue)
 to HEADERFUNCTION; ``ResponseHead`` keeps only the last response's lines by
 starting over at each status line.
+
+Numbers in answers are input: a size, a ``Content-Range`` or a byte count
+that is not ASCII digits, is 2**63 or more, or does not add up is a
+``ProtocolError``, never a number that reaches the file calls. Nothing here
+raises inside libcurl's header callback (pycurl would print the traceback
+and abort with code 23): ``ResponseHead`` raises when its headers are read
+(by the check before the first byte, which stores the error on the
+transfer), and ``FtpReplies`` keeps the error in ``bad``.
 """
 
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
+
+from .._exceptions import ProtocolError
+from .readable import ftp_time, shown, size_of
 
 __all__ = [
     "ContentRange",
@@ -22,7 +32,7 @@ __all__ = [
 ]
 
 _STATUS_RE = re.compile(rb"^HTTP/(\d(?:\.\d)?)\s+(\d{3})(?:\s+(.*))?$")
-_RANGE_RE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)\s*/\s*(\d+|\*)\s*$", re.IGNORECASE)
+_RANGE_RE = re.compile(r"^\s*bytes\s+(?:([0-9]+)-([0-9]+)|\*)\s*/\s*([0-9]+|\*)\s*$", re.IGNORECASE)
 
 
 def parse_status_line(line: bytes) -> int | None:
@@ -48,22 +58,24 @@ class ContentRange:
     total: int | None
 
 
-def parse_content_range(value: str) -> ContentRange | None:
-    """Parse a ``Content-Range`` value; None when it is malformed.
+def parse_content_range(value: str) -> ContentRange:
+    """Parse a ``Content-Range`` value; ``ProtocolError`` when it cannot be
+    read: not ``bytes FIRST-LAST/TOTAL`` (or ``bytes */TOTAL``), a number of
+    2**63 or more, LAST before FIRST, or LAST at or past TOTAL.
 
     >>> parse_content_range("bytes 0-99/1000")
     ContentRange(first=0, last=99, total=1000)
     """
     match = _RANGE_RE.match(value)
-    if not match:
-        return None
+    if not match or match.groups()[::2] == (None, "*"):
+        raise ProtocolError(f"Content-Range {shown(value)} is not a byte range")
     first_s, last_s, total_s = match.groups()
-    total = None if total_s == "*" else int(total_s)
+    total = None if total_s == "*" else size_of(total_s, "Content-Range total")
     if first_s is None:
-        return ContentRange(None, None, total) if total is not None else None
-    first, last = int(first_s), int(last_s)
+        return ContentRange(None, None, total)
+    first, last = size_of(first_s, "Content-Range start"), size_of(last_s, "Content-Range end")
     if last < first or (total is not None and last >= total):
-        return None
+        raise ProtocolError(f"Content-Range {shown(value)} does not add up")
     return ContentRange(first, last, total)
 
 
@@ -86,7 +98,10 @@ class ResponseHead:
             if self.status is not None and 300 <= self.status < 400:
                 location = self.headers.get("location")
                 if location:
-                    self.url = urljoin(self.url, location)
+                    try:
+                        self.url = urljoin(self.url, location)
+                    except ValueError:
+                        pass  # not a URL ("http://[/"): libcurl fails to follow it too
             self.status = status
             self.headers = {}
             self.complete = False
@@ -101,13 +116,27 @@ class ResponseHead:
 
     @property
     def content_range(self) -> ContentRange | None:
+        """None without the header; ``ProtocolError`` when it cannot be read."""
         value = self.headers.get("content-range")
-        return parse_content_range(value) if value is not None else None
+        try:
+            return parse_content_range(value) if value is not None else None
+        except ProtocolError as exc:
+            raise ProtocolError(exc.message, url=self.url) from None
 
     @property
     def content_length(self) -> int | None:
-        value = self.headers.get("content-length", "")
-        return int(value) if value.isdigit() else None
+        """None without the header; ``ProtocolError`` when it cannot be read."""
+        value = self.headers.get("content-length")
+        if value is None:
+            return None
+        # RFC 9110 8.6: a list of one value repeated is that value.
+        values = {part.strip() for part in value.split(",")}
+        try:
+            if len(values) != 1:
+                raise ProtocolError(f"Content-Length {shown(value)} is not one number")
+            return size_of(values.pop(), "Content-Length")
+        except ProtocolError as exc:
+            raise ProtocolError(exc.message, url=self.url) from None
 
     @property
     def etag(self) -> str | None:
@@ -122,8 +151,8 @@ class ResponseHead:
         return self.headers.get("retry-after")
 
 
-_MDTM_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.\d+)?$")
-_BYTES_RE = re.compile(r"\((\d+) bytes\)", re.IGNORECASE)
+_TIME_RE = re.compile(r"[0-9]{14}(?:\.[0-9]+)?")
+_BYTES_RE = re.compile(r"\(([0-9]+) bytes\)", re.IGNORECASE)
 
 
 def parse_ftp_time(value: str) -> int | None:
@@ -133,13 +162,10 @@ def parse_ftp_time(value: str) -> int | None:
     >>> parse_ftp_time("20231123000000.123")
     1700697600
     """
-    date = _MDTM_RE.match(value)
-    if date is None:
+    seconds = ftp_time(value)
+    if seconds is None or not (1970 <= int(value[:4]) <= 2200):
         return None
-    year, month, day, hour, minute, second = (int(g) for g in date.groups())
-    if not (1970 <= year <= 2200 and 1 <= month <= 12 and 1 <= day <= 31):
-        return None
-    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    return seconds
 
 
 @dataclass
@@ -161,6 +187,9 @@ class FtpReplies:
     ...     listed.feed(line + b"\\r\\n")
     >>> listed.size, listed.mtime, listed.listed
     (42, 1700697600, True)
+
+    A size that cannot be read (not ASCII digits, 2**63 or more) leaves
+    ``size`` alone and sets ``bad``: the transfer fails with it.
     """
 
     size: int | None = None
@@ -172,6 +201,7 @@ class FtpReplies:
     last_text: str = ""
     take_announced: bool = True  # a RETR from byte 0: its "(N bytes)" is the file's size
     announced: int | None = None  # that "(N bytes)", whatever else gave the size
+    bad: ProtocolError | None = None  # the first size that could not be read
     _passive: bool = False
     _in_listing: bool = False
 
@@ -186,11 +216,14 @@ class FtpReplies:
         if not line.startswith(b"213 "):
             return
         value = line[4:].decode("latin-1").strip()
-        mtime = parse_ftp_time(value)
-        if mtime is not None:
-            self.mtime = mtime
-        elif value.isdigit():
-            self.size = int(value)
+        if _TIME_RE.fullmatch(value):
+            # MDTM's (a 14-digit number is a date, as libcurl takes it too);
+            # one that names no real moment says nothing.
+            mtime = parse_ftp_time(value)
+            if mtime is not None:
+                self.mtime = mtime
+        elif value.isdigit():  # any script's digits: ASCII ones or a bad answer
+            self.size = self._size(value, "SIZE answer")
 
     def _final(self, code: int, text: str) -> None:
         self.last_code, self.last_text = code, text
@@ -199,13 +232,20 @@ class FtpReplies:
             # The last match: a file name may hold "(5 bytes)" too.
             announced = _BYTES_RE.findall(text)
             if announced and self.take_announced:
-                self.announced = int(announced[-1])
+                self.announced = self._size(announced[-1], "RETR announced")
                 if self.size is None:
                     self.size = self.announced
         elif code in (227, 229):
             self._passive = True
         elif self._passive and self.listing_code is None and code != 200 and code >= 200:
             self.listing_code = code
+
+    def _size(self, text: str, what: str) -> int | None:
+        try:
+            return size_of(text, what)
+        except ProtocolError as exc:
+            self.bad = self.bad or exc
+            return None
 
     def _facts(self, entry: str) -> None:
         """An MLST entry: ``fact=value;...; pathname`` (RFC 3659, 7.2)."""
@@ -216,9 +256,11 @@ class FtpReplies:
             if equals:
                 found[name.strip().lower()] = value.strip()
         size, modify = found.get("size", ""), found.get("modify", "")
-        if found.get("type", "file").lower() != "file" or not size.isdigit():
+        if found.get("type", "file").lower() != "file" or not size:
             return
-        self.size = int(size)
+        self.size = self._size(size, "MLST size")
+        if self.size is None:
+            return
         self.listed = True
         mtime = parse_ftp_time(modify)
         if mtime is not None:

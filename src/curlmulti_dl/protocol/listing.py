@@ -11,7 +11,9 @@ Listings: FTP ``MLSD`` (RFC 3659: names with type, size and date, so the
 batch is planned without a probe per file), ``LIST`` in the Unix form (names,
 kinds and sizes), ``NLST`` (names only), and the
 HTML index pages of nginx, Apache and lighttpd (links below the page only,
-as ``wget -np`` follows them).
+as ``wget -np`` follows them). A listing is the server's input: whatever
+text it is, a parser returns entries (each one name of this directory, a
+size below 2**63 where one is given) or raises ``ProtocolError``.
 
 Example::
 
@@ -21,12 +23,13 @@ Example::
 
 from __future__ import annotations
 
-import calendar
 import fnmatch
 import html.parser
-import itertools
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urljoin, urlsplit
+
+from .._exceptions import ProtocolError
+from .readable import ascii_digits, ftp_time, shown, size_of
 
 __all__ = [
     "Entry",
@@ -100,7 +103,11 @@ def safe_name(name: str) -> bool:
 
 
 def parse_mlsd(text: str) -> list[Entry]:
-    """``type=file;size=123;modify=20231123000000; name`` lines (RFC 3659)."""
+    """``type=file;size=123;modify=20231123000000; name`` lines (RFC 3659).
+
+    A fact that cannot be read (a size that is not ASCII digits below 2**63,
+    a ``modify`` that is not a real moment) fails the listing: its files
+    would be planned from a size or date that is not theirs."""
     entries = []
     for line in text.splitlines():
         facts, sep, name = line.partition(" ")
@@ -112,47 +119,60 @@ def parse_mlsd(text: str) -> list[Entry]:
             if eq:
                 found[key.strip().lower()] = value.strip()
         kind = found.get("type", "").lower()
-        if kind in ("cdir", "pdir") or name in (".", ".."):
+        if kind in ("cdir", "pdir") or not _one_name(name):
             continue
         size = found.get("size")
-        entries.append(
-            Entry(
+        modify = found.get("modify")
+        try:
+            entry = Entry(
                 name,
                 "file" if kind == "file" else "dir" if kind == "dir" else "other",
-                int(size) if size and size.isdigit() else None,
-                _mlsd_time(found.get("modify")),
+                size_of(size) if size else None,
+                _mlsd_time(modify) if modify else None,
             )
-        )
+        except ProtocolError as exc:
+            raise ProtocolError(f"MLSD line {shown(line)}: {exc.message}") from None
+        entries.append(entry)
     return entries
 
 
-def _mlsd_time(value: str | None) -> int | None:
-    if not value or len(value) < 14 or not value[:14].isdigit():
-        return None
-    cuts = (0, 4, 6, 8, 10, 12, 14)
-    fields = [int(value[a:b]) for a, b in itertools.pairwise(cuts)]
-    return calendar.timegm((*fields, 0, 0, 0))
+def _one_name(name: str) -> bool:
+    # A name with "/" is not one entry of this directory (a path some server
+    # gave), and "." and ".." are the directory itself and its parent.
+    return name not in (".", "..") and "/" not in name
+
+
+def _mlsd_time(value: str) -> int:
+    found = ftp_time(value)
+    if found is None:
+        raise ProtocolError(f"modify={shown(value, 40)} is not a date")
+    return found
 
 
 def parse_list(text: str) -> list[Entry] | None:
     """A ``LIST`` in the Unix ``ls -l`` form that vsftpd, proftpd and
     pure-ftpd send (``drwxr-xr-x 2 0 0 4096 Nov 23 00:00 name``): names,
     kinds and sizes. None when a line is in another form (the names then
-    come from NLST)."""
+    come from NLST). A line of that form with a size of 2**63 or more fails
+    the listing (``ProtocolError``)."""
     entries = []
     for line in text.splitlines():
         if not line.strip() or line.startswith("total "):
             continue
         fields = line.split(None, 8)
-        if len(fields) < 9 or line[0] not in "-dlbcps" or not fields[4].isdigit():
+        if len(fields) < 9 or line[0] not in "-dlbcps" or not ascii_digits(fields[4]):
             return None
         name = fields[8]
         if line[0] == "l":
             name = name.split(" -> ", 1)[0]
         kind = {"-": "file", "d": "dir"}.get(line[0], "other")
-        if name in (".", ".."):
+        if not name or not _one_name(name):
             continue
-        entries.append(Entry(name, kind, int(fields[4]) if kind == "file" else None))
+        try:
+            size = size_of(fields[4]) if kind == "file" else None
+        except ProtocolError as exc:
+            raise ProtocolError(f"LIST line {shown(line)}: {exc.message}") from None
+        entries.append(Entry(name, kind, size))
     return entries
 
 
@@ -179,11 +199,20 @@ def parse_index_page(page: str, base: str) -> list[Entry]:
     only names directly below it (no parent, no sort links, no other site);
     a link ending in ``/`` is a directory."""
     links = _Links()
-    links.feed(page)
+    try:
+        links.feed(page)
+        links.close()
+    except (AssertionError, ValueError) as exc:
+        # html.parser is lenient, but a few malformed declarations still
+        # raise; the page then is not an index this tool can read.
+        raise ProtocolError(f"the index page cannot be parsed: {shown(str(exc))}") from None
     here = urlsplit(base)
     seen: dict[str, Entry] = {}
     for href in links.hrefs:
-        target = urlsplit(urljoin(base, href))
+        try:
+            target = urlsplit(urljoin(base, href))
+        except ValueError:
+            continue  # e.g. "http://[/": not a URL, so not a link to a file here
         if (target.scheme, target.netloc) != (here.scheme, here.netloc) or target.query:
             continue
         if not target.path.startswith(here.path) or target.path == here.path:
@@ -191,7 +220,7 @@ def parse_index_page(page: str, base: str) -> list[Entry]:
         rest = target.path[len(here.path) :]
         kind = "dir" if rest.endswith("/") else "file"
         name = unquote(rest.rstrip("/"))
-        if not name or "/" in name:
+        if not name or not _one_name(name):
             continue
         seen.setdefault(name, Entry(name, kind))
     return list(seen.values())

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from .._exceptions import (
     HTTPStatusError,
+    ProtocolError,
     RangeError,
     RangeNotSupportedError,
     RemoteFileChangedError,
@@ -23,6 +24,7 @@ from .._exceptions import (
 )
 from .headers import FtpReplies, ResponseHead
 from .integrity import Checksum, digests_from_header
+from .readable import SIZE_LIMIT
 
 __all__ = ["ProbeResult", "RangeExpectation", "http_date", "probe_from_ftp", "probe_from_http"]
 
@@ -43,6 +45,13 @@ class ProbeResult:
     single_reason: str | None = None
     digests: tuple[Checksum, ...] = ()  # what the server says the file's digest is
 
+    def __post_init__(self) -> None:
+        # Every size that plans, reserves and commits a file passes here:
+        # the parsers refuse such answers, and this holds whatever the source.
+        if self.size is not None and not 0 <= self.size < SIZE_LIMIT:
+            message = f"a size of {self.size} bytes is not one a file can have"
+            raise ProtocolError(message, url=self.effective_url)
+
     @property
     def if_range(self) -> str | None:
         """The validator to send as ``If-Range`` (a strong ETag, else the date)."""
@@ -57,10 +66,10 @@ def probe_from_http(head: ResponseHead, url: str, start: int = 0) -> ProbeResult
     status = head.status
     if status is None:
         raise TransportError("no HTTP status line in the response", url=url)
-    content_range = head.content_range
     etag, modified, where = head.etag, head.last_modified, head.url
     digests = _server_digests(head)
     if status == 206:
+        content_range = head.content_range
         if content_range is None or content_range.first != start:
             raise RangeError(
                 f"bad Content-Range {head.headers.get('content-range')!r} for bytes={start}-",
@@ -76,8 +85,10 @@ def probe_from_http(head: ResponseHead, url: str, start: int = 0) -> ProbeResult
         if size is None:
             reason = "the server does not tell the size"
         return ProbeResult(size, etag, modified, where, False, reason, digests)
-    if status == 416 and content_range is not None and content_range.total == 0:
-        return ProbeResult(0, etag, modified, where, ranged=False)
+    if status == 416:
+        content_range = head.content_range
+        if content_range is not None and content_range.total == 0:
+            return ProbeResult(0, etag, modified, where, ranged=False)
     raise HTTPStatusError(f"HTTP status {status}", url=url, status=status)
 
 

@@ -19,7 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, unquote_plus, urlencode
 
+from .._exceptions import ProtocolError
 from .listing import Entry
+from .readable import shown, size_of
 
 __all__ = [
     "S3Signing",
@@ -80,14 +82,12 @@ def list_url(
 def parse_list_objects(body: bytes, prefix: str) -> tuple[list[Entry], str | None]:
     """The entries of one ListObjectsV2 page (names relative to ``prefix``;
     common prefixes as directories), and the token of the next page (None:
-    the last). Raises ``ValueError`` for a body that is not such a page."""
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError as exc:
-        raise ValueError(f"not a ListObjectsV2 answer: {exc}") from None
+    the last). Raises ``ProtocolError`` for a body that is not such a page."""
+    root = _parse(body)
     ns = _NS if root.tag.startswith(_NS) else ""
     if root.tag != f"{ns}ListBucketResult":
-        raise ValueError(f"not a ListObjectsV2 answer: <{root.tag.removeprefix(ns)}>")
+        tag = shown(root.tag.removeprefix(ns), 40)
+        raise ProtocolError(f"not a ListObjectsV2 answer: the root element is {tag}")
     encoded = (root.findtext(f"{ns}EncodingType") or "").lower() == "url"
 
     def text(element: ET.Element, tag: str) -> str:
@@ -101,14 +101,11 @@ def parse_list_objects(body: bytes, prefix: str) -> tuple[list[Entry], str | Non
         if not name or "/" in name:
             continue
         size = item.findtext(f"{ns}Size")
-        entries.append(
-            Entry(
-                name,
-                "file",
-                int(size) if size and size.isdigit() else None,
-                _epoch(item.findtext(f"{ns}LastModified")),
-            )
-        )
+        try:
+            size_read = size_of(size) if size else None
+        except ProtocolError as exc:
+            raise ProtocolError(f"ListObjectsV2 key {shown(key)}: {exc.message}") from None
+        entries.append(Entry(name, "file", size_read, _epoch(item.findtext(f"{ns}LastModified"))))
     for common in root.iter(f"{ns}CommonPrefixes"):
         sub = text(common, "Prefix")
         name = sub[len(prefix) :].rstrip("/") if sub.startswith(prefix) else ""
@@ -117,6 +114,33 @@ def parse_list_objects(body: bytes, prefix: str) -> tuple[list[Entry], str | Non
     truncated = (root.findtext(f"{ns}IsTruncated") or "").lower() == "true"
     token = root.findtext(f"{ns}NextContinuationToken") if truncated else None
     return entries, token or None
+
+
+class _NoDoctype(ET.TreeBuilder):
+    def doctype(self, name: str, pubid: str | None, system: str | None) -> None:
+        raise _DoctypeRefused
+
+
+class _DoctypeRefused(Exception):
+    pass
+
+
+def _parse(body: bytes) -> ET.Element:
+    """The page's root element. A DOCTYPE is refused where the parser meets
+    it, before its internal subset: entity declarations live only there, so
+    no entity is ever declared, let alone expanded (billion laughs), and no
+    external DTD is named. The parser's own hook sees the document as it
+    decodes it, where a byte search of the prolog would miss a UTF-16 one."""
+    parser = ET.XMLParser(target=_NoDoctype())
+    try:
+        parser.feed(body)
+        root: ET.Element = parser.close()
+    except _DoctypeRefused:
+        raise ProtocolError("a ListObjectsV2 answer with a DOCTYPE (DTD) is refused") from None
+    except (ET.ParseError, LookupError, ValueError) as exc:
+        # LookupError: an encoding the declaration names that Python lacks.
+        raise ProtocolError(f"not a ListObjectsV2 answer: {shown(str(exc))}") from None
+    return root
 
 
 def _epoch(text: str | None) -> int | None:
