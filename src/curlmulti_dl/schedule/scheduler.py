@@ -109,6 +109,7 @@ class Scheduler(Generic[W]):
         # Slots of connections closed mid-body: (free again at, order, host, borrower).
         self._lingering: list[tuple[float, int, str, Hashable]] = []
         self._lingering_on: dict[str, int] = {}  # host -> how many of its slots linger
+        self._lingerers: set[Hashable] = set()  # the borrowers of those slots
         # host -> slots granted from outside (leases of a cap shared by processes).
         self._ceilings: dict[str, int] = {}
         self._order = itertools.count()
@@ -213,9 +214,12 @@ class Scheduler(Generic[W]):
         """``borrower``'s connection is gone; with ``linger`` its slot stays
         taken until ``now + linger`` (the server has yet to see it close)."""
         host = self._host(waiter.host_key).limiter
-        if not host.holds(borrower):
+        if not host.holds(borrower) or borrower in self._lingerers:
+            # Given back already (a transfer that failed its file ends on
+            # libcurl, then is retired with the file): counted once.
             return
         if linger > 0:
+            self._lingerers.add(borrower)
             entry = (now + linger, next(self._order), waiter.host_key, borrower)
             heapq.heappush(self._lingering, entry)
             self._lingering_on[waiter.host_key] = self._lingering_on.get(waiter.host_key, 0) + 1
@@ -228,6 +232,7 @@ class Scheduler(Generic[W]):
         lingering = self._lingering
         while lingering and lingering[0][0] <= now:
             _, _, key, borrower = heapq.heappop(lingering)
+            self._lingerers.discard(borrower)
             left = self._lingering_on[key] - 1
             if left:
                 self._lingering_on[key] = left
