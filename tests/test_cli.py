@@ -68,16 +68,17 @@ def test_several_urls_one_failing(http_server: Server, data: DataFiles, tmp_path
         (["-n", "0", "http://127.0.0.1/x"], ["--parts"]),
         (["gopher://127.0.0.1/x"], ["unsupported scheme"]),
         (["not-a-url"], ["no scheme"]),
-        (["-d", "/nonexistent/dir", "http://127.0.0.1/x"], ["does not exist"]),
+        (["-d", "afile/dir", "http://127.0.0.1/x"], ["afile", "not a directory"]),
         (["-o", "a", "http://127.0.0.1/x", "http://127.0.0.1/y"], ["one URL"]),
         (["--cacert", "/nonexistent.pem", "https://127.0.0.1/x"], ["cacert"]),
     ],
 )
 def test_usage_errors(args: list[str], words: list[str], tmp_path: Path) -> None:
+    (tmp_path / "afile").write_bytes(b"mine")
     done = cli(*args, cwd=tmp_path)
     assert done.returncode == 2
     assert_one_line_error(done.stderr, *words)
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["afile"]
 
 
 def test_unwritable_directory(http_server: Server) -> None:

@@ -159,10 +159,40 @@ def test_hard_linked_part_is_left_alone(http_server: Server, tmp_path: Path) -> 
 def test_leftover_part_of_our_own_is_reused(
     http_server: Server, data: DataFiles, tmp_path: Path
 ) -> None:
-    (tmp_path / "out.bin.part").write_bytes(b"x" * 100)
+    part = tmp_path / "out.bin.part"
+    part.write_bytes(b"x" * 100)
+    os.setxattr(part, "user.curlmulti_dl.part", b"1")  # as a run of ours leaves it
     fetch(http_server.url("big.bin"), tmp_path / "out.bin")
     data.assert_same("big.bin", tmp_path / "out.bin")
-    assert not (tmp_path / "out.bin.part").exists()
+    assert not part.exists()
+    assert "user.curlmulti_dl.part" not in os.listxattr(tmp_path / "out.bin")
+
+
+@pytest.mark.parametrize("left", ["out.bin.part", "out.bin.part.journal", "both"])
+def test_a_users_own_part_or_journal_is_never_touched(
+    http_server: Server, data: DataFiles, tmp_path: Path, left: str
+) -> None:
+    names = ["out.bin.part", "out.bin.part.journal"] if left == "both" else [left]
+    for name in names:
+        (tmp_path / name).write_bytes(b"the user's own " + name.encode())
+    with pytest.raises(curlmulti_dl.ForeignFileError, match="not made by curlmulti-dl"):
+        fetch(http_server.url("big.bin"), tmp_path / "out.bin")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
+    for name in names:
+        assert (tmp_path / name).read_bytes() == b"the user's own " + name.encode()
+    # ... and in a batch, that item alone fails; the others are downloaded
+    summary = curlmulti_dl.download_many(
+        [
+            curlmulti_dl.DownloadRequest(http_server.url("big.bin"), dest="out.bin"),
+            http_server.url("odd.bin"),
+        ],
+        tmp_path,
+    )
+    assert (summary.succeeded, summary.failures) == (1, 1)
+    assert isinstance(summary.failed[0].error, curlmulti_dl.ForeignFileError)
+    data.assert_same("odd.bin", tmp_path / "odd.bin")
+    for name in names:
+        assert (tmp_path / name).read_bytes() == b"the user's own " + name.encode()
 
 
 # ---------------------------------------------------------------- existing files

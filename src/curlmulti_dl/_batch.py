@@ -20,7 +20,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import os
 import time
@@ -32,12 +31,20 @@ from typing import Any, Protocol
 
 import anyio
 
-from ._exceptions import DownloadError, DuplicateOutputError, ServerError, StorageError
+from ._batchitems import (
+    DownloadRequest,
+    Item,
+    as_request,
+    failed_result,
+    skipped_result,
+)
+from ._exceptions import DownloadError, DuplicateOutputError
+from ._expansion import Expansion, expand, listing_error
+from ._expected import ExpectedSizes, FileSize
 from ._progress import DownloadResult, ProgressCallback
-from ._redact import redact_url
 from .engine.runtime import cancel_and_wait, running_loop
-from .files.names import filename_from_url, normalize_url
-from .protocol.listing import Entry, Glob, entry_url, safe_name, split_glob
+from .files.confine import make_parents, output_path
+from .files.names import filename_from_url, journal_path_for, normalize_url, part_path_for
 
 __all__ = [
     "FAILED_LISTED",
@@ -50,25 +57,6 @@ __all__ = [
 ]
 
 FAILED_LISTED = 10_000  # failed results a summary keeps (all are counted)
-
-
-@dataclass(frozen=True)
-class DownloadRequest:
-    """One item of a batch: ``url`` to ``dest`` (a file path, relative to the
-    batch's directory, or a directory; None: the URL's file name in the
-    batch's directory), with its own ``checksum`` and other ``options``
-    (keywords of ``fetch``)."""
-
-    url: str
-    dest: str | os.PathLike[str] | None = None
-    checksum: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        return f"DownloadRequest({redact_url(self.url)!r}, dest={self.dest!r})"
-
-
-Item = str | DownloadRequest
 
 
 @dataclass
@@ -116,21 +104,6 @@ class Fetch(Protocol):
     ) -> Awaitable[DownloadResult]: ...
 
 
-class Lister(Protocol):
-    def __call__(self, url: str, **options: Any) -> Awaitable[list[Entry]]: ...
-
-
-@dataclass(frozen=True)
-class Expansion:
-    """How URLs that name many files are read: ``globs`` (off: every URL is
-    one file, as ``--globoff``), and how deep ``recursive`` walks (0: the
-    directory itself only)."""
-
-    lister: Lister | None = None
-    globs: bool = True
-    depth: int = 0
-
-
 _DONE = object()
 
 
@@ -153,6 +126,7 @@ class Batch:
         if lookahead < 1:
             raise ValueError("lookahead must be >= 1")
         self.summary = BatchSummary()
+        self.expected = ExpectedSizes()  # what a display shows as the total
         self._fetch = fetch
         self._items = items
         self._dir = Path(dest_dir) if dest_dir is not None else None
@@ -222,7 +196,8 @@ class Batch:
 
     async def _feed(self) -> None:
         try:
-            async for item in self._expanded(_lazily(self._items)):
+            expanded = expand(_lazily(self._items), self._expansion, self._options, self.expected)
+            async for item in expanded:
                 await self._slots.acquire()
                 self._outstanding += 1
                 task = running_loop().create_task(self._one(item))
@@ -234,11 +209,18 @@ class Batch:
             self._input_error = exc
         finally:
             self._fed = True
+            self.expected.complete = True
             self._maybe_done()
 
     async def _one(self, item: Item | DownloadResult) -> None:
         try:
-            self._results.put(await self._run(item))
+            share = None  # a failed listing is no file of the total
+            if not isinstance(item, DownloadResult):
+                share = self.expected.start(as_request(item).url)
+            result = await self._run(item, share)
+            if share is not None:
+                share.ended(result)
+            self._results.put(result)
         finally:
             self._outstanding -= 1
             self._maybe_done()
@@ -248,91 +230,54 @@ class Batch:
             self._ended = True
             self._results.put(_DONE)
 
-    async def _expanded(self, items: AsyncIterator[Item]) -> AsyncIterator[Item | DownloadResult]:
-        """Items as they are, but a glob or a directory URL in place of its files."""
-        expansion = self._expansion
-        async for item in items:
-            request = item if isinstance(item, DownloadRequest) else DownloadRequest(str(item))
-            glob = split_glob(request.url.strip()) if expansion.globs else None
-            if glob is None or expansion.lister is None:
-                yield item
-                continue
-            # Matches go below the item's own directory (dest), keeping the
-            # listing's subdirectories when walking.
-            under = Path(request.dest) if request.dest is not None else Path()
-            matched = 0
-            try:
-                async for found in self._walk(glob, under, expansion.depth, request):
-                    matched += 1
-                    yield found
-            except DownloadError as exc:
-                yield failed_result(request.url, None, exc)
-                continue
-            if not matched:  # as lftp and wget say: a glob that finds nothing is an error
-                where = f"{redact_url(glob.directory)} matches {glob.pattern!r}"
-                error = ServerError(f"no file in {where}", url=request.url)
-                yield failed_result(request.url, None, error)
-
-    async def _walk(
-        self, glob: Glob, under: Path, depth: int, template: DownloadRequest
-    ) -> AsyncIterator[DownloadRequest]:
-        """The files of ``glob``'s directory that match (largest first, where
-        the listing says sizes), then, ``depth`` levels down, its directories'.
-        ``under``: their place, relative to the batch's directory."""
-        lister = self._expansion.lister
-        assert lister is not None
-        entries = [e for e in await lister(glob.directory, **self._options) if safe_name(e.name)]
-        files = [e for e in entries if e.kind == "file" and glob.matches(e.name)]
-        files.sort(key=lambda e: -(e.size or 0))  # longest first: the tail is short
-        if files and under.parts:
-            base = self._dir if self._dir is not None else Path.cwd()
-            (base / under).mkdir(parents=True, exist_ok=True)
-        for entry in files:
-            url = entry_url(glob.directory, entry.name)
-            yield dataclasses.replace(template, url=url, dest=under / entry.name)
-        if depth <= 0:
-            return
-        for entry in entries:
-            if entry.kind == "dir":
-                inner = Glob(entry_url(glob.directory, entry.name) + "/", glob.pattern)
-                async for found in self._walk(inner, under / entry.name, depth - 1, template):
-                    yield found
-
-    async def _run(self, item: Item | DownloadResult) -> DownloadResult:
+    async def _run(
+        self, item: Item | DownloadResult, share: FileSize | None = None
+    ) -> DownloadResult:
         if isinstance(item, DownloadResult):
             return item  # it failed before it was a file (a listing)
-        request = item if isinstance(item, DownloadRequest) else DownloadRequest(str(item))
+        request = as_request(item)
         path: Path | None = None
         try:
             url = normalize_url(request.url.strip())
-            path = self._output_path(url, request)
+            path = output_path(self._base(), request.dest, filename_from_url(url), url)
             self._claim(path, url)
+            make_parents(path, url)
             if self._skip_existing and path.is_file():
-                return _skipped(url, path)
+                return skipped_result(url, path)
             options = {**self._options, **request.options}
             if request.checksum is not None:
                 options["checksum"] = request.checksum
-            return await self._fetch(url, path, progress=self._progress, **options)
-        except DownloadError as exc:
-            return failed_result(request.url, path, exc)  # (its frames are dropped)
-        except (TypeError, ValueError, OSError) as exc:
-            return failed_result(request.url, path, DownloadError(f"{exc}", url=request.url))
+            progress = share.watch(self._progress) if share is not None else self._progress
+            return await self._fetch(url, path, progress=progress, **options)
+        except Exception as exc:  # one item's failure, whatever it was (frames dropped)
+            return failed_result(request.url, path, _item_error(exc, request.url))
 
-    def _output_path(self, url: str, request: DownloadRequest) -> Path:
-        base = self._dir if self._dir is not None else Path.cwd()
-        if request.dest is None:
-            return base / filename_from_url(url)
-        path = base / Path(request.dest)  # an absolute dest stays as it is
-        directory = os.fspath(request.dest).endswith(os.sep) or path.is_dir()
-        return path / filename_from_url(url) if directory else path
+    def _base(self) -> Path:
+        """The batch's directory, made absolute once: a later chdir moves nothing."""
+        if self._dir is None or not self._dir.is_absolute():
+            self._dir = Path(os.path.abspath(self._dir or "."))
+        return self._dir
 
     def _claim(self, path: Path, url: str) -> None:
-        key = hashlib.blake2b(os.fsencode(os.path.abspath(path)), digest_size=8).digest()
-        if key in self._outputs:
+        """Refuse an item whose output, or its temporary files, is another's."""
+        part = part_path_for(path)
+        keys = [_key(p) for p in (path, part, journal_path_for(part))]
+        if any(key in self._outputs for key in keys):
             raise DuplicateOutputError(
-                f"{path} is the output of an earlier item of this batch", url=url
+                f"{path} is the output, or a temporary file, of an earlier item of this batch",
+                url=url,
             )
-        self._outputs.add(key)
+        self._outputs.update(keys)
+
+
+def _key(path: Path) -> bytes:
+    return hashlib.blake2b(os.fsencode(path), digest_size=8).digest()
+
+
+def _item_error(exc: Exception, url: str) -> DownloadError:
+    if isinstance(exc, (TypeError, ValueError)) and not isinstance(exc, UnicodeError):
+        return DownloadError(f"{exc}", url=url)  # an option of the item
+    return listing_error(exc, url)
 
 
 async def _lazily(items: Iterable[Item] | AsyncIterable[Item]) -> AsyncIterator[Item]:
@@ -346,48 +291,6 @@ async def _lazily(items: Iterable[Item] | AsyncIterable[Item]) -> AsyncIterator[
         yield item
         if count % 256 == 0:
             await anyio.sleep(0)  # a long list must not hold the loop
-
-
-def _skipped(url: str, path: Path) -> DownloadResult:
-    public = redact_url(url)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise StorageError(f"cannot read {path}: {exc.strerror or exc}", url=url) from None
-    return dataclasses.replace(
-        _result(public, path), size=size, skipped=True, notice="exists: skipped without a request"
-    )
-
-
-def failed_result(url: str, path: Path | None, error: DownloadError) -> DownloadResult:
-    """A result for a file that failed. The error loses its traceback: its
-    frames would keep every failed file's locals alive (a long batch of
-    missing files grew by ~20 KB a file)."""
-    _forget_frames(error)
-    return dataclasses.replace(_result(redact_url(url), path), error=error)
-
-
-def _result(public_url: str, path: Path | None) -> DownloadResult:
-    """A result for a file no connection was spent on."""
-    return DownloadResult(
-        url=public_url,
-        effective_url=public_url,
-        path=path or Path(),
-        size=0,
-        elapsed=0.0,
-        connections=0,
-        ranges=0,
-        splits=0,
-    )
-
-
-def _forget_frames(error: BaseException) -> None:
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        current.__traceback__ = None
-        current = current.__cause__ or current.__context__
 
 
 class _Slots:

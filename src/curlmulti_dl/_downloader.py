@@ -9,19 +9,21 @@ itself; anything that frees a slot while it runs makes it go round once more.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
 import anyio
 import pycurl
 
-from ._batch import Batch, Expansion, Item
+from ._batch import Batch, Item
 from ._config import DownloadOptions
-from ._exceptions import DownloaderClosedError, DownloadError, TransportError
+from ._exceptions import DownloaderClosedError, DownloadError, ProtocolError, TransportError
+from ._expansion import MAX_LISTING_ENTRIES, Expansion
 from ._leasing import ConnectionLeases
 from ._policy import RebalancePolicy
 from ._progress import DownloadResult, ProgressCallback
@@ -33,7 +35,7 @@ from .engine.runtime import cancel_and_wait, running_loop
 from .engine.sockets import SocketRegistry
 from .engine.transfer import BudgetHooks, RangeTransfer
 from .files.destination import Dest
-from .files.names import normalize_url, parse_origin
+from .files.names import Origin, normalize_url, parse_origin
 from .files.target import prepare_target
 from .job.driver import DownloadState, FileDownload
 from .protocol.listing import Entry, parse_index_page, parse_list, parse_mlsd, parse_nlst
@@ -296,6 +298,7 @@ class Downloader:
         skip_existing: bool = False,
         globs: bool = True,
         depth: int = 0,
+        max_listing_entries: int = MAX_LISTING_ENTRIES,
         **options: Any,
     ) -> Batch:
         """Download every item (a URL or a ``DownloadRequest``) into ``dest_dir``
@@ -311,7 +314,9 @@ class Downloader:
         (``ftp://host/dir/*B13*``) or that ends in ``/`` stands for the
         matching files of its directory (``list_directory``; ``globs=False``
         turns that off), and ``depth`` levels of subdirectories below it
-        (their files keep their place under ``dest_dir``). Keyword
+        (their files keep their place under ``dest_dir``), each directory
+        once, at most ``max_listing_entries`` entries per item. Every output
+        stays inside ``dest_dir``, which is made when missing. Keyword
         ``options`` are those of ``fetch``.
 
         Example::
@@ -335,32 +340,61 @@ class Downloader:
             skip_existing=skip_existing,
             progress=progress,
             options=options,
-            expansion=Expansion(self._list_for_batch, globs, max(0, depth)),
+            expansion=Expansion(
+                self._list_for_batch, globs, max(0, depth), max(1, max_listing_entries)
+            ),
         )
 
-    async def _list_for_batch(self, url: str, **options: Any) -> list[Entry]:
-        """``list_directory`` for files about to be fetched: on FTP, the host's
+    def _list_for_batch(self, url: str, **options: Any) -> AsyncIterator[list[Entry]]:
+        """``iter_directory`` for files about to be fetched: on FTP, the host's
         free slots log in meanwhile (the listing's round trips overlap the
         logins of the sessions that will fetch its files)."""
-        return await self.list_directory(url, _log_in_ahead=True, **options)
+        return self.iter_directory(url, _log_in_ahead=True, **options)
 
     async def list_directory(self, url: str, **options: Any) -> list[Entry]:
         """The entries of directory ``url`` (ending in ``/``): FTP ``MLSD``
         (names, sizes and dates), else ``LIST`` in the Unix form (names, kinds
-        and sizes), else ``NLST`` (names); SFTP's ``ls -l`` form; or an HTTP
-        index page's links below it. Takes one of the host's slots while it runs."""
+        and sizes), else ``NLST`` (names); SFTP's ``ls -l`` form; an S3
+        prefix's keys; or an HTTP index page's links below it. An answer that
+        cannot be read raises ``ProtocolError``."""
+        entries: list[Entry] = []
+        async for page in self.iter_directory(url, **options):
+            entries += page
+        return entries
+
+    async def iter_directory(self, url: str, **options: Any) -> AsyncIterator[list[Entry]]:
+        """``list_directory`` a page at a time: an S3 prefix one ListObjectsV2
+        page (up to 1,000 keys) per request, asked for only as the pages are
+        taken; other listings in one page. Each request takes one of the
+        host's slots while it runs, never while its page waits to be taken."""
         bridge = self._ensure_bridge()
         log_in_ahead = bool(options.pop("_log_in_ahead", False))
         try:
             opts = self.options.with_changes(**options)
         except (TypeError, ValueError) as exc:
             raise DownloadError(f"invalid option: {exc}", url=url) from None
-        s3_prefix = None
         if is_s3(url):
-            s3_prefix = url
-            url, opts = s3_request(url, opts)
+            https, opts = s3_request(url, opts)
+            key = parse_origin(https, directory=True).host_key
+
+            async def fetch_page(page_url: str) -> bytes:
+                async with self._listing_slot(key, page_url):
+                    return await fetch_listing(
+                        bridge, page_url, opts, "GET", sockets=self.sockets, host=key
+                    )
+
+            async for page in list_s3(url, opts, fetch_page):
+                yield page
+            return
         origin = parse_origin(url, directory=True)
         key = origin.host_key
+        async with self._listing_slot(key, url):
+            entries = await self._list_once(bridge, url, opts, origin, log_in_ahead)
+        yield entries
+
+    @contextlib.asynccontextmanager
+    async def _listing_slot(self, key: str, url: str) -> AsyncIterator[None]:
+        """One of the host's slots, held while one listing request runs."""
         slot = _Lister(key)
         # Listings come before their files are in line, so a slot is usually
         # free at once; else the next one that frees (polled: listings are few).
@@ -377,39 +411,42 @@ class Downloader:
             if not self._listers_waiting[key]:
                 del self._listers_waiting[key]
         try:
-            fetch = functools.partial(
-                fetch_listing, bridge, url, opts, sockets=self.sockets, host=key
-            )
-            if s3_prefix is not None:
-                return await list_s3(bridge, s3_prefix, opts, self.sockets, key)
-            if origin.is_sftp:
-                # libcurl lists an SFTP directory in the form of ``ls -l``.
-                listed = parse_list((await fetch("LIST")).decode("utf-8", "surrogateescape"))
-                if listed is None:
-                    raise DownloadError("the SFTP listing is not in the ls -l form", url=url)
-                return listed
-            if not origin.is_ftp:
-                page = (await fetch("GET")).decode("utf-8", "replace")
-                return parse_index_page(page, url)
-            profile = self._profiles.setdefault(key, HostProfile())
-            if log_in_ahead:
-                self._log_in_ahead(url, opts, profile, key)
-            if profile.ftp.may_list_directories():
-                try:
-                    text = (await fetch("MLSD")).decode("utf-8", "surrogateescape")
-                    profile.ftp.directory_listing_answered(True)
-                    return parse_mlsd(text)
-                except TransportError:
-                    raise
-                except DownloadError:
-                    profile.ftp.directory_listing_answered(False)  # NLST from now on
-            listed = parse_list((await fetch("LIST")).decode("utf-8", "surrogateescape"))
-            if listed is not None:
-                return listed
-            return parse_nlst((await fetch("NLST")).decode("utf-8", "surrogateescape"))
+            yield
         finally:
             self.scheduler.release(slot, slot)
             self._pump()
+
+    async def _list_once(
+        self, bridge: CurlBridge, url: str, opts: DownloadOptions, origin: Origin, ahead: bool
+    ) -> list[Entry]:
+        key = origin.host_key
+        fetch = functools.partial(fetch_listing, bridge, url, opts, sockets=self.sockets, host=key)
+        if origin.is_sftp:
+            # libcurl lists an SFTP directory in the form of ``ls -l``.
+            listed = parse_list((await fetch("LIST")).decode("utf-8", "surrogateescape"))
+            if listed is None:
+                raise ProtocolError("the SFTP listing is not in the ls -l form", url=url)
+            return listed
+        if not origin.is_ftp:
+            page = (await fetch("GET")).decode("utf-8", "replace")
+            return parse_index_page(page, url)
+        profile = self._profiles.setdefault(key, HostProfile())
+        if ahead:
+            self._log_in_ahead(url, opts, profile, key)
+        if profile.ftp.may_list_directories():
+            try:
+                text = (await fetch("MLSD")).decode("utf-8", "surrogateescape")
+            except TransportError:
+                raise
+            except DownloadError:
+                profile.ftp.directory_listing_answered(False)  # NLST from now on
+            else:
+                profile.ftp.directory_listing_answered(True)
+                return parse_mlsd(text)  # (one it cannot read fails the listing)
+        listed = parse_list((await fetch("LIST")).decode("utf-8", "surrogateescape"))
+        if listed is not None:
+            return listed
+        return parse_nlst((await fetch("NLST")).decode("utf-8", "surrogateescape"))
 
     def _log_in_ahead(
         self, url: str, opts: DownloadOptions, profile: HostProfile, key: str

@@ -1,21 +1,26 @@
 """What a batch expects to move, for a display's total and ETA. Pure.
 
-Sizes come from listings (a glob or a directory over FTP, SFTP, S3) before
-any file starts, else from each file's first answer. Only counters are kept
-(a listing of a million names costs nothing here); a file's own share is
-held by its ``FileSize`` while it runs. A file that fails or is skipped
-leaves the total, as it leaves the bytes done.
+Sizes come from listings (a glob or a directory over FTP, SFTP, S3), a page
+at a time, before any of its files starts; else from each file's first
+answer. Only counters are kept (a listing of a million names costs nothing
+here), and the listed size of each file handed to the batch until it
+starts (at most the batch's look-ahead). A file's own share is then held
+by its ``FileSize``; one that fails or is skipped leaves the total, as it
+leaves the bytes done.
 
 Example::
 
     expected = ExpectedSizes()
-    expected.listed(1000)
-    size = expected.file(1000)   # that listed file starts
-    size.ended(result)            # its result: the total follows what it moved
-    expected.known, expected.unknown, expected.complete
+    expected.listed([1000, None])     # a listing's page: two matching files
+    expected.handed(url, 1000)        # the first is handed to the batch
+    size = expected.start(url)        # it starts: its share of the total
+    size.ended(result)                # the total follows what it moved
+    expected.known, expected.unknown, expected.exact
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from ._progress import DownloadResult, ProgressCallback, ProgressSnapshot
 
@@ -32,26 +37,35 @@ class ExpectedSizes:
         self.known = 0
         self.unknown = 0
         self.complete = False
+        self._handed: dict[str, int | None] = {}  # listed, not yet started
 
     @property
     def exact(self) -> bool:
         """The total is the batch's, not a lower bound."""
         return self.complete and not self.unknown
 
-    def listed(self, size: int | None) -> None:
-        """A listing named a file, of ``size`` bytes if it said."""
-        self.files += 1
-        if size is None:
-            self.unknown += 1
-        else:
-            self.known += size
+    def listed(self, sizes: Iterable[int | None]) -> None:
+        """A listing named files, of these sizes (None: it did not say)."""
+        for size in sizes:
+            self.files += 1
+            if size is None:
+                self.unknown += 1
+            else:
+                self.known += size
 
-    def file(self, listed: int | None, counted: bool = True) -> FileSize:
-        """A file starts: ``counted`` by ``listed`` (its listed size, or
-        None), or not counted yet (an item given as it is)."""
-        if not counted:
-            self.listed(listed)
-        return FileSize(self, listed)
+    def handed(self, url: str, size: int | None) -> None:
+        """A listed file goes to the batch as ``url``."""
+        self._handed[url] = size
+
+    def start(self, url: str) -> FileSize:
+        """The file ``url`` starts: its listed share, or (an item given as it
+        is) counted now, its size unknown until its first answer."""
+        try:
+            size = self._handed.pop(url)
+        except KeyError:
+            self.listed([None])
+            size = None
+        return FileSize(self, size)
 
 
 class FileSize:

@@ -4,13 +4,11 @@ environment, or anonymous), a prefix as ListObjectsV2 pages."""
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from ._config import Credentials, DownloadOptions
-from ._exceptions import DownloadError
-from .engine.listing import fetch_listing
-from .engine.multi import CurlBridge
-from .engine.sockets import SocketRegistry
+from ._exceptions import DownloadError, ListingLimitError, ProtocolError
 from .protocol.listing import Entry
 from .protocol.s3 import (
     is_s3,
@@ -49,25 +47,37 @@ def s3_request(url: str, options: DownloadOptions) -> tuple[str, DownloadOptions
 
 
 async def list_s3(
-    bridge: CurlBridge,
-    prefix_url: str,
-    options: DownloadOptions,
-    sockets: SocketRegistry,
-    host: str,
-) -> list[Entry]:
-    """The keys and common prefixes just below ``s3://BUCKET/PREFIX/``,
-    every page of them (their sizes and dates plan the batch: no probe)."""
-    bucket, prefix = split_s3(prefix_url)
-    entries: list[Entry] = []
+    prefix_url: str, options: DownloadOptions, fetch_page: Callable[[str], Awaitable[bytes]]
+) -> AsyncIterator[list[Entry]]:
+    """The keys and common prefixes just below ``s3://BUCKET/PREFIX/``, a
+    page at a time, each page asked for (``fetch_page``) only once the one
+    before was taken. Their sizes and dates plan the batch: no probe. Keys
+    come in ascending order (ListObjectsV2 says so): a name not past the
+    last one given is a repeat, dropped, so deduplicating costs no memory."""
+    try:
+        bucket, prefix = split_s3(prefix_url)
+    except ValueError as exc:
+        raise DownloadError(str(exc), url=prefix_url) from None
     token: str | None = None
+    last = {"file": "", "dir": ""}
     for _ in range(MAX_PAGES):
-        page = list_url(bucket, prefix, options.s3_endpoint, token)
-        body = await fetch_listing(bridge, page, options, "GET", sockets=sockets, host=host)
+        body = await fetch_page(list_url(bucket, prefix, options.s3_endpoint, token))
         try:
-            found, token = parse_list_objects(body, prefix)
-        except ValueError as exc:
-            raise DownloadError(str(exc), url=prefix_url) from None
-        entries += found
-        if token is None:
-            return entries
-    raise DownloadError(f"more than {MAX_PAGES} pages of keys below this prefix", url=prefix_url)
+            found, next_token = parse_list_objects(body, prefix)
+        except (ProtocolError, ValueError) as exc:
+            message = exc.message if isinstance(exc, ProtocolError) else str(exc)
+            raise ProtocolError(message, url=prefix_url) from None
+        page = []
+        for entry in found:
+            if entry.name > last.get(entry.kind, ""):
+                last[entry.kind] = entry.name
+                page.append(entry)
+        yield page
+        if next_token is None:
+            return
+        if next_token == token:
+            raise ProtocolError("the store gave the same continuation token twice", url=prefix_url)
+        token = next_token
+    raise ListingLimitError(
+        f"more than {MAX_PAGES} pages of keys below this prefix", url=prefix_url
+    )

@@ -17,21 +17,32 @@ under ``--root``, and exits by itself when its parent dies or after
                         (default 503), with Retry-After: retry_after if given
     status=NNN          answer that status with a short body
     redirect=N          redirect N times (302) before serving
+    redirect_to=URL     answer 302 with ``Location: URL`` (URL percent-encoded in the
+                        query) and a short body
     change=1            the ETag changes on every request (a file that changes)
     digest=1|bad        send Repr-Digest: the file's SHA-256 (or a wrong one)
     no_validators=1     send neither ETag nor Last-Modified
+    fake_total=N        state N as the file's size: the Content-Range total of a 206,
+                        the Content-Length of a 200 (then the connection closes after
+                        the real body); a hostile or broken server's size
     trace=1             send in chunks, noting in the log when each went out
                         (``marks``: [time, bytes sent so far]), with a small
                         send buffer, so that what the server saw can be timed
 
+A directory URL (ending in ``/``) serves its ``index.html`` when it has one
+(a test writes the page, hostile links and all).
+
 ``--auth USER:PASSWORD`` makes every file want that Basic login (401 and
-``WWW-Authenticate`` otherwise).
+``WWW-Authenticate`` otherwise). ``--redirect-to BASE`` answers every request
+(after the login, if one is wanted) with a 302 to BASE followed by the
+request's path and query: a whole server moved to another origin.
 
 ``GET /_stats`` returns JSON counters (connections, requests, most at once)
 and ``log``: one record per body served (connection number, path and query,
 first byte, bytes sent, the request's headers, when the body began and
 ended on the server's monotonic clock), so tests can assert on what the
-server saw.
+server saw; a redirect of ``redirect_to`` or ``--redirect-to`` is a record
+too (``status`` 302, its ``location``, nothing sent).
 """
 
 from __future__ import annotations
@@ -83,8 +94,15 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], root: Path, auth: str | None = None) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        root: Path,
+        auth: str | None = None,
+        redirect_base: str | None = None,
+    ) -> None:
         super().__init__(address, Handler)
+        self.redirect_base = redirect_base
         self.root = root
         self.auth = "Basic " + base64.b64encode(auth.encode()).decode() if auth else None
         self.stats = Stats()
@@ -146,6 +164,12 @@ class Handler(BaseHTTPRequestHandler):
             extra = {"WWW-Authenticate": 'Basic realm="test"'}
             self.send_small(401, b"log in first\n", "text/plain", extra)
             return
+        moved = query.get("redirect_to")
+        if self.server.redirect_base is not None:
+            moved = self.server.redirect_base + self.path
+        if moved is not None:
+            self.redirect_to(moved)
+            return
         redirects = int(query.get("redirect", "0"))
         if redirects > 0:
             query["redirect"] = str(redirects - 1)
@@ -179,6 +203,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_small(status, b"try again\n", "text/plain", extra)
                 return
         path = (self.server.root / unquote(parts.path).lstrip("/")).resolve()
+        if parts.path.endswith("/") and (path / "index.html").is_file():
+            path = path / "index.html"  # a directory's page, as it was written
         if self.server.root not in path.parents or not path.is_file():
             self.send_small(404, b"not found\n", "text/plain")
             return
@@ -238,9 +264,14 @@ class Handler(BaseHTTPRequestHandler):
             if query["digest"] == "bad":
                 digest = bytes(32)
             self.send_header("Repr-Digest", f"sha-256=:{base64.b64encode(digest).decode()}:")
+        fake_total = query.get("fake_total")
         if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
-        if query.get("no_length") == "1":
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{fake_total or size}")
+        if fake_total is not None and status == 200:
+            self.send_header("Content-Length", fake_total)
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        elif query.get("no_length") == "1":
             self.send_header("Connection", "close")
             self.close_connection = True
         else:
@@ -260,6 +291,24 @@ class Handler(BaseHTTPRequestHandler):
             if trace:
                 record["marks"] = []
             self.send_body(path, start, end, rate, drop_after, stall, record)
+
+    def redirect_to(self, location: str) -> None:
+        """A 302 to ``location`` with a short body, logged with the request's headers."""
+        now = time.monotonic()
+        record: dict[str, object] = {
+            "conn": self.connection_number,
+            "target": self.path,
+            "start": 0,
+            "sent": 0,
+            "headers": {name: value for name, value in self.headers.items()},
+            "began": now,
+            "ended": now,
+            "status": 302,
+            "location": location,
+        }
+        with self.server.stats.lock:
+            self.server.stats.log.append(record)
+        self.send_small(302, b"moved elsewhere\n", "text/plain", {"Location": location})
 
     def send_small(
         self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None
@@ -351,8 +400,9 @@ def main() -> None:
     parser.add_argument("--keyfile")
     parser.add_argument("--lifetime", type=float, default=1800.0)
     parser.add_argument("--auth", metavar="USER:PASSWORD")
+    parser.add_argument("--redirect-to", metavar="BASE")
     args = parser.parse_args()
-    server = Server(("127.0.0.1", args.port), args.root.resolve(), args.auth)
+    server = Server(("127.0.0.1", args.port), args.root.resolve(), args.auth, args.redirect_to)
     if args.certfile:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.certfile, args.keyfile)

@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="in a batch, also each file's notes (fewer connections than -n, a resume)",
+    )
+    parser.add_argument(
         "-f", "--force", action="store_true", help="replace existing files (keeping their mode)"
     )
     parser.add_argument(
@@ -182,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=10,
         metavar="N",
         help="redirects a file's first request may follow (default: 10)",
+    )
+    access.add_argument(
+        "--allow-insecure-redirect",
+        action="store_true",
+        help="follow a redirect from https:// to http:// (refused by default); -H headers "
+        "and logins never go to another host a redirect leads to",
     )
     access.add_argument(
         "--ssh-known-hosts",
@@ -382,13 +394,28 @@ def usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> st
         return None
     if args.output and args.output.endswith(os.sep) and not Path(args.output).is_dir():
         return f"directory {args.output} does not exist"
-    directory = (
-        Path(args.dir) if args.dir else (Path(args.output).parent if args.output else Path.cwd())
-    )
+    if args.dir is not None:
+        return _batch_directory_problem(Path(args.dir))
+    directory = Path(args.output).parent if args.output else Path.cwd()
     if args.output and Path(args.output).is_dir():
         directory = Path(args.output)
     if not directory.is_dir():
         return f"directory {directory} does not exist"
     if not os.access(directory, os.W_OK | os.X_OK):
         return f"directory {directory} is not writable"
+    return None
+
+
+def _batch_directory_problem(directory: Path) -> str | None:
+    """``-d DIR`` is made when missing (as wget -P and aria2c -d do); what
+    stands there, or above it, must let it be a writable directory."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing == directory and not directory.is_dir():
+        return f"{directory} is not a directory"
+    if not existing.is_dir():
+        return f"cannot make directory {directory}: {existing} is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"directory {existing} is not writable"
     return None

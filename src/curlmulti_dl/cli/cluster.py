@@ -10,7 +10,6 @@ from typing import Any
 
 from .._batch import DownloadRequest
 from .inputfile import InputFileError, InputReader
-from .itemdirs import make_directory
 from .jsonlines import result_line, summary_line
 
 __all__ = ["run_on_cluster"]
@@ -18,18 +17,14 @@ __all__ = ["run_on_cluster"]
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
-def _items(args: argparse.Namespace, dest: str) -> Iterator[str | DownloadRequest]:
+def _items(args: argparse.Namespace) -> Iterator[str | DownloadRequest]:
     yield from args.urls
     if args.input_file:
         reader = InputReader(args.input_file)
         with open(args.input_file, encoding="utf-8", errors="surrogateescape") as lines:
             for line in lines:
-                for request in reader.feed(line):
-                    make_directory(request, dest)  # here: every worker sees the file system
-                    yield request
-        for request in reader.close():
-            make_directory(request, dest)
-            yield request
+                yield from reader.feed(line)
+        yield from reader.close()
 
 
 def run_on_cluster(
@@ -54,7 +49,7 @@ def run_on_cluster(
     kw = {"parts": args.parts, "skip_existing": args.skip_existing,
           "globs": not args.globoff, "depth": args.level if args.recursive else 0}  # fmt: skip
     try:
-        batch = fetch_on_cluster(client, _items(args, dest), dest,
+        batch = fetch_on_cluster(client, _items(args), dest,
                                  max_host_connections=args.max_host_connections,
                                  downloader=limits, **kw, **options)  # fmt: skip
         for result in batch:

@@ -28,7 +28,6 @@ from ..view.display import make_display
 from .args import build_parser, usage_error
 from .early import EarlyConnection
 from .inputfile import InputFileError, InputReader
-from .itemdirs import make_directory
 from .jsonlines import result_line, summary_line
 from .scrub import blank_in_process_list, command_line_secrets
 from .signals import StopSignals
@@ -104,6 +103,8 @@ def _access_options(args: argparse.Namespace) -> dict[str, Any]:
         options["headers"] = tuple(args.header)
     if args.no_sign_request:
         options["s3_anonymous"] = True
+    if args.allow_insecure_redirect:
+        options["allow_insecure_redirects"] = True
     return options
 
 
@@ -153,7 +154,7 @@ def fetch_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
 
 async def _download_all(args: argparse.Namespace, early: EarlyConnection | None) -> int:
     dest: Any = 1 if args.output == "-" else (args.output or args.dir)
-    display = make_display(args.quiet, args.progress_interval, args.output == "-")
+    display = make_display(args.quiet, args.progress_interval, args.output == "-", args.verbose)
     options, limits = fetch_options(args)
     async with Downloader(
         max_host_connections=args.max_host_connections, **limits, **options
@@ -203,6 +204,8 @@ async def _download_batch(dl: Downloader, args: argparse.Namespace, display: Any
         async with dl.fetch_many(
             items, args.dir, progress=progress or display.progress, **kw
         ) as batch:
+            if not one:
+                display.follow(batch.expected)  # the batch's total and ETA
             async for result in batch:
                 shown = args.urls[0] if one else result.url
                 if result.error is None:
@@ -231,10 +234,8 @@ async def _items(args: argparse.Namespace) -> AsyncIterator[str | DownloadReques
     reader = InputReader(source)
     async for line in _lines(args.input_file):
         for request in reader.feed(line):
-            make_directory(request, args.dir)
             yield request
     for request in reader.close():
-        make_directory(request, args.dir)
         yield request
 
 

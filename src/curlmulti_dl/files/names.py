@@ -22,6 +22,7 @@ __all__ = [
     "Origin",
     "filename_from_url",
     "journal_path_for",
+    "local_name",
     "normalize_url",
     "parse_origin",
     "part_path_for",
@@ -32,6 +33,9 @@ SUPPORTED_SCHEMES = ("http", "https", "ftp", "ftps", "sftp", "s3")
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ftps": 990, "sftp": 22, "s3": 443}
 _UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A name from a server: C0, DEL and C1 controls (ESC, BEL, CSI...) never reach
+# a file name, where every later ``ls`` would print them to a terminal.
+_SERVER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f/]")
 #: Longest file name most file systems take (ext4, xfs, btrfs: 255 bytes).
 MAX_NAME_BYTES = 255
 _PART_SUFFIX = ".part"
@@ -183,6 +187,20 @@ def filename_from_url(url: str) -> str:
     return shorten_name(name, MAX_NAME_BYTES - len(_PART_SUFFIX))
 
 
+def local_name(name: str) -> str:
+    """The file name for a name a listing gave: control characters and
+    separators become ``_``; bytes that are not UTF-8 (surrogate escapes) stay
+    the bytes the server sent; too long for ``NAME.part``: shortened.
+
+    >>> local_name("a\x1b[31mb.nc")
+    'a_[31mb.nc'
+    """
+    cleaned = _SERVER_UNSAFE.sub("_", name).strip()
+    if cleaned in ("", ".", ".."):
+        cleaned = cleaned.replace(".", "_") or "_"
+    return shorten_name(cleaned, MAX_NAME_BYTES - len(_PART_SUFFIX))
+
+
 def _decode_segment(segment: str) -> str:
     """Decode percent-escapes; bytes that are not UTF-8 keep their ``%XX`` form."""
     raw = unquote_to_bytes(segment)
@@ -196,15 +214,28 @@ def shorten_name(name: str, limit: int) -> str:
     >>> shorten_name("a" * 300 + ".nc", 20)
     'aaaaaaaaaaaaaaaaa.nc'
     """
-    encoded = name.encode("utf-8", "surrogatepass")
-    if len(encoded) <= limit:
+    if _fs_bytes(name) <= limit:
         return name
     stem, dot, ext = name.rpartition(".")
-    suffix = f".{ext}" if dot and stem and 0 < len(ext.encode()) <= 16 else ""
+    suffix = f".{ext}" if dot and stem and 0 < _fs_bytes(ext) <= 16 else ""
     stem = name[: len(name) - len(suffix)]
-    room = limit - len(suffix.encode("utf-8", "surrogatepass"))
-    cut = stem.encode("utf-8", "surrogatepass")[:room].decode("utf-8", "ignore")
-    return cut + suffix
+    room = limit - _fs_bytes(suffix)
+    # Whole characters only: a name's raw bytes (surrogate escapes) are kept.
+    kept, used = [], 0
+    for char in stem:
+        size = _fs_bytes(char)
+        if used + size > room:
+            break
+        kept.append(char)
+        used += size
+    return "".join(kept) + suffix
+
+
+def _fs_bytes(text: str) -> int:
+    """The bytes ``text`` takes in a file name (surrogate escapes: one each)."""
+    return sum(
+        1 if "\udc80" <= c <= "\udcff" else len(c.encode("utf-8", "surrogatepass")) for c in text
+    )
 
 
 JOURNAL_SUFFIX = ".journal"  # NAME.part.journal: the resume journal beside NAME.part

@@ -10,6 +10,13 @@ objects would corrupt the file). The final name appears only through
 with one link, owned by this user, that this process could lock and that is
 still the file at that path once locked: a link or file planted there by
 someone else is refused, never truncated, written or deleted.
+
+And it must be ours: a ``NAME.part`` this tool made carries the extended
+attribute ``user.curlmulti_dl.part`` (set when it is created) or has an
+intact journal of ours beside it. Any other ``NAME.part``, or a
+``NAME.part.journal`` that is not a journal of ours, is the user's own file
+that happens to have that name: it is left as it is and the download fails
+with ``ForeignFileError``.
 """
 
 from __future__ import annotations
@@ -28,9 +35,11 @@ from .._exceptions import (
     DestinationExistsError,
     DestinationLockedError,
     DiskFullError,
+    ForeignFileError,
     StorageError,
 )
 from .destination import Destination
+from .journal import decode
 from .journalfile import read_journal, remove_journal, replace_journal
 from .names import journal_path_for, part_path_for
 from .placing import copy_into, fsync_directory, libc, rename_new, replace_keeping
@@ -42,6 +51,8 @@ if _fallocate is not None:
     _fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
     _fallocate.restype = ctypes.c_int
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+#: Marks a ``NAME.part`` as made by this tool (kept until the commit).
+OURS_ATTRIBUTE = "user.curlmulti_dl.part"
 
 
 class Storage(Protocol):
@@ -88,14 +99,20 @@ class PartFile:
     def _open_once(self) -> bool:
         flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
         path = self.part_path
+        created = True
         try:
             fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
+            created = False
             fd = self._open_existing(flags | os.O_NONBLOCK)
             if fd < 0:
                 return False  # it vanished between the two opens: try again
         except OSError as exc:
             raise storage_error(exc, "create", path, self.url) from None
+        if created:
+            with contextlib.suppress(OSError, AttributeError):  # (no user xattrs: the journal)
+                os.setxattr(fd, OURS_ATTRIBUTE, b"1")
+
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -109,10 +126,36 @@ class PartFile:
             # Renamed or replaced between our open and our lock: not ours.
             os.close(fd)
             return False
+        foreign = self._foreign(fd, created)
+        if foreign is not None:
+            if created:
+                os.unlink(path)  # ours, made a moment ago
+            os.close(fd)  # (and its lock)
+            raise ForeignFileError(
+                f"{foreign} was not made by curlmulti-dl (no journal or mark of ours); "
+                "left as it is: move it away to download here",
+                url=self.url,
+            )
         self.fd = fd
         if not self.keep_existing:
             self.start_over()
         return True
+
+    def _foreign(self, fd: int, created: bool) -> Path | None:
+        """The temporary file that is not ours, if one is. A journal that
+        does not decode beside a ``NAME.part`` of ours is a damaged one of
+        ours (ignored, then replaced); beside no ``NAME.part`` of ours it is
+        the user's."""
+        try:
+            marked = created or os.getxattr(fd, OURS_ATTRIBUTE) == b"1"
+        except OSError:
+            marked = False
+        journal = self.read_journal()
+        if journal is not None and decode(journal) is not None:
+            return None
+        if os.path.lexists(self.journal_path) and (created or not marked):
+            return self.journal_path
+        return None if marked else self.part_path
 
     # ------------------------------------------------------------ the journal
 
@@ -223,6 +266,8 @@ class PartFile:
                 os.setxattr(self.fd, name, value.encode("utf-8", "surrogateescape"))
 
     def _commit(self, size: int, fsync: bool) -> None:
+        with contextlib.suppress(OSError):
+            os.removexattr(self.fd, OURS_ATTRIBUTE)  # a finished file is the user's
         try:
             if os.fstat(self.fd).st_size != size:
                 os.ftruncate(self.fd, size)

@@ -1,0 +1,167 @@
+"""Globs and directory URLs of a batch, read into the files they name.
+
+A listing is a server's answer, so it is input: it arrives page by page (an
+S3 prefix one ListObjectsV2 page at a time, so a million keys are never in
+memory at once), names already given in a directory are dropped, a
+recursive walk lists each directory once, and the entries one item's walk
+may give are capped (``max_entries``). Whatever goes wrong while listing
+(an unreadable answer, a refused connection, a bug of ours) is that item's
+failed result; the files found before it go on, and so does the batch.
+
+Example::
+
+    async for found in expand(items, Expansion(lister, depth=2), options):
+        ...  # a DownloadRequest per file, or a failed DownloadResult
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ._batchitems import DownloadRequest, Item, as_request, failed_result
+from ._exceptions import DownloadError, ListingLimitError, ProtocolError, ServerError, StorageError
+from ._expected import ExpectedSizes
+from ._progress import DownloadResult
+from ._redact import redact_url
+from .files.names import local_name
+from .protocol.listing import Entry, Glob, entry_url, safe_name, split_glob
+
+__all__ = ["MAX_LISTING_ENTRIES", "Expansion", "Lister", "expand", "listing_error"]
+
+#: Entries one item's listing (and walk) may give: a million-key prefix
+#: passes, a server that lists forever does not.
+MAX_LISTING_ENTRIES = 10_000_000
+
+
+class Lister(Protocol):
+    """A directory's entries, a page at a time (``Downloader.iter_directory``)."""
+
+    def __call__(self, url: str, **options: Any) -> AsyncIterator[list[Entry]]: ...
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """How URLs that name many files are read: ``globs`` (off: every URL is
+    one file, as ``--globoff``), how deep ``depth`` walks (0: the directory
+    itself only), and the most entries one item's listings may give."""
+
+    lister: Lister | None = None
+    globs: bool = True
+    depth: int = 0
+    max_entries: int = MAX_LISTING_ENTRIES
+
+
+async def expand(
+    items: AsyncIterator[Item],
+    expansion: Expansion,
+    options: Mapping[str, Any],
+    expected: ExpectedSizes | None = None,
+) -> AsyncIterator[Item | DownloadResult]:
+    """Items as they are, but a glob or a directory URL in place of its files
+    (their listed sizes told to ``expected``)."""
+    async for item in items:
+        request = as_request(item)
+        glob = split_glob(request.url.strip()) if expansion.globs else None
+        if glob is None or expansion.lister is None:
+            yield item
+            continue
+        walk = _Walk(expansion.lister, expansion.max_entries, request, options)
+        walk.expected = expected
+        # Matches go below the item's own directory (dest), keeping the
+        # listing's subdirectories when walking.
+        under = Path(request.dest) if request.dest is not None else Path()
+        try:
+            async for found in walk.files(glob, under, expansion.depth):
+                yield found
+        except Exception as exc:  # (a cancellation is no Exception: it passes)
+            yield failed_result(request.url, None, listing_error(exc, request.url))
+            continue
+        if not walk.matched:  # as lftp and wget say: a glob that finds nothing is an error
+            where = f"{redact_url(glob.directory)} matches {glob.pattern!r}"
+            error = ServerError(f"no file in {where}", url=request.url)
+            yield failed_result(request.url, None, error)
+
+
+def listing_error(exc: Exception, url: str) -> DownloadError:
+    """``exc``, raised while listing or naming, as a typed error of the tree."""
+    if isinstance(exc, DownloadError):
+        return exc
+    if isinstance(exc, OSError):
+        return StorageError(f"{exc.strerror or exc}", url=url)
+    if isinstance(exc, (ValueError, UnicodeError)):
+        return ProtocolError(f"cannot read the listing: {exc}", url=url)
+    return DownloadError(f"internal error while listing: {exc!r}", url=url)
+
+
+class _Walk:
+    """One item's listings: the directories seen and the entries counted."""
+
+    expected: ExpectedSizes | None = None  # told the sizes of the files found
+
+    def __init__(
+        self,
+        lister: Lister,
+        max_entries: int,
+        template: DownloadRequest,
+        options: Mapping[str, Any],
+    ) -> None:
+        self._lister = lister
+        self._max_entries = max_entries
+        self._template = template
+        self._options = options
+        self._listed: set[str] = set()
+        self._entries = 0
+        self.matched = 0
+
+    async def files(self, glob: Glob, under: Path, depth: int) -> AsyncIterator[DownloadRequest]:
+        """The files of ``glob``'s directory that match (largest first within
+        a page, where the listing says sizes), then, ``depth`` levels down,
+        its directories'. ``under``: their place, relative to the batch's
+        directory."""
+        if glob.directory in self._listed:
+            return  # a link back up, or a server that lists a directory twice
+        self._listed.add(glob.directory)
+        directories: list[str] = []
+        seen: set[str] = set()
+        async for page in self._lister(glob.directory, **self._options):
+            self._count(len(page), glob.directory)
+            files = []
+            for entry in page:
+                if not safe_name(entry.name) or entry.name in seen:
+                    continue
+                seen.add(entry.name)
+                if entry.kind == "file" and glob.matches(entry.name):
+                    files.append(entry)
+                elif entry.kind == "dir" and depth > 0:
+                    directories.append(entry.name)
+            files.sort(key=lambda e: -(e.size or 0))  # longest first: the tail is short
+            if self.expected is not None:
+                self.expected.listed(e.size for e in files)
+            for entry in files:
+                self.matched += 1
+                request = self._request(glob.directory, entry.name, under)
+                if self.expected is not None:
+                    self.expected.handed(request.url, entry.size)
+                yield request
+        seen.clear()
+        for name in directories:
+            inner = Glob(entry_url(glob.directory, name) + "/", glob.pattern)
+            async for found in self.files(inner, under / local_name(name), depth - 1):
+                yield found
+
+    def _count(self, entries: int, directory: str) -> None:
+        self._entries += max(1, entries)  # an empty listing still costs a request
+        if self._entries > self._max_entries:
+            raise ListingLimitError(
+                f"more than {self._max_entries} entries listed (max_listing_entries, "
+                "--max-listing-entries)",
+                url=directory,
+            )
+
+    def _request(self, directory: str, name: str, under: Path) -> DownloadRequest:
+        url = entry_url(directory, name)
+        return dataclasses.replace(self._template, url=url, dest=under / local_name(name))

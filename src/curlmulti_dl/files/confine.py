@@ -1,0 +1,83 @@
+"""A batch's output paths stay inside its directory.
+
+An item's ``dest`` (an ``-i`` list's ``dir=`` and ``out=``, a listing's
+subdirectories) is input the user did not write by hand: lists come from
+catalog queries, names from servers. So a ``dest`` that is absolute or has
+``..`` parts is refused, and so is a path that leads out of the directory
+through a symbolic link (the directory itself may be one). The check reads
+the file system (``realpath``) but changes nothing; ``make_parents`` then
+creates what is missing, mode by umask, as ``wget -P`` and ``aria2c -d`` do.
+
+Example::
+
+    output_path(Path("/data"), "sub/a.nc", "x.nc", url)    # /data/sub/a.nc
+    output_path(Path("/data"), "../a.nc", "x.nc", url)     # UnsafePathError
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .._exceptions import StorageError, UnsafePathError
+
+__all__ = ["make_parents", "output_path"]
+
+Dest = str | os.PathLike[str] | None
+
+
+def output_path(base: Path, dest: Dest, default_name: str, url: str) -> Path:
+    """Where an item goes below ``base``: ``dest`` (a file, or a directory
+    when it ends in a separator or is one) or ``default_name`` in ``base``.
+    Raises ``UnsafePathError`` for a path that would leave ``base``."""
+    if dest is None:
+        relative = Path(default_name)
+    else:
+        text = os.fspath(dest)
+        relative = Path(text)
+        if relative.is_absolute():
+            raise UnsafePathError(
+                f"{text!r} is an absolute path; an item's directory and name stay below {base}",
+                url=url,
+            )
+        if ".." in relative.parts:
+            raise UnsafePathError(
+                f"{text!r} goes up with '..'; an item's directory and name stay below {base}",
+                url=url,
+            )
+        if text.endswith(os.sep) or text in ("", ".") or (base / relative).is_dir():
+            relative = relative / default_name
+    path = base / relative
+    _check_inside(base, path, url)
+    return path
+
+
+def _check_inside(base: Path, path: Path, url: str) -> None:
+    # realpath resolves the links that exist now; the parts still to be made
+    # have none. A check, then a use: a link planted in between is the
+    # opener's to refuse (NAME.part is opened without following links).
+    try:
+        real_base = os.path.realpath(base)
+        real = os.path.realpath(path)
+    except (OSError, ValueError) as exc:
+        raise StorageError(f"cannot resolve {path}: {exc}", url=url) from None
+    if os.path.commonpath([real_base, real]) != real_base:
+        raise UnsafePathError(
+            f"{path} leads out of {base} through a symbolic link (to {real})", url=url
+        )
+
+
+def make_parents(path: Path, url: str) -> None:
+    """Create the directories above ``path`` that are missing."""
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise StorageError(
+            f"cannot make directory {parent}: a file that is not a directory stands in its way",
+            url=url,
+        ) from None
+    except OSError as exc:
+        raise StorageError(
+            f"cannot make directory {parent}: {exc.strerror or exc}", url=url
+        ) from None

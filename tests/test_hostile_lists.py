@@ -1,0 +1,210 @@
+"""Lists and listings are input: every output stays inside ``-d``, and one
+bad item is one failed result, never a traceback or a stopped batch. Real
+downloads from the loopback servers, every sha256 checked."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import curlmulti_dl
+from curlmulti_dl.files.confine import output_path
+from curlmulti_dl.files.names import local_name
+
+from .conftest import DataFiles, Server
+from .test_cli import cli
+
+
+def tree(root: Path) -> list[str]:
+    """Every path below ``root`` (its files and directories), relative."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "error:" in line]
+
+
+def test_a_list_cannot_write_outside_its_directory(
+    http_server: Server, data: DataFiles, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    out = tmp_path / "sandbox" / "out"  # made by the command: -d need not exist
+    url = http_server.url("odd.bin")
+    listing = tmp_path / "list.txt"
+    listing.write_text(
+        "\n".join(
+            [
+                url,
+                f"  dir={outside}",  # absolute
+                url,
+                "  out=../escape.bin",
+                url,
+                "  dir=sub/../../escape-dir",
+                url,
+                f"  out={outside}/abs.bin",
+                http_server.url("seven.bin"),  # a good item after the bad ones
+                "  dir=fine/deeper",
+                http_server.url("one.bin"),
+            ]
+        )
+        + "\n"
+    )
+    done = cli("-i", str(listing), "-d", str(out), "--json", "--force")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    summary = records.pop()["summary"]
+    assert (summary["downloaded"], summary["failed"]) == (2, 4)
+    refused = [r for r in records if not r["ok"]]
+    assert {r["error"]["type"] for r in refused} == {"UnsafePathError"}
+    assert all(r["path"] is None for r in refused)
+    assert list(outside.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["list.txt", "outside", "sandbox"]
+    assert tree(out) == ["fine", "fine/deeper", "fine/deeper/seven.bin", "one.bin"]
+    data.assert_same("seven.bin", out / "fine/deeper/seven.bin")
+    data.assert_same("one.bin", out / "one.bin")
+    assert len([line for line in done.stderr.splitlines() if "UnsafePath" in line or ".." in line])
+
+
+def test_a_symbolic_link_out_of_the_directory_is_not_followed(
+    http_server: Server, data: DataFiles, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "link").symlink_to(outside)
+    (out / "inner").mkdir()
+    (out / "ok-link").symlink_to(out / "inner")  # a link that stays inside is fine
+    (out / "victim.bin").symlink_to(outside / "victim.bin")
+    (outside / "victim.bin").write_bytes(b"the user's own file")
+
+    async def main() -> list[curlmulti_dl.DownloadResult]:
+        items = [
+            curlmulti_dl.DownloadRequest(http_server.url("odd.bin"), dest="link/"),
+            curlmulti_dl.DownloadRequest(http_server.url("odd.bin"), dest="link/x/y.bin"),
+            curlmulti_dl.DownloadRequest(http_server.url("odd.bin"), dest="victim.bin"),
+            curlmulti_dl.DownloadRequest(http_server.url("seven.bin"), dest="ok-link/"),
+        ]
+        async with curlmulti_dl.Downloader() as dl:
+            async with dl.fetch_many(items, out, overwrite=True) as batch:
+                return [r async for r in batch]
+
+    import anyio
+
+    results = anyio.run(main)
+    failed = [r for r in results if not r.ok]
+    assert len(failed) == 3
+    assert all(isinstance(r.error, curlmulti_dl.UnsafePathError) for r in failed)
+    assert all("symbolic link" in str(r.error) for r in failed)
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.bin"]
+    assert (outside / "victim.bin").read_bytes() == b"the user's own file"
+    data.assert_same("seven.bin", out / "inner" / "seven.bin")
+
+
+def test_fetch_many_makes_a_missing_directory(
+    http_server: Server, data: DataFiles, tmp_path: Path
+) -> None:
+    out = tmp_path / "new" / "deeper"
+    old = os.umask(0o027)
+    try:
+        summary = curlmulti_dl.download_many([http_server.url("odd.bin")], out)
+    finally:
+        os.umask(old)
+    assert (summary.succeeded, summary.failures) == (1, 0)
+    data.assert_same("odd.bin", out / "odd.bin")
+    assert out.stat().st_mode & 0o777 == 0o750  # by umask, as mkdir -p
+
+
+def test_directories_that_cannot_be_made_fail_their_items_only(
+    http_server: Server, data: DataFiles, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "plain").write_bytes(b"a file, not a directory")
+    url = http_server.url("odd.bin")
+    listing = tmp_path / "list.txt"
+    listing.write_text(
+        f"{url}\n  dir=plain/sub\n{url}\n  dir={'d' * 300}\n{http_server.url('seven.bin')}\n"
+    )
+    done = cli("-i", str(listing), "-d", str(out))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert len(error_lines(done.stderr)) == 2, done.stderr
+    assert "plain" in done.stderr and "not a directory" in done.stderr
+    data.assert_same("seven.bin", out / "seven.bin")
+    assert (out / "plain").read_bytes() == b"a file, not a directory"
+    assert tree(out) == ["plain", "seven.bin"]
+
+
+def test_a_temporary_name_of_an_item_is_claimed_too(
+    http_server: Server, data: DataFiles, tmp_path: Path
+) -> None:
+    items = [
+        curlmulti_dl.DownloadRequest(http_server.url("odd.bin"), dest="x"),
+        curlmulti_dl.DownloadRequest(http_server.url("seven.bin"), dest="x.part"),
+    ]
+    summary = curlmulti_dl.download_many(items, tmp_path)
+    assert (summary.succeeded, summary.failures) == (1, 1)
+    [failed] = summary.failed
+    assert isinstance(failed.error, curlmulti_dl.DuplicateOutputError)
+    assert "temporary" in str(failed.error)
+    data.assert_same("odd.bin", tmp_path / "x")
+
+
+def test_a_listing_with_a_bad_link_fails_only_its_item(
+    http_server: Server, data: DataFiles, tmp_path: Path
+) -> None:
+    # An index page with a link no URL parser reads, beside good ones: the
+    # page's readable links are its files, the batch goes on.
+    page_dir = data.root / "hostile-index"
+    page_dir.mkdir(exist_ok=True)
+    data.add("hostile-index/good.bin", 1234)
+    (page_dir / "index.html").write_text(
+        '<a href="http://[/">bad</a> <a href="good.bin">good.bin</a>'
+        '<a href="%1b%5b31mred.bin">esc</a>'
+    )
+    done = cli("-d", str(tmp_path), http_server.url("hostile-index/"), http_server.url("one.bin"))
+    assert "Traceback" not in done.stderr
+    data.assert_same("hostile-index/good.bin", tmp_path / "good.bin")
+    data.assert_same("one.bin", tmp_path / "one.bin")
+    # red.bin does not exist: its 404 is one failure, named without the ESC
+    assert done.returncode == 1
+    assert "\x1b" not in done.stderr
+    assert not any("\x1b" in p for p in tree(tmp_path))
+
+
+@given(st.text(min_size=1, max_size=300))
+def test_a_listed_name_is_one_safe_component(name: str) -> None:
+    local = local_name(name)
+    assert local not in ("", ".", "..")
+    assert "/" not in local
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in local)
+    encoded = local.encode("utf-8", "surrogatepass")
+    assert len(encoded) <= 255
+
+
+@given(
+    st.lists(st.sampled_from(["a", "b", "..", ".", "", "/", "c.bin"]), max_size=6).map("/".join)
+)
+def test_an_output_path_never_leaves_its_base(dest: str) -> None:
+    base = Path("/nonexistent-base-for-a-pure-check")
+    try:
+        path = output_path(base, dest, "name.bin", "http://h/name.bin")
+    except curlmulti_dl.UnsafePathError:
+        assert dest.startswith("/") or ".." in Path(dest).parts
+        return
+    assert os.path.commonpath([base, path]) == str(base)
+    assert ".." not in path.parts
+
+
+@pytest.mark.parametrize("dest", ["/abs/x.bin", "../x.bin", "a/../../x.bin", "a/.."])
+def test_unsafe_destinations_are_refused(dest: str) -> None:
+    with pytest.raises(curlmulti_dl.UnsafePathError):
+        output_path(Path("/nonexistent-base"), dest, "n.bin", "http://h/n.bin")
