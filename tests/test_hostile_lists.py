@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -92,11 +93,11 @@ def test_a_symbolic_link_out_of_the_directory_is_not_followed(
             curlmulti_dl.DownloadRequest(http_server.url("odd.bin"), dest="victim.bin"),
             curlmulti_dl.DownloadRequest(http_server.url("seven.bin"), dest="ok-link/"),
         ]
-        async with curlmulti_dl.Downloader() as dl:
-            async with dl.fetch_many(items, out, overwrite=True) as batch:
-                return [r async for r in batch]
-
-    import anyio
+        async with (
+            curlmulti_dl.Downloader() as dl,
+            dl.fetch_many(items, out, overwrite=True) as batch,
+        ):
+            return [r async for r in batch]
 
     results = anyio.run(main)
     failed = [r for r in results if not r.ok]
@@ -190,9 +191,7 @@ def test_a_listed_name_is_one_safe_component(name: str) -> None:
     assert len(encoded) <= 255
 
 
-@given(
-    st.lists(st.sampled_from(["a", "b", "..", ".", "", "/", "c.bin"]), max_size=6).map("/".join)
-)
+@given(st.lists(st.sampled_from(["a", "b", "..", ".", "", "/", "c.bin"]), max_size=6).map("/".join))
 def test_an_output_path_never_leaves_its_base(dest: str) -> None:
     base = Path("/nonexistent-base-for-a-pure-check")
     try:
