@@ -4,8 +4,10 @@ downloads from the loopback servers, every sha256 checked."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -207,3 +209,41 @@ def test_an_output_path_never_leaves_its_base(dest: str) -> None:
 def test_unsafe_destinations_are_refused(dest: str) -> None:
     with pytest.raises(curlmulti_dl.UnsafePathError):
         output_path(Path("/nonexistent-base"), dest, "n.bin", "http://h/n.bin")
+
+
+def test_names_from_a_server_are_safe_files_and_valid_json(
+    crafted_ftp: Callable[..., Server], data: DataFiles, tmp_path: Path
+) -> None:
+    served = data.root / "names"
+    served.mkdir(exist_ok=True)
+    raw_name = b"raw-\x9b\xff.bin"  # not UTF-8 (and 0x9b is CSI in Latin-1)
+    c1_name = "c1-\u009b31m.bin"  # CSI as a character: a file name of its own
+    esc_name = "esc\x1b[31m\x07.bin"  # libcurl refuses C0 in an FTP path: one clean failure
+    contents = {raw_name: os.urandom(3000), os.fsencode(c1_name): os.urandom(2000)}
+    contents[os.fsencode(esc_name)] = os.urandom(500)
+    contents[b"plain.bin"] = os.urandom(1000)
+    for name, body in contents.items():
+        (served / os.fsdecode(name)).write_bytes(body)
+    facts = b"type=file;size=%d;modify=20261207000000; %s\r\n"
+    mlsd = b"".join(facts % (len(body), name) for name, body in contents.items())
+    mlsd += facts % (1000, b"plain.bin")  # a name given twice is one file
+    server = crafted_ftp(mlsd=mlsd)
+    out = tmp_path / "out"
+    done = cli("-d", str(out), "--json", f"{server.base}/names/*.bin")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "\x1b" not in done.stderr
+    [failure] = error_lines(done.stderr)
+    assert "control characters" in failure
+    lines = done.stdout.encode("utf-8", "surrogateescape").decode("utf-8").splitlines()
+    records = [json.loads(line) for line in lines]  # strict UTF-8, every line JSON
+    summary = records.pop()["summary"]
+    assert (summary["downloaded"], summary["failed"]) == (3, 1)
+    written = {os.fsencode(p.name): p.read_bytes() for p in out.iterdir()}
+    assert written == {
+        raw_name: contents[raw_name],
+        b"c1-_31m.bin": contents[os.fsencode(c1_name)],
+        b"plain.bin": contents[b"plain.bin"],
+    }
+    [raw] = [r for r in records if "path_raw" in r]
+    assert base64.b64decode(raw["path_raw"]) == os.fsencode(out) + b"/" + raw_name
+    assert raw["path"].endswith("raw-\\x9b\\xff.bin")

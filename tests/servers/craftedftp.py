@@ -93,6 +93,7 @@ def main() -> None:
     handler.authorizer = authorizer
     handler.banner = "curlmulti_dl crafted test server"
     handler.permit_foreign_addresses = False
+    handler.unicode_errors = "surrogateescape"  # names that are not UTF-8 pass as bytes
     server = ThreadedFTPServer(("127.0.0.1", args.port), handler)
     server.max_cons = 512
     config_logging(level=logging.ERROR)
