@@ -145,7 +145,12 @@ class DownloadOptions:
         variables (``http_proxy``, ``HTTPS_PROXY``, ``ALL_PROXY``,
         ``NO_PROXY``); ``""``: no proxy, whatever the environment says.
     noproxy: hosts reached directly, comma-separated (``"*"``: all).
-    max_redirects: redirects the first request of a file may follow.
+    max_redirects: redirects the first request of a file may follow (its
+        other ranges go to where they led). Headers, ``auth`` and S3 tokens
+        go only to the origin (scheme, host, port) of the URL they were given
+        with, never to another one a redirect leads to.
+    allow_insecure_redirects: follow a redirect from https to http; refused
+        by default (``InsecureRedirectError``).
     s3_endpoint: ``s3://`` URLs go to this store (MinIO, Ceph, a local test
         server: ``http://127.0.0.1:9000``), the bucket as the path's first
         part; None: AWS (``https://BUCKET.s3.amazonaws.com``).
@@ -194,6 +199,7 @@ class DownloadOptions:
     proxy: str | None = field(default=None, repr=False)
     noproxy: str | None = None
     max_redirects: int = 10
+    allow_insecure_redirects: bool = False
     s3_endpoint: str | None = None
     s3_anonymous: bool = False
     aws_sigv4: str | None = None

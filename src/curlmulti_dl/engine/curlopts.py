@@ -4,6 +4,11 @@ functions excepted: only ``multi.py`` touches those).
 A transfer describes what it wants as a ``RangeRequest``; this module turns
 that into libcurl options, so protocol choices (redirects, FTP commands,
 TLS, timeouts) are read and changed here only.
+
+No handle follows redirects (``protocol.redirects`` says why and who does):
+a request whose URL is not the origin the user's secrets were given for
+(``RangeRequest.secrets`` False) goes without the user's headers, login and
+AWS signature.
 """
 
 from __future__ import annotations
@@ -50,7 +55,9 @@ class RangeRequest:
     the server must still have for the range to be served. FTP only:
     ``ftp_method`` is libcurl's file method; ``listing``, the MLST argument
     that asks size and date in one round trip (None: SIZE and MDTM);
-    ``want_date``: MDTM on a range other than the first.
+    ``want_date``: MDTM on a range other than the first. ``secrets``: the
+    URL is the origin the user's headers and login were given for (False
+    after a redirect to another origin: they stay at home).
     """
 
     url: str
@@ -64,6 +71,7 @@ class RangeRequest:
     listing: bytes | None = None
     want_date: bool = False  # FTP: ask MDTM (the file's date is not known yet)
     date_only: bool = False  # no data: FTP's MDTM, SFTP's stat (size and date)
+    secrets: bool = True  # the user's headers, login and signature go with it
 
     @property
     def names_a_directory(self) -> bool:
@@ -105,7 +113,7 @@ def configure_transfer(
     # idle one when a new connection would exceed it (see configure_multi).
     set_(pycurl.FRESH_CONNECT, 0 if options.reuse_connections else 1)
     set_(pycurl.BUFFERSIZE, options.buffer_size)
-    _configure_common(curl, options, on_write, on_header)
+    _configure_common(curl, options, on_write, on_header, secrets=request.secrets)
     if request.is_ftp:
         _configure_ftp(curl, request, options)
     elif request.is_sftp:
@@ -119,13 +127,15 @@ def _configure_common(
     options: DownloadOptions,
     on_write: Callable[[memoryview], int | None],
     on_header: Callable[[bytes], Any],
+    *,
+    secrets: bool = True,
 ) -> None:
     """What every transfer and listing shares: reuse, protocols, callbacks,
-    timeouts, TLS."""
+    timeouts, TLS; the login and signature only with ``secrets``."""
     set_ = curl.setopt
     set_(pycurl.FORBID_REUSE, 0 if options.reuse_connections else 1)
     set_(pycurl.PROTOCOLS, _PROTOCOLS)
-    set_(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+    set_(pycurl.FOLLOWLOCATION, 0)  # we follow, with the secrets that fit (see above)
     set_(pycurl.WRITEFUNCTION, on_write, use_memoryview=True)
     set_(pycurl.HEADERFUNCTION, on_header)
     set_(pycurl.CONNECTTIMEOUT_MS, milliseconds(options.connect_timeout))
@@ -136,13 +146,14 @@ def _configure_common(
     set_(pycurl.SSL_VERIFYHOST, 2 if options.verify_tls else 0)
     if options.cacert:
         set_(pycurl.CAINFO, options.cacert)
-    _configure_access(curl, options)
+    _configure_access(curl, options, secrets)
 
 
-def _configure_access(curl: Any, options: DownloadOptions) -> None:
-    """Who we are and which way we go: login, netrc, proxy."""
+def _configure_access(curl: Any, options: DownloadOptions, secrets: bool) -> None:
+    """Who we are and which way we go: login, netrc, proxy. Away from the
+    origin (not ``secrets``) no login or signature: a netrc names its hosts."""
     set_ = curl.setopt
-    if options.auth is not None:
+    if options.auth is not None and secrets:
         # Options, not the URL: libcurl keeps them out of every URL it reports.
         set_(pycurl.USERNAME, options.auth.user)
         set_(pycurl.PASSWORD, options.auth.password)
@@ -150,7 +161,7 @@ def _configure_access(curl: Any, options: DownloadOptions) -> None:
         set_(pycurl.NETRC, pycurl.NETRC_OPTIONAL)  # the URL's or auth's login first
         if isinstance(options.netrc, str):
             set_(pycurl.NETRC_FILE, options.netrc)
-    if options.aws_sigv4 is not None:
+    if options.aws_sigv4 is not None and secrets:
         set_(pycurl.AWS_SIGV4, options.aws_sigv4)  # the key and secret from auth
     if options.proxy is not None:
         set_(pycurl.PROXY, options.proxy)  # "": none, whatever the environment says
@@ -160,11 +171,7 @@ def _configure_access(curl: Any, options: DownloadOptions) -> None:
 
 def _configure_http(curl: Any, request: RangeRequest, options: DownloadOptions) -> None:
     curl.setopt(pycurl.RANGE, request.byte_range)
-    # Only the first request follows redirects: every other range must come
-    # from the same effective URL, never from another mirror.
-    curl.setopt(pycurl.FOLLOWLOCATION, 1 if request.probe else 0)
-    curl.setopt(pycurl.MAXREDIRS, options.max_redirects)
-    headers = ["Accept-Encoding: identity", *options.headers]
+    headers = ["Accept-Encoding: identity", *(options.headers if request.secrets else ())]
     if request.if_range:
         headers.append(f"If-Range: {request.if_range}")
     curl.setopt(pycurl.HTTPHEADER, headers)
@@ -243,22 +250,24 @@ def configure_listing(
     command: str,
     on_write: Callable[[memoryview], int | None],
     on_header: Callable[[bytes], None],
+    *,
+    secrets: bool = True,
 ) -> None:
     """A directory listing of ``url`` (ending in ``/``): FTP ``MLSD``,
-    ``LIST`` or ``NLST`` (libcurl's DIRLISTONLY), or the GET of an HTTP index page.
+    ``LIST`` or ``NLST`` (libcurl's DIRLISTONLY), or the GET of an HTTP index page
+    (one request: its caller follows redirects, ``secrets`` saying whether
+    ``url`` is the origin of the user's headers and login).
     ``LOGIN:<method>``: FTP, no listing; a session logged in (and at the
     directory, as file method ``<method>`` will want it) left in libcurl's cache."""
     set_ = curl.setopt
     set_(pycurl.URL, url)
     set_(pycurl.NOSIGNAL, 1)
-    _configure_common(curl, options, on_write, on_header)
+    _configure_common(curl, options, on_write, on_header, secrets=secrets)
     if url.startswith("sftp:"):
         _configure_ssh(curl, url, options)  # a URL ending in "/": ls -l lines
         return
     if command == "GET":
-        set_(pycurl.FOLLOWLOCATION, 1)
-        set_(pycurl.MAXREDIRS, options.max_redirects)
-        set_(pycurl.HTTPHEADER, list(options.headers))
+        set_(pycurl.HTTPHEADER, list(options.headers) if secrets else [])
         return
     set_(pycurl.FTP_USE_EPSV, 1)
     if options.ftp_tls:

@@ -1,6 +1,8 @@
 """One directory listing over the bridge: an FTP ``MLSD`` or ``NLST`` on a
 connection of the host (a cached session when one waits), or the GET of an
 HTTP index page, its body kept in memory (at most ``LIMIT`` bytes).
+The GET follows redirects itself, one request per hop, the user's headers
+and login only where they were given for (``protocol.redirects``).
 
 The caller holds a connection slot of the host for it (the Downloader).
 """
@@ -8,18 +10,24 @@ The caller holds a connection slot of the host for it (the Downloader).
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pycurl
 
 from .._config import DownloadOptions
 from .._exceptions import DownloadError, HTTPStatusError
+from .._redact import redact_url
+from ..protocol.headers import ResponseHead
+from ..protocol.redirects import RedirectChain, location_of, secret_names
 from .curl_errors import error_from_curl
 from .curlopts import configure_listing, watch_sockets
 from .multi import CurlBridge
 from .sockets import SocketRegistry
 
 __all__ = ["LIMIT", "fetch_listing"]
+
+_log = logging.getLogger(__name__)
 
 LIMIT = 64 * 1024 * 1024  # a directory of about a million names
 
@@ -35,24 +43,52 @@ async def fetch_listing(
     """The listing's bytes; ``command`` is "MLSD", "LIST", "NLST" or "GET"
     (or "LOGIN:<file method>": no bytes, a session left in the cache).
     Raises the ``DownloadError`` that describes libcurl's failure."""
+    if command != "GET":
+        return (await _fetch_once(bridge, url, options, command, sockets, host))[0]
+    chain = RedirectChain(
+        url, options.max_redirects, allow_insecure=options.allow_insecure_redirects
+    )
+    while True:
+        secrets = chain.at_origin
+        body, head = await _fetch_once(bridge, chain.url, options, command, sockets, host, secrets)
+        location = location_of(head)
+        if location is None:
+            return body
+        chain.follow(location)
+        if secrets and not chain.at_origin:
+            dropped = secret_names(options.headers, options.auth is not None)
+            if dropped:
+                _log.debug(
+                    "%s: redirected to another origin, %s: not sending %s there",
+                    redact_url(url), redact_url(chain.url), ", ".join(dropped),
+                )  # fmt: skip
+
+
+async def _fetch_once(
+    bridge: CurlBridge,
+    url: str,
+    options: DownloadOptions,
+    command: str,
+    sockets: SocketRegistry | None,
+    host: str,
+    secrets: bool = True,
+) -> tuple[bytes, ResponseHead]:
+    """One request's body and (HTTP) head; a redirect's body is dropped."""
     body = bytearray()
-    status = [0]
+    head = ResponseHead(url)
     too_large = [False]
 
     def on_write(chunk: memoryview) -> int | None:
+        if location_of(head) is not None:
+            return None  # a redirect's body: not the listing
         if len(body) + len(chunk) > LIMIT:
             too_large[0] = True
             return 0  # any count but len(chunk) stops the transfer
         body.extend(chunk)
         return None
 
-    def on_header(line: bytes) -> None:
-        if line.startswith(b"HTTP/"):
-            parts = line.split()
-            status[0] = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-
     curl: Any = pycurl.Curl()
-    configure_listing(curl, url, options, command, on_write, on_header)
+    configure_listing(curl, url, options, command, on_write, head.feed, secrets=secrets)
     if sockets is not None:
         watch_sockets(curl, sockets.opener(host, None), sockets.sockopt)
     done: asyncio.Future[tuple[int, str]] = bridge.loop.create_future()
@@ -71,6 +107,7 @@ async def fetch_listing(
         raise DownloadError(f"the listing is larger than {LIMIT} bytes", url=url)
     if code != 0:
         raise error_from_curl(code, message, url)
-    if status[0] >= 400:
-        raise HTTPStatusError(f"HTTP status {status[0]}", url=url, status=status[0])
-    return bytes(body)
+    status = head.status or 0
+    if status >= 400:
+        raise HTTPStatusError(f"HTTP status {status}", url=url, status=status)
+    return bytes(body), head

@@ -11,6 +11,8 @@ A transfer knows nothing of its download. Before its first byte it checks its
 own response (a ``RangeExpectation``, or for the first request builds the
 ``ProbeResult``) and reports the probe through ``on_probe``, which only
 schedules; everything else is read from it after libcurl is done with it.
+A first answer that is a redirect is no answer of the file's: its body is
+dropped and ``check_head`` raises ``Redirected`` for the download to follow.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .._exceptions import DownloadError, RemoteFileChangedError, StorageError
 from ..protocol.ftpdialect import NOT_UNDERSTOOD, ListingUnusable
 from ..protocol.headers import FtpReplies, ResponseHead
 from ..protocol.probe import ProbeResult, RangeExpectation, probe_from_ftp, probe_from_http
+from ..protocol.redirects import Redirected, location_of
 from .curlopts import RangeRequest, new_easy, watch_sockets
 from .sockets import SocketRegistry
 
@@ -136,6 +139,8 @@ class RangeTransfer:
                 self.held_until = due
                 return _PAUSE  # type: ignore[no-any-return]
         if not self.first_byte_at:
+            if self.probe and location_of(self.head) is not None:
+                return None  # a redirect's body: not the file's (first_byte_at stays 0)
             self.first_byte_at = time.monotonic()
             if not self.head_checked:
                 self.head_checked = True
@@ -241,6 +246,9 @@ class RangeTransfer:
                 # A stat without data, read after its end (RangeBook.first).
                 result = probe_from_ftp(self._sftp_size(), self.sftp_mtime(), self.url)
             else:
+                location = location_of(self.head)
+                if location is not None:
+                    raise Redirected(location, url=self.url)
                 result = probe_from_http(self.head, self.url, self.start)
             self.probe_result = result
             if self._on_probe is not None:

@@ -23,6 +23,7 @@ exact), and a flush that fails becomes the file's failure here.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -49,6 +50,7 @@ from ..files.names import Origin
 from ..files.verify import expected_digests
 from ..protocol.ftpdialect import ListingUnusable
 from ..protocol.probe import LocalCopy, ProbeResult
+from ..protocol.redirects import RedirectChain, Redirected, secret_names
 from ..ranges.plan import ByteRange
 from . import actions as act
 from .firstanswer import FirstAnswer
@@ -58,6 +60,8 @@ from .report import notice_for, result_of
 from .state import AlreadyThere, DownloadState, StartOver
 
 __all__ = ["FileMachine"]
+
+_log = logging.getLogger(__name__)
 
 Actions = list[act.Action]
 OnProbe = Callable[[RangeTransfer, ProbeResult], "int | None"]
@@ -96,6 +100,9 @@ class FileMachine:
         self.queued_at = time.monotonic()
         self.started_at = 0.0  # the first connection (elapsed and max_time count from it)
         self.first = FirstAnswer(self.public_url, path, local_copy)
+        self.redirects = RedirectChain(
+            url, options.max_redirects, allow_insecure=options.allow_insecure_redirects
+        )
         self.recovery = Recovery(options.retry)
         self._path = path
         self._streamed = streamed
@@ -182,7 +189,13 @@ class FileMachine:
                 self.started_at = self.started_at or time.monotonic()
                 first = self.first
                 transfer = self.book.first(
-                    writer, on_probe, first.start, first.if_range, first.may_list, preconnect
+                    writer,
+                    on_probe,
+                    first.start,
+                    first.if_range,
+                    first.may_list,
+                    preconnect,
+                    url=self.redirects.url,
                 )
                 return transfer, []
             if self.state is DownloadState.RUNNING:
@@ -318,6 +331,8 @@ class FileMachine:
             return self._from_byte_zero()
         if isinstance(error, AlreadyThere):
             return self._skip(transfer)
+        if isinstance(error, Redirected):
+            return self._redirected(transfer, error.location)
         if self._paths_refused(transfer, error):
             # Once more at once, outside the budget, with a CWD (the host remembers).
             return [act.RetryAfter(0.0, book.lost(transfer))]
@@ -357,6 +372,7 @@ class FileMachine:
             progressed=kept and transfer.flushed > transfer.start,
             streaming=self.state is DownloadState.RUNNING and self.book.ledger is None,
             host_serving=host_serving,
+            file_bytes=self.book.bytes_done(),
         )
 
     def _paths_refused(self, transfer: RangeTransfer, error: DownloadError) -> bool:
@@ -380,6 +396,27 @@ class FileMachine:
             book.forget_plan()
         self.state = DownloadState.PROBING  # so that the retry is a first request
         return actions + self._from_byte_zero()
+
+    def _redirected(self, transfer: RangeTransfer, location: str) -> Actions:
+        """The first request was answered with a redirect: the first request
+        again, at once and outside the retry budget, to its target (the same
+        bytes asked, as resuming may ask from byte N)."""
+        self.book.redirected(transfer)
+        chain = self.redirects
+        was_home = chain.at_origin
+        try:
+            target = chain.follow(location)
+        except DownloadError as exc:
+            return self.fail(exc)
+        if was_home and not chain.at_origin:
+            options = self.options
+            dropped = secret_names(options.headers, options.auth is not None)
+            if dropped:
+                _log.debug(
+                    "%s: redirected to another origin, %s: not sending %s there",
+                    self.public_url, redact_url(target), ", ".join(dropped),
+                )  # fmt: skip
+        return [act.RetryAfter(0.0, None)]
 
     def _from_byte_zero(self) -> Actions:
         """Empty NAME.part and send the first request again, soon."""

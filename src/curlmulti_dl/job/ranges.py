@@ -22,6 +22,7 @@ from ..engine.curlopts import RangeRequest, listing_argument
 from ..engine.sockets import SocketRegistry
 from ..engine.transfer import BudgetHooks, RangeTransfer, Writer
 from ..protocol.probe import ProbeResult, RangeExpectation, http_date
+from ..protocol.redirects import same_origin
 from ..ranges.ledger import RangeLedger
 from ..ranges.plan import ByteRange, plan_ranges
 from ..ranges.rebalance import Running, choose_quiet_tail, choose_replacement, choose_split
@@ -81,10 +82,13 @@ class RangeBook:
         if_range: str | None = None,
         may_list: bool = False,
         preconnect: Callable[[], int] | None = None,
+        url: str | None = None,
     ) -> RangeTransfer:
         """The first request: from byte ``start`` (0 but when resuming) to the end.
         ``may_list``: a new file, whose FTP size and date may come from MLST;
-        ``preconnect``: how many connections to open for later ranges meanwhile."""
+        ``preconnect``: how many connections to open for later ranges meanwhile;
+        ``url``: where a redirect sent it (default: the file's URL)."""
+        url = url or self.url
         method, listing = self._ftp_method(), None
         if self.is_ftp:
             if_range = None
@@ -93,9 +97,10 @@ class RangeBook:
         if self.is_sftp:
             if_range = None
         request = RangeRequest(
-            self.url, start, None, self.is_ftp, probe=True, if_range=if_range,
+            url, start, None, self.is_ftp, probe=True, if_range=if_range,
             ftp_method=method, listing=listing, is_sftp=self.is_sftp,
             date_only=self.is_sftp,  # a stat first: every SFTP range has its end
+            secrets=self._at_origin(url),
         )  # fmt: skip
         transfer = RangeTransfer(
             request,
@@ -136,6 +141,7 @@ class RangeBook:
             ftp_method=self._ftp_method(),
             want_date=self.is_ftp and probe.last_modified is None,
             is_sftp=self.is_sftp,
+            secrets=self._at_origin(probe.effective_url),
         )
         expect = None if self.is_ftp else RangeExpectation.for_range(probe, span.start)
         transfer = RangeTransfer(
@@ -153,6 +159,11 @@ class RangeBook:
         if self.ledger is not None:
             self.ledger.assign(transfer, span)
         return self._track(transfer)
+
+    def _at_origin(self, url: str) -> bool:
+        """Whether a request to ``url`` may carry the user's headers and login:
+        only to the origin of the file's own URL (a redirect may lead away)."""
+        return url == self.url or same_origin(url, self.url)
 
     def _track(self, transfer: RangeTransfer) -> RangeTransfer:
         self.profile.session_taken()
@@ -390,6 +401,12 @@ class RangeBook:
             return ByteRange(0, ledger.size)
         ledger.record_written(transfer, transfer.flushed)
         return ledger.release(transfer)
+
+    def redirected(self, transfer: RangeTransfer) -> None:
+        """The first request was answered with a redirect: it fetched no
+        range of the file (and is not counted as one)."""
+        self.active.remove(transfer)
+        self.ranges -= 1
 
     def stalled(self, now: float, quiet_for: float) -> list[RangeTransfer]:
         """Running transfers that have received nothing for ``quiet_for``
