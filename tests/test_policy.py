@@ -7,7 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from curlmulti_dl import DownloadError, RetriesExhaustedError
-from curlmulti_dl._policy import RebalancePolicy, RetryPolicy, parse_retry_after
+from curlmulti_dl._policy import (
+    RETRY_AFTER_LONGEST,
+    RebalancePolicy,
+    RetryPolicy,
+    parse_retry_after,
+)
 from curlmulti_dl.schedule.limiter import SlotLimiter
 
 
@@ -59,9 +64,38 @@ def test_retry_after_values() -> None:
     assert RetryPolicy().retries_status(503) and not RetryPolicy().retries_status(404)
 
 
+def test_retry_after_values_that_used_to_raise() -> None:
+    assert parse_retry_after("²") is None  # a digit to str.isdigit, not to float()
+    assert parse_retry_after("٣") is None  # an Arabic-Indic three: delta-seconds are ASCII
+    assert parse_retry_after("9" * 5000) == RETRY_AFTER_LONGEST  # int() refuses it
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now=0.0) == RETRY_AFTER_LONGEST
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=2e9) == 0.0  # gone by
+
+
+@given(
+    st.one_of(
+        st.text(),
+        st.from_regex(r"\A\s*[0-9]{1,30}\s*\Z"),
+        st.from_regex(
+            r"\A[A-Za-z]{3}, [0-9]{1,2} [A-Za-z]{3} [0-9]{1,5} "
+            r"[0-9]{2}:[0-9]{2}:[0-9]{2} [A-Z0-9+-]{1,5}\Z"
+        ),
+    ),
+    st.floats(0, 4e9),
+)
+def test_any_retry_after_is_seconds_or_none(value: str, now: float) -> None:
+    seconds = parse_retry_after(value, now=now)
+    assert seconds is None or 0.0 <= seconds <= RETRY_AFTER_LONGEST
+    if value.strip().isascii() and value.strip().isdigit():
+        assert seconds == min(float(value.strip()), RETRY_AFTER_LONGEST)
+
+
 def test_bad_policies_are_refused() -> None:
     with pytest.raises(ValueError):
         RetryPolicy(attempts=-1)
+    for wait in (-1.0, float("nan")):
+        with pytest.raises(ValueError):
+            RetryPolicy(retry_wait_max=wait)
     with pytest.raises(ValueError):
         RebalancePolicy(slow_factor=1.5)
     with pytest.raises(ValueError):

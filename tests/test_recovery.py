@@ -64,16 +64,101 @@ def test_a_storage_error_fails_at_once_whatever_came_before(history: list, jitte
         assert recovery.judge(Failure(error), jitter).error is error
 
 
-@given(st.sampled_from([429, 503]), st.integers(0, 120), jitters)
+@given(st.sampled_from([429, 503]), st.integers(0, 120), st.booleans(), jitters)
 def test_a_refusal_holds_the_host_and_waits_as_long_as_asked(
-    status: int, seconds: int, jitter: float
+    status: int, seconds: int, serving: bool, jitter: float
 ) -> None:
     recovery = Recovery(RetryPolicy())
     error = HTTPStatusError(f"HTTP status {status}", url=URL, status=status)
-    verdict = recovery.judge(Failure(error, retry_after=str(seconds)), jitter)
+    failure = Failure(error, retry_after=str(seconds), host_serving=serving)
+    verdict = recovery.judge(failure, jitter)
     assert verdict.refused
     assert verdict.error is None
-    assert verdict.delay == min(seconds, RetryPolicy().retry_after_max)
+    assert verdict.delay == verdict.pause == max(seconds, 1)  # 0 waits one second
+
+
+refusals = st.builds(
+    lambda status: HTTPStatusError(f"HTTP status {status}", url=URL, status=status),
+    st.sampled_from([429, 503]),
+)
+# (the refusal, its Retry-After, whether the host serves, bytes the file gained since)
+appointments = st.tuples(
+    refusals,
+    st.one_of(st.integers(0, 400).map(str), st.sampled_from(["1", "0", " 2 ", "99999999999"])),
+    st.booleans(),
+    st.sampled_from([0, 0, 0, 1, 1000]),
+)
+
+
+@given(
+    st.integers(0, 5),
+    st.floats(0.0, 600.0),
+    st.lists(appointments, min_size=1, max_size=40),
+    jitters,
+)
+def test_retry_after_spends_the_wait_budget_never_the_retries(
+    attempts: int, budget: float, answers: list, jitter: float
+) -> None:
+    policy = RetryPolicy(attempts=attempts, retry_wait_max=budget)
+    recovery = Recovery(policy)
+    file_bytes = 0
+    streak = 0.0  # seconds waited since the file last got bytes
+    for error, retry_after, serving, gained in answers:
+        if gained:
+            file_bytes += gained
+            streak = 0.0
+        failure = Failure(error, retry_after=retry_after, host_serving=serving,
+                          file_bytes=file_bytes)  # fmt: skip
+        verdict = recovery.judge(failure, jitter)
+        assert recovery.policy.failures == 0  # the retry budget is never spent
+        assert verdict.refused
+        asked = max(1.0, min(float(retry_after), 365 * 24 * 3600.0))
+        if streak + asked > budget:
+            # Past the budget: the last status at once, saying it kept asking.
+            assert isinstance(verdict.error, HTTPStatusError)
+            assert verdict.error.status == error.status
+            told = "kept asking to wait" if streak else "asked to wait"
+            assert f"{told} " in verdict.error.message
+            assert f"past retry_wait_max={budget:g} s" in verdict.error.message
+            assert verdict.error.__cause__ is error
+            return
+        assert verdict.error is None
+        assert verdict.delay == verdict.pause == asked
+        streak += asked
+        assert recovery.waited == streak <= budget
+
+
+@given(st.sampled_from([429, 503]), st.integers(0, 30), st.integers(1, 20))
+def test_a_host_that_keeps_asking_fails_the_file_once_the_budget_is_passed(
+    status: int, seconds: int, budget: int
+) -> None:
+    recovery = Recovery(RetryPolicy(attempts=0, retry_wait_max=budget))
+    error = HTTPStatusError(f"HTTP status {status}", url=URL, status=status)
+    waited = 0.0
+    for _ in range(budget + 1):
+        verdict = recovery.judge(Failure(error, retry_after=str(seconds)), 0.5)
+        if verdict.error is not None:
+            break
+        waited += verdict.delay
+    assert isinstance(verdict.error, HTTPStatusError) and verdict.error.status == status
+    assert waited <= budget < waited + max(seconds, 1)
+
+
+def test_without_retry_after_a_refusal_still_spends_the_budget() -> None:
+    recovery = Recovery(RetryPolicy(attempts=1, backoff_factor=0.01))
+    error = HTTPStatusError("HTTP status 503", url=URL, status=503)
+    assert recovery.judge(Failure(error), 0.5).error is None
+    assert recovery.policy.failures == 1
+    assert isinstance(recovery.judge(Failure(error), 0.5).error, RetriesExhaustedError)
+    unreadable = Recovery(RetryPolicy(attempts=1)).judge(Failure(error, retry_after="²"), 0.5)
+    assert unreadable.error is None and unreadable.pause == 0.0  # not an appointment
+
+
+def test_retry_after_not_respected_is_no_appointment() -> None:
+    recovery = Recovery(RetryPolicy(attempts=1, respect_retry_after=False, backoff_factor=0.01))
+    error = HTTPStatusError("HTTP status 429", url=URL, status=429)
+    assert recovery.judge(Failure(error, retry_after="5"), 0.5).delay < 1.0
+    assert recovery.policy.failures == 1
 
 
 def test_an_ftp_421_is_a_refusal_and_a_550_is_not() -> None:

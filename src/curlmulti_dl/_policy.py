@@ -29,12 +29,22 @@ from ._exceptions import (
     TransportError,
 )
 
-__all__ = ["RebalancePolicy", "RetryPolicy", "is_refusal", "parse_retry_after"]
+__all__ = [
+    "RETRY_AFTER_LONGEST",
+    "RebalancePolicy",
+    "RetryPolicy",
+    "is_refusal",
+    "parse_retry_after",
+]
 
 # FTP replies that say "not now": service not available (421), no data
 # connection (425), connection closed (426), file busy (450), local error (451).
 _FTP_TRANSIENT = frozenset({421, 425, 426, 450, 451})
 _COULDNT_RESOLVE_HOST = 6
+# delta-seconds are ASCII digits ("²".isdigit() is True, and float() refuses it).
+_DELTA_SECONDS = re.compile(r"[0-9]+", re.ASCII)
+#: The longest wait a Retry-After can ask for (a year): past any budget.
+RETRY_AFTER_LONGEST = 365 * 24 * 3600.0
 # How servers word "530 too many connections" (vsftpd, proftpd, pure-ftpd, IIS).
 _TOO_MANY = re.compile(
     r"too many|maximum|max(imum)? (number of )?(users|clients|connections)", re.I
@@ -84,7 +94,11 @@ class RetryPolicy:
         a jitter in [0.5, 1.0) so that many clients do not retry in step.
     retry_statuses: HTTP statuses worth another try (the others fail fast).
     respect_retry_after: a server's ``Retry-After`` overrides the backoff
-        (capped at ``retry_after_max``).
+        (capped at ``retry_after_max``); on a 429 or 503 it is an appointment
+        that spends none of ``attempts``.
+    retry_wait_max: seconds of such appointments a file keeps in a row
+        (while it gets no byte); one that would pass them fails the file
+        with the server's status.
     history: the failures so far, oldest first (for error messages).
     """
 
@@ -94,6 +108,7 @@ class RetryPolicy:
     retry_statuses: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
     respect_retry_after: bool = True
     retry_after_max: float = 300.0
+    retry_wait_max: float = 300.0
     history: tuple[DownloadError, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +116,8 @@ class RetryPolicy:
             raise ValueError("attempts must be >= 0")
         if self.backoff_factor < 0 or self.backoff_max < 0 or self.retry_after_max < 0:
             raise ValueError("backoff times must be >= 0")
+        if not self.retry_wait_max >= 0:  # NaN too
+            raise ValueError("retry_wait_max must be >= 0")
 
     @property
     def failures(self) -> int:
@@ -168,19 +185,20 @@ def is_refusal(error: DownloadError, ftp_reply: int | None, ftp_text: str = "") 
 
 
 def parse_retry_after(value: str, now: float | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` value (delta-seconds or an HTTP date).
+    """Seconds from a ``Retry-After`` value (delta-seconds or an HTTP date);
+    None for anything else. Never raises; at most ``RETRY_AFTER_LONGEST``.
 
     >>> parse_retry_after("120")
     120.0
     """
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if _DELTA_SECONDS.fullmatch(value):
+        # float() of thousands of digits is inf, int() refuses them.
+        return min(float(value), RETRY_AFTER_LONGEST)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        now = time.time() if now is None else now
+        seconds = when.timestamp() - now
+    except (TypeError, ValueError, IndexError, OverflowError, OSError):
         return None
-    if when is None:
-        return None
-    now = time.time() if now is None else now
-    return max(0.0, when.timestamp() - now)
+    return min(max(0.0, seconds), RETRY_AFTER_LONGEST)

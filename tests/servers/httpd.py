@@ -42,7 +42,8 @@ and ``log``: one record per body served (connection number, path and query,
 first byte, bytes sent, the request's headers, when the body began and
 ended on the server's monotonic clock), so tests can assert on what the
 server saw; a redirect of ``redirect_to`` or ``--redirect-to`` is a record
-too (``status`` 302, its ``location``, nothing sent).
+too (``status`` 302, its ``location``, nothing sent); ``refusals``: one
+record per ``fail_first`` answer (path and query, status, when).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class Stats:
         self.unauthorized = 0  # 401 answers of --auth
         self.max_active = 0
         self.log: list[dict[str, object]] = []
+        self.refusals: list[dict[str, object]] = []  # fail_first answers: target, status, at
 
     def as_dict(self) -> dict[str, object]:
         with self.lock:
@@ -87,6 +89,7 @@ class Stats:
                 "unauthorized": self.unauthorized,
                 "max_active": self.max_active,
                 "log": [dict(record) for record in self.log[-2000:]],
+                "refusals": [dict(record) for record in self.refusals[-2000:]],
             }
 
 
@@ -200,6 +203,9 @@ class Handler(BaseHTTPRequestHandler):
             if failed < int(query["fail_first"]):
                 extra = {"Retry-After": query["retry_after"]} if "retry_after" in query else {}
                 status = int(query.get("fail_status", "503"))
+                record = {"target": self.path, "status": status, "at": time.monotonic()}
+                with self.server.stats.lock:
+                    self.server.stats.refusals.append(record)
                 self.send_small(status, b"try again\n", "text/plain", extra)
                 return
         path = (self.server.root / unquote(parts.path).lstrip("/")).resolve()

@@ -6,8 +6,13 @@ The budget (``RetryPolicy``) is the file's, shared by its ranges, and counts
 failures in a row: a connection that delivered bytes and then broke says
 nothing of the next one, so it resets the count and is retried at once. A
 refusal (FTP 421, HTTP 429/503, a refused connect) from a host that serves
-this run spends nothing: the range waits for the host's lowered limit, and
-for its Retry-After, which holds the whole host.
+this run spends nothing: the range waits for the host's lowered limit.
+
+A 429 or 503 with a ``Retry-After`` is an appointment, serving or not: the
+range waits as told (the pause holds the whole host) and spends nothing of
+``attempts``; it spends ``retry_wait_max``, the seconds of waiting the file
+accepts in a row while it gets no byte. An appointment past what is left of
+it fails the file at once, with the server's status.
 
 Example::
 
@@ -21,10 +26,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._exceptions import DownloadError, RetriesExhaustedError, StorageError
+from .._exceptions import DownloadError, HTTPStatusError, RetriesExhaustedError, StorageError
 from .._policy import RetryPolicy, is_refusal, parse_retry_after
 
 _COULDNT_CONNECT = 7  # libcurl's CURLE_COULDNT_CONNECT
+# Retry-After counts whole seconds: a 0 (or a date gone by) waits one, so
+# that a server saying 0 again and again is not asked again at once.
+_LEAST_WAIT = 1.0
 
 __all__ = ["Failure", "Recovery", "Verdict"]
 
@@ -40,6 +48,7 @@ class Failure:
     progressed: bool = False  # it had written bytes the file keeps
     streaming: bool = False  # a stream to EOF of unknown size: nothing to resume from
     host_serving: bool = False  # the host serves this run (``Scheduler.serving``)
+    file_bytes: int = 0  # the file's bytes so far (more since the last wait: a new streak)
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,8 @@ class Recovery:
     def __init__(self, policy: RetryPolicy) -> None:
         self._initial = policy
         self.policy = policy  # failures so far
+        self.waited = 0.0  # seconds of Retry-After kept since the file last got bytes
+        self._bytes_seen = 0
 
     def judge(self, failure: Failure, jitter: float) -> Verdict:
         """The verdict on ``failure``; ``jitter`` in [0, 1) spreads back-offs."""
@@ -71,6 +82,9 @@ class Recovery:
         asked = None
         if failure.retry_after is not None:
             asked = parse_retry_after(failure.retry_after)
+        honoured = refused and self.policy.respect_retry_after
+        if honoured and asked is not None and isinstance(error, HTTPStatusError):
+            return self._appointment(error, asked, failure.file_bytes)
         if refused and serving:
             # Not now, rather than never: back in line outside the budget, once
             # the host has time (its limit is lowered to what it serves).
@@ -92,3 +106,33 @@ class Recovery:
             delay = 0.0  # it was working: go on at once
         pause = delay if refused and asked is not None else 0.0
         return Verdict(None, delay, refused, pause)
+
+    def _appointment(self, error: HTTPStatusError, asked: float, file_bytes: int) -> Verdict:
+        """The server asked for ``asked`` seconds: wait them, if what is left
+        of ``retry_wait_max`` allows, else fail with its status."""
+        if file_bytes > self._bytes_seen:  # the file got bytes since the last wait
+            self._bytes_seen = file_bytes
+            self.waited = 0.0
+        wait = max(asked, _LEAST_WAIT)
+        budget = self.policy.retry_wait_max
+        if self.waited + wait > budget:
+            return Verdict(_kept_waiting(error, self.waited, wait, budget), refused=True)
+        self.waited += wait
+        return Verdict(None, wait, refused=True, pause=wait)
+
+
+def _kept_waiting(
+    error: HTTPStatusError, waited: float, asked: float, budget: float
+) -> HTTPStatusError:
+    """The last status, saying how long the server wanted us to wait."""
+    if waited:
+        told = f"the server kept asking to wait ({waited:g} s so far, {asked:g} s more asked)"
+    else:
+        told = f"the server asked to wait {asked:g} s"
+    failed = HTTPStatusError(
+        f"{error.message}: {told}, past retry_wait_max={budget:g} s",
+        url=error.url,
+        status=error.status,
+    )
+    failed.__cause__ = error
+    return failed
