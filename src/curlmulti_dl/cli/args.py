@@ -295,6 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
         "fails; each failed range starts again where it stopped (default: %(default)s)",
     )
     parser.add_argument(
+        "--retry-wait-max",
+        type=float,
+        default=RetryPolicy().retry_wait_max,
+        metavar="SEC",
+        help="seconds a file waits in all when a server answers 429 or 503 with Retry-After "
+        "(such waits spend no --retries); one asking for more fails it (default: %(default)g)",
+    )
+    parser.add_argument(
         "--progress-interval",
         type=float,
         default=5.0,
@@ -358,6 +366,8 @@ def usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> st
             return f"{flag} must be a positive number of seconds"
     if args.retries < 0:
         return f"--retries must be 0 or more, not {args.retries}"
+    if not math.isfinite(args.retry_wait_max) or args.retry_wait_max < 0:
+        return "--retry-wait-max must be 0 or more seconds"
     if not math.isfinite(args.progress_interval) or args.progress_interval <= 0:
         return "--progress-interval must be a positive number of seconds"
     if args.output and (len(args.urls) > 1 or args.input_file):

@@ -126,7 +126,7 @@ def fetch_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     options: dict[str, Any] = {
         "connect_timeout": args.connect_timeout,
         "overwrite": args.force,
-        "retry": RetryPolicy(attempts=args.retries),
+        "retry": RetryPolicy(attempts=args.retries, retry_wait_max=args.retry_wait_max),
         "checksum": args.checksum,
         "resume": not args.no_resume,
         "stall_timeout": args.timeout,
