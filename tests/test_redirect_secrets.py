@@ -25,9 +25,11 @@ from hypothesis import strategies as st
 
 import curlmulti_dl
 from curlmulti_dl import DownloadResult
+from curlmulti_dl.files.journal import decode
 from curlmulti_dl.protocol.redirects import RedirectChain, redirect_target, same_origin
 
-from .conftest import DataFiles, Server, start_server, stop_server
+from .conftest import DataFiles, Server, assert_left_resumable, start_server, stop_server
+from .test_resume import killed_mid_way
 
 SECRET = "s3cret-Zq81"  # an -H value
 TOKEN = "session-token-Kp27"  # an AWS_SESSION_TOKEN
@@ -54,7 +56,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def servers(data: DataFiles, tls: tuple[Path, Path]) -> Iterator[dict[str, Server]]:
     """b serves; a redirects by query (redirect_to=); login wants a Basic
-    login first; moved sends every path to b; https is a TLS server."""
+    login first; moved sends every path to b; https and https_b are TLS servers."""
     root = str(data.root)
     started: dict[str, Server] = {}
     try:
@@ -66,6 +68,7 @@ def servers(data: DataFiles, tls: tuple[Path, Path]) -> Iterator[dict[str, Serve
         started["moved"] = start_server("httpd.py", "--root", root, *moved, scheme="http")
         cert = ("--certfile", str(tls[1]))
         started["https"] = start_server("httpd.py", "--root", root, *cert, scheme="https")
+        started["https_b"] = start_server("httpd.py", "--root", root, *cert, scheme="https")
         yield started
     finally:
         for server in started.values():
@@ -204,6 +207,22 @@ def test_https_to_http_is_refused_unless_allowed(
     assert len(seen(b, allowed_tag)) == result.ranges
 
 
+def test_https_to_another_https_host_is_followed_without_the_header(
+    servers: dict[str, Server], data: DataFiles, tls: tuple[Path, Path], tmp_path: Path, arun
+) -> None:
+    https, other = servers["https"], servers["https_b"]
+    name = data.add("secrets/tls.bin", 1 * MiB + 13)
+    tag = f"s={tmp_path.name}"
+    url = via(https, other.url(name, s=tmp_path.name), s=tmp_path.name)
+    options = {"cacert": str(tls[0]), "headers": {"X-Token": SECRET}, **SPLIT}
+    result = arun(curlmulti_dl.fetch(url, tmp_path / "out.bin", **options))
+    data.assert_same(name, result.path)
+    assert header(seen(https, tag, tls[0])[0], "X-Token") == SECRET
+    at_other = seen(other, tag, tls[0])
+    assert len(at_other) == result.ranges >= 4
+    assert_clean(at_other, SECRET)
+
+
 def test_an_index_listing_redirected_elsewhere_goes_without_the_header(
     servers: dict[str, Server], data: DataFiles, tmp_path: Path, arun
 ) -> None:
@@ -275,6 +294,29 @@ def test_the_command_keeps_headers_home_and_refuses_https_to_http(
     allowed = cli("--cacert", str(tls[0]), "--allow-insecure-redirect", "-d", str(other), down)
     assert allowed.returncode == 0, allowed.stderr
     data.assert_same(name, other / "hop")
+
+
+def test_a_resumed_download_goes_on_through_the_redirect(
+    servers: dict[str, Server], data: DataFiles, tmp_path: Path
+) -> None:
+    # The redirect's retry asks the same bytes: the second run fetches only
+    # what the journal lacks, from B, with the header kept at A.
+    a, b = servers["a"], servers["b"]
+    name = data.add("secrets/resume.bin", 12 << 20)
+    tag = f"k={tmp_path.name}"
+    url = via(a, b.url(name, rate=2_000_000, k=tmp_path.name), k=tmp_path.name)
+    journal = decode(killed_mid_way(url, tmp_path, "-H", f"X-Token: {SECRET}").read_bytes())
+    assert_left_resumable(tmp_path, "out.bin", data.root / name)
+    assert journal is not None and journal.done > 0
+    before = sum(r["sent"] for r in seen(b, tag))
+    again = cli("-n", "4", "-H", f"X-Token: {SECRET}", "-o", str(tmp_path / "out.bin"), url)
+    assert again.returncode == 0, again.stderr
+    data.assert_same(name, tmp_path / "out.bin")
+    at_b = seen(b, tag)
+    sent_again = sum(r["sent"] for r in at_b) - before
+    assert 0 < sent_again <= (12 << 20) - journal.done + (1 << 20)
+    assert_clean(at_b, SECRET)
+    assert [header(r, "X-Token") for r in seen(a, tag)] == [SECRET, SECRET]
 
 
 # ------------------------------------------------------------------ the pure part
