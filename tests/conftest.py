@@ -265,3 +265,41 @@ def assert_left_resumable(directory: Path, name: str, source: Path | None = None
         assert state.size == len(original)
         for span in state.durable:
             assert part[span.start : span.end] == original[span.start : span.end], span
+
+
+@pytest.fixture
+def crafted_ftp(
+    data: DataFiles, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Server]]:
+    """Starts FTP servers that answer as the test says (tests/servers/craftedftp.py),
+    serving ``data.root``: ``crafted_ftp(mlsd=..., listing=..., nlst=...)`` with
+    the text (str, or bytes as they are) of every MLSD, LIST or NLST reply;
+    ``size="N"`` for SIZE's answer and MLST's size fact; ``mlst=False`` for a
+    server without MLST and MLSD. All stop at the test's end."""
+    started: list[Server] = []
+
+    def start(
+        *,
+        mlsd: str | bytes | None = None,
+        listing: str | bytes | None = None,
+        nlst: str | bytes | None = None,
+        size: str | None = None,
+        mlst: bool = True,
+    ) -> Server:
+        where = tmp_path_factory.mktemp("crafted")
+        args = ["--root", str(data.root)]
+        for flag, text in (("mlsd", mlsd), ("list", listing), ("nlst", nlst)):
+            if text is not None:
+                raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
+                (where / flag).write_bytes(raw)
+                args += [f"--{flag}", str(where / flag)]
+        if size is not None:
+            args += ["--size", size]
+        if not mlst:
+            args.append("--no-mlst")
+        started.append(start_server("craftedftp.py", *args, scheme="ftp"))
+        return started[-1]
+
+    yield start
+    for server in started:
+        stop_server(server)

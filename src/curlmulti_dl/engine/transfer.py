@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import pycurl
 
 from .._config import DownloadOptions
-from .._exceptions import DownloadError, RemoteFileChangedError, StorageError
+from .._exceptions import DownloadError, ProtocolError, RemoteFileChangedError, StorageError
 from ..protocol.ftpdialect import NOT_UNDERSTOOD, ListingUnusable
 from ..protocol.headers import FtpReplies, ResponseHead
 from ..protocol.probe import ProbeResult, RangeExpectation, probe_from_ftp, probe_from_http
@@ -194,6 +194,9 @@ class RangeTransfer:
         first byte, and the other ranges can start logging in meanwhile."""
         replies = self.replies
         replies.feed(line)
+        if replies.bad is not None:
+            self.error = ProtocolError(replies.bad.message, url=self.url)
+            return _ABORT
         code = replies.listing_code
         if self.request.listing is not None and code is not None and not replies.listed:
             # Refused (no MLST): a small file's size may still come with
@@ -230,6 +233,8 @@ class RangeTransfer:
 
     def check_head(self) -> None:
         """Before the first byte: is this answer our bytes of our file?"""
+        if self.is_ftp and self.replies.bad is not None:
+            raise ProtocolError(self.replies.bad.message, url=self.url)
         if self.expect is not None:
             if self.is_ftp:
                 self.expect.check_ftp(self.replies, self.url)

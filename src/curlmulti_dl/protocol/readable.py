@@ -61,7 +61,13 @@ def ftp_time(text: str) -> int | None:
 
 def shown(line: str, limit: int = 80) -> str:
     """``line`` as an error message may quote it: escaped as ``repr`` does (no
-    control character reaches a terminal) and cut to about ``limit`` characters."""
+    control character reaches a terminal) and cut to about ``limit`` characters,
+    its middle left out (a listing line's name is at its end).
+
+    >>> shown("type=file;size=" + "9" * 5000 + "; a.nc", 30)
+    "'type=file;size='...'999999999; a.nc'"
+    """
     if len(line) > limit:
-        return repr(line[:limit]) + "..."
+        head = limit // 2 + limit % 2
+        return f"{line[:head]!r}...{line[len(line) - limit // 2 :]!r}"
     return repr(line)
