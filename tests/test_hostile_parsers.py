@@ -292,6 +292,8 @@ def test_list_lines_with_unreadable_sizes() -> None:
 def test_index_page_link_that_is_no_url_is_skipped() -> None:
     page = '<a href="http://[/">x</a><a href="good.nc">g</a><a href="%2E%2E/">up</a>'
     assert parse_index_page(page, BASE) == [Entry("good.nc", "file")]
+    # html.parser raises AssertionError on this declaration: the page is refused.
+    one_line_refusal(lambda: parse_index_page('<![x]]><a href="good.nc">', BASE), "index page")
 
 
 def test_s3_page_refusals() -> None:
