@@ -141,7 +141,7 @@ def test_a_batch_on_a_terminal_keeps_rows_for_files_in_flight_only(
     status, text = on_terminal("-d", str(tmp_path), "-n", "1", "--retries", "0", *urls)
     assert status == 1
     assert "saved " not in text  # the batch row counts them; nothing scrolls by
-    assert "5 done, 1 failed" in text
+    assert "5/6 done, 1 failed" in text
     rows = [line for line in re.split(r"[\r\n]+", text) if line.startswith("nothing-here.bin")]
     assert rows and rows[-1].rstrip().endswith("failed")  # failures keep their row
     for name in names:

@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from ._batch import BatchSummary, Item
 from ._downloader import Downloader
+from ._expected import ExpectedSizes
 from ._progress import DownloadResult, ProgressCallback, ProgressSnapshot
 from .engine.runtime import running_loop
 from .files.destination import Dest
@@ -139,7 +140,9 @@ def download_many(
 
             with display:
                 options["progress"] = progress
-                summary = await _run_batch(downloader, items, dest_dir, shown, options)
+                summary = await _run_batch(
+                    downloader, items, dest_dir, shown, options, display.follow
+                )
                 display.batch_done(str(summary))
             return summary
 
@@ -152,8 +155,11 @@ async def _run_batch(
     dest_dir: str | os.PathLike[str] | None,
     on_result: Callable[[DownloadResult], object] | None,
     options: dict[str, Any],
+    follow: Callable[[ExpectedSizes], object] | None = None,
 ) -> BatchSummary:
     async with downloader.fetch_many(items, dest_dir, **options) as batch:
+        if follow is not None:
+            follow(batch.expected)  # a display's total and ETA
         async for result in batch:
             if on_result is not None:
                 on_result(result)

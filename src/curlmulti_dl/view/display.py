@@ -224,6 +224,8 @@ class RichDisplay(Display):
         self._batch = True
         url = snapshot.url
         self.tally.seen(url, snapshot.bytes_done)
+        if self._overall is None:  # the batch's row first, above its files'
+            self._overall = self.bars.add_task("batch", total=None, batch=True)
         if url not in self._callbacks:
             self._callbacks[url] = self.callback(url, filename_from_url(url))
         callback = self._callbacks[url]
@@ -233,7 +235,7 @@ class RichDisplay(Display):
 
     def _update_overall(self) -> None:
         if self._overall is None:
-            self._overall = self.bars.add_task("batch", total=None)
+            self._overall = self.bars.add_task("batch", total=None, batch=True)
         self.bars.update(self._overall, completed=self.tally.bytes())  # (rich's speed)
 
     def _row(self, task: Any) -> Any:
@@ -241,15 +243,16 @@ class RichDisplay(Display):
         from . import rows
 
         width = self.console.width
-        if task.id == self._overall:
+        if task.fields.get("batch"):  # (set before add_task returns its id)
             tally = self.tally
-            done, expected = tally.bytes(), tally.expected
+            # (rich's thread draws: the bytes are those the loop last set)
+            done, expected = int(task.completed), tally.expected
             labels = rows.batch_labels(tally.done, tally.failures, len(tally.in_flight), expected)
             fields = rows.batch_fields(done, task.speed, expected)
             total, _ = rows.batch_total(done, expected)
             row = rows.fit_row(labels[0], fields, width, shorter=labels[1:])
             return _styled(row, done, total, "")
-        state, done, total = task.fields.get("state"), int(task.completed), task.total
+        state, done, total = task.fields.get("state", "waiting"), int(task.completed), task.total
         total = int(total) if total is not None else None
         if state == "running":
             fields = rows.file_fields(
@@ -259,8 +262,9 @@ class RichDisplay(Display):
             speed = rows.speed(task.fields["speed"])
             fields = [rows.Field(rows.bytes_pair(done, total), 17), rows.Field(speed, 12)]
             fields.append(rows.Field("done", 10))
-        else:  # waiting, failed: what it is, in the bytes' place
-            fields = [rows.Field(str(state), 17)]
+        else:  # waiting, failed: what it is, in the bytes' place, and no bar
+            row = rows.fit_row(task.description, [rows.Field(str(state), 17)], width, bar=False)
+            return _styled(row, done, total, state)
         return _styled(rows.fit_row(task.description, fields, width), done, total, state)
 
     def finished(self, url: str, result: DownloadResult) -> None:

@@ -161,15 +161,18 @@ def bytes_pair(done: int, total: int | None, bound: bool = False) -> str:
 
 
 def speed(bytes_per_second: float | None) -> str:
+    """``1.2 MiB/s``; nothing while it cannot be told yet."""
     if bytes_per_second is None:
-        return "? B/s"
+        return ""
     unit = _unit(bytes_per_second)
     return f"{_scaled(bytes_per_second, unit)} {_UNITS[unit]}/s"
 
 
 def duration(seconds: float) -> str:
-    """``42 s``, ``12m05s``, ``3h12m``."""
-    s = int(seconds + 0.5)
+    """``42 s``, ``12m05s``, ``3h12m``; ``>99h`` past that (or at no speed)."""
+    if not seconds < 100 * 3600:  # (infinite, or NaN, at a speed near zero)
+        return ">99h"
+    s = int(max(0.0, seconds) + 0.5)
     if s < 60:
         return f"{s} s"
     if s < 3600:
