@@ -70,7 +70,7 @@ def test_download_many_shows_one_live_display_in_a_jupyter_cell(
     widgets = [o for o in outputs if o.output_type == "display_data" and WIDGET_VIEW in o.data]
     assert len(widgets) == 1, outputs  # one display for the batch, not one per file
     shown = widget_text(notebook)
-    assert "batch" in shown and "12 done, 1 failed, 0 in flight" in shown, shown
+    assert "batch 12/13 done, 1 failed, 0 in flight" in shown, shown
     assert "missing.bin" in shown and "failed" in shown  # the failure keeps its row
     assert "nb-00.bin" not in shown  # finished files leave the display
     for name in names:
