@@ -72,13 +72,16 @@ def test_a_host_that_keeps_asking_fails_the_file_past_its_wait_budget(
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("refusing", [1, 5])
+# How long the batch may take: one refusing file fails after its two waits;
+# five go one at a time once the host is held to one connection (a host that
+# serves nothing is probed with one: its refusal may be about our connections).
+@pytest.mark.parametrize(("refusing", "within"), [(1, 4.0), (5, 10.0)])
 def test_in_a_batch_each_file_keeps_its_own_appointments(
-    http_server: Server, data: DataFiles, tmp_path: Path, arun, refusing: int
+    http_server: Server, data: DataFiles, tmp_path: Path, arun, refusing: int, within: float
 ) -> None:
     # Five files of one host, the first ``refusing`` of them always answered
-    # 503 with Retry-After: 1. Those fail after their own two waits (the
-    # host's pauses hold all five, not one by one); the others download.
+    # 503 with Retry-After: 1. Each of those fails after its own two waits,
+    # never for another's; the others download.
     names = [data.add(f"appointments/batch-{refusing}-{n}.bin", 200_000 + n) for n in range(5)]
     urls = [
         http_server.url(name, fail_first=10_000, retry_after=1) if n < refusing
@@ -97,7 +100,7 @@ def test_in_a_batch_each_file_keeps_its_own_appointments(
     started = time.monotonic()
     results = arun(run())
     took = time.monotonic() - started
-    assert took < 4.0, took
+    assert took < within, took
     by_url = {result.url: result for result in results}
     assert len(by_url) == 5
     for n, (name, url) in enumerate(zip(names, urls, strict=True)):

@@ -246,19 +246,12 @@ class Scheduler(Generic[W]):
     def hold(self, key: str, now: float, pause: float = 0.0) -> None:
         """Host ``key`` refused one more connection: hold it to the slots in
         use (never below one) instead of failing or trying again and again;
-        ``pause``: seconds it asked for (Retry-After) before any new one.
-        A host that serves nothing and asks for time refuses no number of
-        connections: the pause holds it, at its full limit."""
+        ``pause``: seconds it asked for (Retry-After) before any new one."""
         limiter = self.host(key)
-        if pause > 0:
-            self._paused[key] = max(self._paused.get(key, 0.0), now + pause)
-            if not self.serving(key, now):
-                # Else its files, each told to come back then, would come back one by one.
-                self._held.pop(key, None)
-                limiter.total = self._most(key)
-                return
         limiter.total = min(self._most(key), max(1, min(limiter.total, self._in_use(key))))
         self._held[key] = now
+        if pause > 0:
+            self._paused[key] = max(self._paused.get(key, 0.0), now + pause)
 
     def served(self, key: str, now: float) -> None:
         """A transfer of host ``key`` ended cleanly."""
