@@ -22,7 +22,7 @@ from rich.cells import cell_len
 
 from curlmulti_dl._expected import ExpectedSizes
 from curlmulti_dl._progress import DownloadResult
-from curlmulti_dl.view import rows
+from curlmulti_dl.view import figures, rows
 
 from .conftest import DataFiles, Server
 from .test_cli import cli
@@ -199,7 +199,7 @@ def test_a_file_row_never_exceeds_its_width(
     fields = rows.file_fields(done, total, rate, eta, conn)
     row = rows.fit_row(name, fields, width)
     assert cell_len(row.plain) <= width
-    numbers = rows.bytes_pair(done, total)
+    numbers = figures.bytes_pair(done, total)
     if width >= cell_len(numbers) + len(rows.GAP) + rows.NAME_MIN:
         assert numbers in row.fields  # the bytes stay whole; the name gives way
         shown = rows.printable(name)
@@ -220,7 +220,7 @@ def test_a_batch_row_never_exceeds_its_width(
     row = rows.fit_row(labels[0], rows.batch_fields(moved, rate, expected), width, shorter=labels)
     assert cell_len(row.plain) <= width
     bound = "≥" in rows.batch_fields(moved, rate, expected)[0].text
-    assert bound == (not expected.exact and rows.batch_total(moved, expected)[0] is not None)
+    assert bound == (not expected.exact and figures.batch_total(moved, expected)[0] is not None)
 
 
 @given(text=names, cells=st.integers(0, 200))
@@ -247,11 +247,11 @@ def test_rows_at_60_80_120_columns() -> None:
 
 
 def test_sizes_and_durations_read_as_people_write_them() -> None:
-    assert rows.bytes_pair(327_000, 540_000) == "319.3/527.3 KiB"
-    assert rows.bytes_pair(127 * 2**20, 480 * 2**20, bound=True) == "127.0/≥480.0 MiB"
-    assert rows.bytes_pair(1536, None) == "1.5 KiB"
-    assert [rows.duration(s) for s in (0.4, 59.4, 61, 3725)] == ["0 s", "59 s", "1m01s", "1h02m"]
-    assert rows.duration(360_000) == rows.duration(float("inf")) == ">99h"
+    assert figures.bytes_pair(327_000, 540_000) == "319.3/527.3 KiB"
+    assert figures.bytes_pair(127 * 2**20, 480 * 2**20, bound=True) == "127.0/≥480.0 MiB"
+    assert figures.bytes_pair(1536, None) == "1.5 KiB"
+    assert [figures.duration(s) for s in (0.4, 59.4, 61, 3725)] == ["0 s", "59 s", "1m01s", "1h02m"]
+    assert figures.duration(360_000) == figures.duration(float("inf")) == ">99h"
     assert rows.printable("a\x1b[31mb\x07") == "a?[31mb?"
 
 

@@ -1,6 +1,7 @@
 """What a download shows while it runs, on the command line and for
 ``download_many(show_progress=True)``. Rich is imported lazily, here and by
-``rows.py`` (plain output, for logs and cron jobs, never loads it).
+``rows.py`` (plain output, for logs and cron jobs, never loads it; its
+figures come from ``figures.py``).
 
 Every size and speed is in binary units (KiB, MiB/s). Text that comes from the
 user or a server (URLs, file names, messages) is never read as rich markup.
@@ -240,7 +241,7 @@ class RichDisplay(Display):
 
     def _row(self, task: Any) -> Any:
         """The text of ``task``'s row, in the console's width as it is now."""
-        from . import rows
+        from . import figures, rows
 
         width = self.console.width
         if task.fields.get("batch"):  # (set before add_task returns its id)
@@ -249,7 +250,7 @@ class RichDisplay(Display):
             done, expected = int(task.completed), tally.expected
             labels = rows.batch_labels(tally.done, tally.failures, len(tally.in_flight), expected)
             fields = rows.batch_fields(done, task.speed, expected)
-            total, _ = rows.batch_total(done, expected)
+            total, _ = figures.batch_total(done, expected)
             row = rows.fit_row(labels[0], fields, width, shorter=labels[1:])
             return _styled(row, done, total, "")
         state, done, total = task.fields.get("state", "waiting"), int(task.completed), task.total
@@ -259,8 +260,8 @@ class RichDisplay(Display):
                 done, total, task.fields["speed"], task.fields["eta"], task.fields["conn"]
             )
         elif state == "done":
-            speed = rows.speed(task.fields["speed"])
-            fields = [rows.Field(rows.bytes_pair(done, total), 17), rows.Field(speed, 12)]
+            speed = figures.speed(task.fields["speed"])
+            fields = [rows.Field(figures.bytes_pair(done, total), 17), rows.Field(speed, 12)]
             fields.append(rows.Field("done", 10))
         else:  # waiting, failed: what it is, in the bytes' place, and no bar
             row = rows.fit_row(task.description, [rows.Field(str(state), 17)], width, bar=False)
@@ -348,19 +349,19 @@ class Tally:
         return self.finished_bytes + sum(self.in_flight.values())
 
     def line(self, now: float) -> str:
-        from . import rows
+        from . import figures
 
         moved = self.bytes()
         speed = self._meter.add(now, moved)
-        total, bound = rows.batch_total(moved, self.expected)
-        files = rows.file_count(self.done, self.failures, len(self.in_flight), self.expected)
+        total, bound = figures.batch_total(moved, self.expected)
+        files = figures.file_count(self.done, self.failures, len(self.in_flight), self.expected)
         left = ""
         if total is not None and speed > 0 and total > moved:
-            left = f", ETA {'≥' if bound else ''}{rows.duration((total - moved) / speed)}"
+            left = f", ETA {'≥' if bound else ''}{figures.duration((total - moved) / speed)}"
         return (
             f"batch: {files} file{'' if files == '1' else 's'} done, "
             f"{self.failures} failed, {len(self.in_flight)} in flight; "
-            f"{rows.bytes_pair(moved, total, bound)} at {format_bytes(speed)}/s{left}"
+            f"{figures.bytes_pair(moved, total, bound)} at {format_bytes(speed)}/s{left}"
         )
 
 
