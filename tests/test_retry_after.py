@@ -72,6 +72,20 @@ def test_a_host_that_keeps_asking_fails_the_file_past_its_wait_budget(
     assert not list(tmp_path.iterdir())
 
 
+def test_a_wait_longer_than_the_budget_fails_at_once(
+    http_server: Server, data: DataFiles, tmp_path: Path, arun
+) -> None:
+    name = data.add("appointments/an-hour.bin", 50_000)
+    url = http_server.url(name, fail_first=10_000, fail_status=429, retry_after=3600)
+    started = time.monotonic()
+    with pytest.raises(curlmulti_dl.HTTPStatusError) as caught:
+        arun(curlmulti_dl.fetch(url, tmp_path))  # the default budget: 300 s
+    assert time.monotonic() - started < 1.0  # no waiting for nothing
+    assert caught.value.status == 429
+    assert "asked to wait 3600 s, past retry_wait_max=300 s" in caught.value.message
+    assert len(requests_for(http_server, name)) == 1
+
+
 # How long the batch may take: one refusing file fails after its two waits;
 # five go one at a time once the host is held to one connection (a host that
 # serves nothing is probed with one: its refusal may be about our connections).
