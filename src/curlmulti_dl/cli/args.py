@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .._config import header_lines
 from .._exceptions import DownloadError
+from .._expansion import MAX_LISTING_ENTRIES
 from .._policy import RetryPolicy
 from .._version import __version__
 from ..files.names import parse_origin
@@ -132,6 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=5,
         metavar="N",
         help="how many levels --recursive walks down (default: 5)",
+    )
+    parser.add_argument(
+        "--max-listing-entries",
+        type=int,
+        default=MAX_LISTING_ENTRIES,
+        metavar="N",
+        help="the most entries the listings of one glob or directory URL may give, "
+        f"walk included (default: {MAX_LISTING_ENTRIES:,}); past it, that URL fails",
     )
     parser.add_argument(
         "--json",
@@ -348,6 +357,8 @@ def usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> st
         return "--dask-scheduler reads -i from a file, not standard input"
     if args.max_connections < 1:
         return "--max-connections must be at least 1"
+    if args.max_listing_entries < 1:
+        return "--max-listing-entries must be at least 1"
     if args.level < 0:
         return "--level must be 0 or more"
     if args.input_file and args.input_file != "-" and not Path(args.input_file).is_file():

@@ -195,6 +195,7 @@ async def _download_batch(dl: Downloader, args: argparse.Namespace, display: Any
         "skip_existing": args.skip_existing,
         "globs": not args.globoff,
         "depth": args.level if args.recursive else 0,
+        "max_listing_entries": args.max_listing_entries,
     }
     # One file: its own progress lines, as -o shows them; else the batch's.
     one = len(args.urls) == 1 and not args.input_file

@@ -12,8 +12,7 @@ Example::
 
 from __future__ import annotations
 
-import calendar
-import time
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from urllib.parse import quote, unquote, unquote_plus, urlencode
 
 from .._exceptions import ProtocolError
 from .listing import Entry
-from .readable import shown, size_of
+from .readable import ftp_time, shown, size_of
 
 __all__ = [
     "S3Signing",
@@ -143,14 +142,15 @@ def _parse(body: bytes) -> ET.Element:
     return root
 
 
+_ISO_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})")
+
+
 def _epoch(text: str | None) -> int | None:
-    """``2026-12-01T00:10:20.000Z`` as epoch seconds."""
-    if not text:
-        return None
-    try:
-        return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
-    except ValueError:
-        return None
+    """``2026-12-01T00:10:20.000Z`` as epoch seconds (None: not a moment).
+    A regular expression, not ``strptime``: a 1,000-key page took 32 ms,
+    two thirds of it in ``strptime``."""
+    match = _ISO_TIME.match(text or "")
+    return ftp_time("".join(match.groups())) if match else None
 
 
 @dataclass(frozen=True)
