@@ -234,6 +234,7 @@ def test_names_from_a_server_are_safe_files_and_valid_json(
     assert "Traceback" not in done.stderr and "\x1b" not in done.stderr
     [failure] = error_lines(done.stderr)
     assert "control characters" in failure
+    assert "raw-\\x9b\\xff.bin" in done.stderr and "\\udc" not in done.stderr
     lines = done.stdout.encode("utf-8", "surrogateescape").decode("utf-8").splitlines()
     records = [json.loads(line) for line in lines]  # strict UTF-8, every line JSON
     summary = records.pop()["summary"]

@@ -389,7 +389,10 @@ class Downloader:
         origin = parse_origin(url, directory=True)
         key = origin.host_key
         async with self._listing_slot(key, url):
-            entries = await self._list_once(bridge, url, opts, origin, log_in_ahead)
+            try:
+                entries = await self._list_once(bridge, url, opts, origin, log_in_ahead)
+            except ProtocolError as exc:  # (the parsers are pure: they know no URL)
+                raise exc if exc.url else ProtocolError(exc.message, url=url) from None
         yield entries
 
     @contextlib.asynccontextmanager

@@ -21,6 +21,7 @@ from .._exceptions import DownloadError
 from .._expected import ExpectedSizes
 from .._progress import DownloadResult, ProgressCallback, ProgressSnapshot, SpeedMeter
 from ..files.names import filename_from_url
+from .printable import printable
 
 __all__ = [
     "Display",
@@ -140,7 +141,7 @@ class Display:
             self.say(notice_line(self._labels.get(url, url), notice))
 
     def say(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        print(printable(text), file=self.stream, flush=True)
 
     def line(self, url: str, s: ProgressSnapshot) -> None:
         total = format_bytes(s.total) if s.total is not None else "?"
@@ -161,7 +162,7 @@ class Display:
 
     def failed(self, url: str, exc: DownloadError) -> None:
         self.tally.failed(url)
-        print(f"{self.error_prefix}{exc}", file=self.stream, flush=True)
+        print(f"{self.error_prefix}{printable(str(exc))}", file=self.stream, flush=True)
         self.forget(url)
 
     def batch_done(self, text: str) -> None:
@@ -203,7 +204,7 @@ class RichDisplay(Display):
     def say(self, text: str) -> None:
         from rich.text import Text
 
-        self.bars.console.print(Text(text), highlight=False, soft_wrap=True)
+        self.bars.console.print(Text(printable(text)), highlight=False, soft_wrap=True)
 
     def callback(self, url: str, label: str) -> ProgressCallback:
         self._labels[url] = label
@@ -297,7 +298,7 @@ class RichDisplay(Display):
         self.bars.update(task, state="failed")  # failures keep their row, to the end
         self.bars.stop_task(task)
         line = Text(self.error_prefix, style="red")
-        line.append(str(exc))
+        line.append(printable(str(exc)))
         self.bars.console.print(line, highlight=False, soft_wrap=True)
         self.forget(url)
 
