@@ -3,8 +3,10 @@ intact journal, no final file."""
 
 from __future__ import annotations
 
+import json
 import resource
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -58,3 +60,23 @@ def test_disk_full_at_the_start(http_server: Server, tiny_disk: Path, arun) -> N
     with pytest.raises(curlmulti_dl.DiskFullError):
         arun(curlmulti_dl.fetch(http_server.url("big.bin"), tiny_disk))
     assert not (tiny_disk / "big.bin").exists()
+
+
+def test_a_full_disk_fails_one_item_of_a_batch(
+    http_server: Server, data: DataFiles, tiny_disk: Path
+) -> None:
+    out = tiny_disk / "made" / "here"  # -d is made when missing, on the small disk too
+    done = subprocess.run(
+        [sys.executable, "-m", "curlmulti_dl", "-d", str(out), "--json",
+         http_server.url("seven.bin"), http_server.url("big.bin"), http_server.url("one.bin")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert_one_line_error(done.stderr, "big.bin")
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert records.pop()["summary"]["failed"] == 1
+    [failed] = [r for r in records if not r["ok"]]
+    assert failed["error"]["type"] == "DiskFullError"
+    data.assert_same("seven.bin", out / "seven.bin")
+    data.assert_same("one.bin", out / "one.bin")
+    assert not (out / "big.bin").exists()
