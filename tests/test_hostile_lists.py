@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import curlmulti_dl
 from curlmulti_dl.files.confine import output_path
-from curlmulti_dl.files.names import local_name
+from curlmulti_dl.files.names import local_name, part_path_for
 
 from .conftest import DataFiles, Server
 from .test_cli import cli
@@ -146,19 +146,31 @@ def test_directories_that_cannot_be_made_fail_their_items_only(
     assert tree(out) == ["plain", "seven.bin"]
 
 
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ("x", "x.part"),
+        ("x", "x.part.journal"),
+        ("x.part", "x"),
+        ("x.part.journal", "x"),
+        ("L" * 250 + ".bin", "L" * 229 + "~7e8c4f0a.part"),  # a shortened NAME.part
+    ],
+)
 def test_a_temporary_name_of_an_item_is_claimed_too(
-    http_server: Server, data: DataFiles, tmp_path: Path
+    http_server: Server, data: DataFiles, tmp_path: Path, first: str, second: str
 ) -> None:
+    if "~" in second:  # the digest of the first's name, whatever it is
+        second = part_path_for(tmp_path / first).name
     items = [
-        curlmulti_dl.DownloadRequest(http_server.url("odd.bin"), dest="x"),
-        curlmulti_dl.DownloadRequest(http_server.url("seven.bin"), dest="x.part"),
+        curlmulti_dl.DownloadRequest(http_server.url("odd.bin"), dest=first),
+        curlmulti_dl.DownloadRequest(http_server.url("seven.bin"), dest=second),
     ]
     summary = curlmulti_dl.download_many(items, tmp_path)
     assert (summary.succeeded, summary.failures) == (1, 1)
     [failed] = summary.failed
     assert isinstance(failed.error, curlmulti_dl.DuplicateOutputError)
     assert "temporary" in str(failed.error)
-    data.assert_same("odd.bin", tmp_path / "x")
+    data.assert_same("odd.bin", tmp_path / first)
 
 
 def test_a_listing_with_a_bad_link_fails_only_its_item(

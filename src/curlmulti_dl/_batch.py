@@ -36,15 +36,22 @@ from ._batchitems import (
     Item,
     as_request,
     failed_result,
+    item_error,
     skipped_result,
 )
-from ._exceptions import DownloadError, DuplicateOutputError
-from ._expansion import Expansion, expand, listing_error
+from ._exceptions import DuplicateOutputError
+from ._expansion import Expansion, expand
 from ._expected import ExpectedSizes, FileSize
 from ._progress import DownloadResult, ProgressCallback
 from .engine.runtime import cancel_and_wait, running_loop
 from .files.confine import make_parents, output_path
-from .files.names import filename_from_url, journal_path_for, normalize_url, part_path_for
+from .files.names import (
+    JOURNAL_SUFFIX,
+    filename_from_url,
+    journal_path_for,
+    normalize_url,
+    part_path_for,
+)
 
 __all__ = [
     "FAILED_LISTED",
@@ -250,7 +257,7 @@ class Batch:
             progress = share.watch(self._progress) if share is not None else self._progress
             return await self._fetch(url, path, progress=progress, **options)
         except Exception as exc:  # one item's failure, whatever it was (frames dropped)
-            return failed_result(request.url, path, _item_error(exc, request.url))
+            return failed_result(request.url, path, item_error(exc, request.url, "downloading"))
 
     def _base(self) -> Path:
         """The batch's directory, made absolute once: a later chdir moves nothing."""
@@ -259,25 +266,28 @@ class Batch:
         return self._dir
 
     def _claim(self, path: Path, url: str) -> None:
-        """Refuse an item whose output, or its temporary files, is another's."""
+        """Refuse an item whose output, or one of its temporary files, is an
+        earlier item's output or temporary file. Only outputs are kept (a
+        million items cost one digest each): the temporary names follow from
+        them, but for a name so long that its ``NAME.part`` was shortened."""
         part = part_path_for(path)
-        keys = [_key(p) for p in (path, part, journal_path_for(part))]
-        if any(key in self._outputs for key in keys):
+        journal = journal_path_for(part)
+        near = [path, part, journal]  # an earlier output at one of these
+        for suffix in (".part", ".part" + JOURNAL_SUFFIX):
+            if path.name.endswith(suffix):  # an earlier output whose temporary file this is
+                near.append(path.with_name(path.name.removesuffix(suffix)))
+        if any(_key(p) in self._outputs for p in near):
             raise DuplicateOutputError(
                 f"{path} is the output, or a temporary file, of an earlier item of this batch",
                 url=url,
             )
-        self._outputs.update(keys)
+        self._outputs.add(_key(path))
+        if part.name != path.name + ".part":
+            self._outputs.update((_key(part), _key(journal)))
 
 
 def _key(path: Path) -> bytes:
     return hashlib.blake2b(os.fsencode(path), digest_size=8).digest()
-
-
-def _item_error(exc: Exception, url: str) -> DownloadError:
-    if isinstance(exc, (TypeError, ValueError)) and not isinstance(exc, UnicodeError):
-        return DownloadError(f"{exc}", url=url)  # an option of the item
-    return listing_error(exc, url)
 
 
 async def _lazily(items: Iterable[Item] | AsyncIterable[Item]) -> AsyncIterator[Item]:

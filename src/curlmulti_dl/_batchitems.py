@@ -11,11 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._exceptions import DownloadError, StorageError
+from ._exceptions import DownloadError, ProtocolError, StorageError
 from ._progress import DownloadResult
 from ._redact import redact_url
 
-__all__ = ["DownloadRequest", "Item", "as_request", "failed_result", "skipped_result"]
+__all__ = [
+    "DownloadRequest",
+    "Item",
+    "as_request",
+    "failed_result",
+    "item_error",
+    "skipped_result",
+]
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,21 @@ def failed_result(url: str, path: Path | None, error: DownloadError) -> Download
     missing files grew by ~20 KB a file)."""
     _forget_frames(error)
     return dataclasses.replace(_result(redact_url(url), path), error=error)
+
+
+def item_error(exc: Exception, url: str, doing: str) -> DownloadError:
+    """``exc``, raised while ``doing`` ("listing", "preparing") something for
+    one item, as a typed error of the tree: that item's failure, never the
+    batch's."""
+    if isinstance(exc, DownloadError):
+        return exc
+    if isinstance(exc, OSError):
+        return StorageError(f"{exc.strerror or exc}", url=url)
+    if doing == "listing" and isinstance(exc, ValueError):  # (UnicodeError included)
+        return ProtocolError(f"cannot read what the server said: {exc}", url=url)
+    if isinstance(exc, (TypeError, ValueError)):
+        return DownloadError(f"{exc}", url=url)  # an option or a name of the item
+    return DownloadError(f"internal error while {doing}: {exc!r}", url=url)
 
 
 def _result(public_url: str, path: Path | None) -> DownloadResult:

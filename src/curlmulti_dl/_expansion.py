@@ -22,15 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ._batchitems import DownloadRequest, Item, as_request, failed_result
-from ._exceptions import DownloadError, ListingLimitError, ProtocolError, ServerError, StorageError
+from ._batchitems import DownloadRequest, Item, as_request, failed_result, item_error
+from ._exceptions import ListingLimitError, ServerError
 from ._expected import ExpectedSizes
 from ._progress import DownloadResult
 from ._redact import redact_url
 from .files.names import local_name
 from .protocol.listing import Entry, Glob, entry_url, safe_name, split_glob
 
-__all__ = ["MAX_LISTING_ENTRIES", "Expansion", "Lister", "expand", "listing_error"]
+__all__ = ["MAX_LISTING_ENTRIES", "Expansion", "Lister", "expand"]
 
 #: Entries one item's listing (and walk) may give: a million-key prefix
 #: passes, a server that lists forever does not.
@@ -78,23 +78,12 @@ async def expand(
             async for found in walk.files(glob, under, expansion.depth):
                 yield found
         except Exception as exc:  # (a cancellation is no Exception: it passes)
-            yield failed_result(request.url, None, listing_error(exc, request.url))
+            yield failed_result(request.url, None, item_error(exc, request.url, "listing"))
             continue
         if not walk.matched:  # as lftp and wget say: a glob that finds nothing is an error
             where = f"{redact_url(glob.directory)} matches {glob.pattern!r}"
             error = ServerError(f"no file in {where}", url=request.url)
             yield failed_result(request.url, None, error)
-
-
-def listing_error(exc: Exception, url: str) -> DownloadError:
-    """``exc``, raised while listing or naming, as a typed error of the tree."""
-    if isinstance(exc, DownloadError):
-        return exc
-    if isinstance(exc, OSError):
-        return StorageError(f"{exc.strerror or exc}", url=url)
-    if isinstance(exc, (ValueError, UnicodeError)):
-        return ProtocolError(f"cannot read the listing: {exc}", url=url)
-    return DownloadError(f"internal error while listing: {exc!r}", url=url)
 
 
 class _Walk:
