@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "curlmulti_dl"
 
 # Lowest first. A module may import its own layer and the layers below it.
 LAYERS: list[set[str]] = [
-    {"_version", "_redact", "_exceptions", "_progress"},
+    {"_version", "_redact", "_exceptions", "_progress", "_expected"},
     {"protocol"},
     {"_policy", "_config"},
     {"ranges"},
@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"engine"},
     {"schedule"},
     {"job"},
-    {"_batch"},
+    {"_batch", "_batchitems", "_expansion"},
     {"_downloader", "_leasing", "_api", "_s3access"},
     {"dask"},
     {"cli", "__init__", "__main__"},
