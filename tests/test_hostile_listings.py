@@ -155,3 +155,23 @@ def test_a_listing_that_cannot_be_read_fails_its_item_only(
     assert failed["error"]["type"] == "ProtocolError"
     data.assert_same("odd.bin", out / "odd.bin")
     data.assert_same("seven.bin", out / "seven.bin")
+
+
+def test_a_walk_into_a_directory_that_cannot_be_made_fails_those_files_only(
+    crafted_ftp: Callable[..., Server], data: DataFiles, tmp_path: Path
+) -> None:
+    top = data.add("walked/top.bin", 700)
+    data.add("walked/sub/top.bin", 700)  # there, but its local directory cannot be made
+    # Every directory lists the same: one file, one subdirectory "sub".
+    server = crafted_ftp(mlsd="type=file;size=700; top.bin\r\ntype=dir; sub\r\n")
+    (tmp_path / "sub").write_bytes(b"a file of mine where the walk wants a directory")
+    done = cli("-d", str(tmp_path), "-r", "-l", "1", "--json", f"{server.base}/walked/*.bin")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    summary = records.pop()["summary"]
+    assert (summary["downloaded"], summary["failed"]) == (1, 1)
+    [failed] = [r for r in records if not r["ok"]]
+    assert failed["error"]["type"] == "StorageError" and "sub" in failed["error"]["message"]
+    data.assert_same(top, tmp_path / "top.bin")
+    assert (tmp_path / "sub").read_bytes().startswith(b"a file of mine")
