@@ -294,6 +294,16 @@ def test_the_command_keeps_headers_home_and_refuses_https_to_http(
     allowed = cli("--cacert", str(tls[0]), "--allow-insecure-redirect", "-d", str(other), down)
     assert allowed.returncode == 0, allowed.stderr
     data.assert_same(name, other / "hop")
+    # -v says what a redirect to another host did not carry: names, never values
+    told = subprocess.run(
+        [sys.executable, "-m", "curlmulti_dl", "-v", "-H", f"X-Token: {SECRET}",
+         "-o", str(tmp_path / "told.bin"), via(a, b.url(name, e=tmp_path.name))],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert told.returncode == 0, told.stderr
+    data.assert_same(name, tmp_path / "told.bin")
+    [line] = [x for x in told.stderr.splitlines() if "not sending" in x]
+    assert "X-Token" in line and SECRET not in told.stderr
 
 
 def test_a_resumed_download_goes_on_through_the_redirect(

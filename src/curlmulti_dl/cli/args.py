@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-v",
         "--verbose",
         action="store_true",
-        help="in a batch, also each file's notes (fewer connections than -n, a resume)",
+        help="in a batch, also each file's notes (fewer connections than -n, a resume); "
+        "and debug lines (the headers and logins a redirect to another host did not carry)",
     )
     parser.add_argument(
         "-f", "--force", action="store_true", help="replace existing files (keeping their mode)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import codecs
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -25,6 +26,7 @@ from ..files.destination import resolve_destination
 from ..files.names import filename_from_url, normalize_url, parse_origin, part_path_for
 from ..protocol.listing import split_glob
 from ..view.display import make_display
+from ..view.printable import printable
 from .args import build_parser, usage_error
 from .early import EarlyConnection
 from .inputfile import InputFileError, InputReader
@@ -152,7 +154,24 @@ def fetch_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     return options, limits
 
 
+class _DebugLines(logging.Handler):
+    """``-v``: the library's debug lines (what a redirect did not carry), one
+    ``curlmulti-dl: `` line each on the standard error of the moment (the
+    live display moves it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"curlmulti-dl: {printable(record.getMessage())}", file=sys.stderr, flush=True)
+
+
+def _show_debug_lines() -> None:
+    logger = logging.getLogger("curlmulti_dl")
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(_DebugLines())
+
+
 async def _download_all(args: argparse.Namespace, early: EarlyConnection | None) -> int:
+    if args.verbose:
+        _show_debug_lines()
     dest: Any = 1 if args.output == "-" else (args.output or args.dir)
     display = make_display(args.quiet, args.progress_interval, args.output == "-", args.verbose)
     options, limits = fetch_options(args)
