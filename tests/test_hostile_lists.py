@@ -260,3 +260,16 @@ def test_names_from_a_server_are_safe_files_and_valid_json(
     [raw] = [r for r in records if "path_raw" in r]
     assert base64.b64decode(raw["path_raw"]) == os.fsencode(out) + b"/" + raw_name
     assert raw["path"].endswith("raw-\\x9b\\xff.bin")
+
+
+def test_a_glob_sent_outside_fails_once_before_any_listing(
+    http_server: Server, tmp_path: Path
+) -> None:
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{http_server.url('hostile-index/')}\n  dir=../up\n")
+    done = cli("-i", str(listing), "-d", str(tmp_path / "out"), "--json")
+    assert done.returncode == 1
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert records.pop()["summary"]["failed"] == 1
+    assert [r["error"]["type"] for r in records] == ["UnsafePathError"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["list.txt"]

@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from ._exceptions import ListingLimitError, ServerError
 from ._expected import ExpectedSizes
 from ._progress import DownloadResult
 from ._redact import redact_url
+from .files.confine import relative_dest
 from .files.names import local_name
 from .protocol.listing import Entry, Glob, entry_url, safe_name, split_glob
 
@@ -71,10 +73,12 @@ async def expand(
             continue
         walk = _Walk(expansion.lister, expansion.max_entries, request, options)
         walk.expected = expected
-        # Matches go below the item's own directory (dest), keeping the
-        # listing's subdirectories when walking.
-        under = Path(request.dest) if request.dest is not None else Path()
         try:
+            # Matches go below the item's own directory (dest), keeping the
+            # listing's subdirectories when walking: refused once, not per file.
+            under = Path()
+            if request.dest is not None:
+                under = relative_dest(os.fspath(request.dest), request.url)
             async for found in walk.files(glob, under, expansion.depth):
                 yield found
         except Exception as exc:  # (a cancellation is no Exception: it passes)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .._exceptions import StorageError, UnsafePathError
 
-__all__ = ["make_parents", "output_path"]
+__all__ = ["make_parents", "output_path", "relative_dest"]
 
 Dest = str | os.PathLike[str] | None
 
@@ -34,22 +34,31 @@ def output_path(base: Path, dest: Dest, default_name: str, url: str) -> Path:
         relative = Path(default_name)
     else:
         text = os.fspath(dest)
-        relative = Path(text)
-        if relative.is_absolute():
-            raise UnsafePathError(
-                f"{text!r} is an absolute path; an item's directory and name stay below {base}",
-                url=url,
-            )
-        if ".." in relative.parts:
-            raise UnsafePathError(
-                f"{text!r} goes up with '..'; an item's directory and name stay below {base}",
-                url=url,
-            )
+        relative = relative_dest(text, url)
         if text.endswith(os.sep) or text in ("", ".") or (base / relative).is_dir():
             relative = relative / default_name
     path = base / relative
     _check_inside(base, path, url)
     return path
+
+
+def relative_dest(text: str, url: str) -> Path:
+    """``text`` as a path below the batch's directory; ``UnsafePathError``
+    for one that is absolute or goes up."""
+    relative = Path(text)
+    if relative.is_absolute():
+        raise UnsafePathError(
+            f"{text!r} is an absolute path; an item's directory and name stay below "
+            "the batch's directory (-d)",
+            url=url,
+        )
+    if ".." in relative.parts:
+        raise UnsafePathError(
+            f"{text!r} goes up with '..'; an item's directory and name stay below "
+            "the batch's directory (-d)",
+            url=url,
+        )
+    return relative
 
 
 def _check_inside(base: Path, path: Path, url: str) -> None:
