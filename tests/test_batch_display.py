@@ -5,14 +5,7 @@ the rows' pure pieces with hypothesis."""
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
 import re
-import struct
-import subprocess
-import sys
-import termios
 from pathlib import Path
 
 import pytest
@@ -25,7 +18,7 @@ from curlmulti_dl._progress import DownloadResult
 from curlmulti_dl.view import figures, rows
 
 from .conftest import DataFiles, Server
-from .test_cli import cli
+from .test_cli import cli, on_terminal
 
 SMALL, LARGE = 30, 2
 LONG = "_extended-long-name" * 3
@@ -48,34 +41,6 @@ def total_of(data: DataFiles, names: list[str]) -> int:
     return sum((data.root / n).stat().st_size for n in names)
 
 
-def on_pty(*args: str, columns: int, lines: int = 50) -> tuple[int, str]:
-    """Run the command with stderr on a pty of ``columns`` x ``lines``;
-    its status and every line it drew (escape sequences out)."""
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
-    env = {**os.environ, "COLUMNS": str(columns), "LINES": str(lines), "TERM": "xterm"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "curlmulti_dl", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=follower,
-        env=env,
-    )
-    os.close(follower)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    status = process.wait(60)
-    os.close(leader)
-    return status, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode(errors="replace"))
-
-
 NUM = r"\d+(\.\d)?"
 UNIT = r"(B|KiB|MiB)"
 ETA = r"ETA ≥?(\d+( s|m\d\ds|h\d\dm)|>99h)"
@@ -95,7 +60,7 @@ def test_a_glob_batch_on_a_terminal_fits_its_width_with_a_total_and_an_eta(
     ftp_server: Server, segments: list[str], data: DataFiles, tmp_path: Path, columns: int
 ) -> None:
     url = ftp_server.url("display/*B13*")
-    status, text = on_pty("-d", str(tmp_path), "--limit-rate", "3M", url, columns=columns)
+    status, text = on_terminal("-d", str(tmp_path), "--limit-rate", "3M", url, columns=columns)
     assert status == 0, text
     for name in segments:
         data.assert_same(name, tmp_path / Path(name).name)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import re
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -110,15 +113,18 @@ def test_plain_progress_lines_when_not_a_terminal(
     assert "\x1b[" not in done.stderr  # no terminal escapes in logs
 
 
-def on_terminal(*args: str, columns: int = 120) -> tuple[int, str]:
-    """Run the CLI with stderr on a pty; return its status and what it drew."""
+def on_terminal(*args: str, columns: int = 120, lines: int = 50) -> tuple[int, str]:
+    """Run the CLI with stderr on a pty of ``columns`` x ``lines``; return its
+    status and what it drew (escape sequences out)."""
     leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+    env = {**os.environ, "COLUMNS": str(columns), "LINES": str(lines), "TERM": "xterm"}
     process = subprocess.Popen(
         [sys.executable, "-m", "curlmulti_dl", *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=follower,
-        env={**os.environ, "COLUMNS": str(columns), "TERM": "xterm"},
+        env=env,
     )
     os.close(follower)
     output = b""
