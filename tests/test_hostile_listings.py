@@ -175,3 +175,10 @@ def test_a_walk_into_a_directory_that_cannot_be_made_fails_those_files_only(
     assert failed["error"]["type"] == "StorageError" and "sub" in failed["error"]["message"]
     data.assert_same(top, tmp_path / "top.bin")
     assert (tmp_path / "sub").read_bytes().startswith(b"a file of mine")
+
+
+def test_a_page_larger_than_any_real_one_is_refused() -> None:
+    # 100,000 keys in one page (S3 gives at most 1,000): 11 MB of XML.
+    for server in store("--keys", "100000", "--page", "100000"):
+        with pytest.raises(curlmulti_dl.ListingLimitError, match="larger than"):
+            anyio.run(_list, server)

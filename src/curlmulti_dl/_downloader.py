@@ -27,7 +27,7 @@ from ._expansion import MAX_LISTING_ENTRIES, Expansion
 from ._leasing import ConnectionLeases
 from ._policy import RebalancePolicy
 from ._progress import DownloadResult, ProgressCallback
-from ._s3access import list_s3, s3_request
+from ._s3access import PAGE_LIMIT, list_s3, s3_request
 from .engine.curlopts import configure_multi
 from .engine.listing import fetch_listing
 from .engine.multi import CurlBridge
@@ -380,7 +380,7 @@ class Downloader:
             async def fetch_page(page_url: str) -> bytes:
                 async with self._listing_slot(key, page_url):
                     return await fetch_listing(
-                        bridge, page_url, opts, "GET", sockets=self.sockets, host=key
+                        bridge, page_url, opts, "GET", self.sockets, key, limit=PAGE_LIMIT
                     )
 
             async for page in list_s3(url, opts, fetch_page):

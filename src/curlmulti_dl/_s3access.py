@@ -19,8 +19,11 @@ from .protocol.s3 import (
     split_s3,
 )
 
-__all__ = ["list_s3", "s3_request"]
+__all__ = ["PAGE_LIMIT", "list_s3", "s3_request"]
 
+#: A ListObjectsV2 page holds at most 1,000 keys of at most 1 KiB: a page
+#: larger than this is no page (and is parsed whole, as a tree).
+PAGE_LIMIT = 8 * 1024 * 1024
 MAX_PAGES = 10_000  # 10 million keys below one prefix: past that, a loop
 
 

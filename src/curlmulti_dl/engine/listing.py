@@ -16,7 +16,7 @@ from typing import Any
 import pycurl
 
 from .._config import DownloadOptions
-from .._exceptions import DownloadError, HTTPStatusError
+from .._exceptions import HTTPStatusError, ListingLimitError
 from .._redact import redact_url
 from ..protocol.headers import ResponseHead
 from ..protocol.redirects import RedirectChain, location_of, secret_names
@@ -39,18 +39,21 @@ async def fetch_listing(
     command: str,
     sockets: SocketRegistry | None = None,
     host: str = "",
+    limit: int = LIMIT,
 ) -> bytes:
-    """The listing's bytes; ``command`` is "MLSD", "LIST", "NLST" or "GET"
-    (or "LOGIN:<file method>": no bytes, a session left in the cache).
-    Raises the ``DownloadError`` that describes libcurl's failure."""
+    """The listing's bytes (at most ``limit``); ``command`` is "MLSD", "LIST",
+    "NLST" or "GET" (or "LOGIN:<file method>": no bytes, a session left in
+    the cache). Raises the ``DownloadError`` that describes libcurl's failure."""
     if command != "GET":
-        return (await _fetch_once(bridge, url, options, command, sockets, host))[0]
+        return (await _fetch_once(bridge, url, options, command, sockets, host, limit=limit))[0]
     chain = RedirectChain(
         url, options.max_redirects, allow_insecure=options.allow_insecure_redirects
     )
     while True:
         secrets = chain.at_origin
-        body, head = await _fetch_once(bridge, chain.url, options, command, sockets, host, secrets)
+        body, head = await _fetch_once(
+            bridge, chain.url, options, command, sockets, host, secrets, limit
+        )
         location = location_of(head)
         if location is None:
             return body
@@ -72,6 +75,7 @@ async def _fetch_once(
     sockets: SocketRegistry | None,
     host: str,
     secrets: bool = True,
+    limit: int = LIMIT,
 ) -> tuple[bytes, ResponseHead]:
     """One request's body and (HTTP) head; a redirect's body is dropped."""
     body = bytearray()
@@ -81,7 +85,7 @@ async def _fetch_once(
     def on_write(chunk: memoryview) -> int | None:
         if location_of(head) is not None:
             return None  # a redirect's body: not the listing
-        if len(body) + len(chunk) > LIMIT:
+        if len(body) + len(chunk) > limit:
             too_large[0] = True
             return 0  # any count but len(chunk) stops the transfer
         body.extend(chunk)
@@ -104,7 +108,7 @@ async def _fetch_once(
         bridge.remove(curl)
         curl.close()
     if too_large[0]:
-        raise DownloadError(f"the listing is larger than {LIMIT} bytes", url=url)
+        raise ListingLimitError(f"the listing is larger than {limit} bytes", url=url)
     if code != 0:
         raise error_from_curl(code, message, url)
     status = head.status or 0
