@@ -152,6 +152,7 @@ class Batch:
         # 8-byte digests of the output paths seen: a million items cost ~60 MB
         # less than their paths would, and two items for one file are caught.
         self._outputs: set[bytes] = set()
+        self._made: Path | None = None  # the last directory made or found
 
     # ------------------------------------------------------------ the caller's side
 
@@ -248,7 +249,9 @@ class Batch:
             url = normalize_url(request.url.strip())
             path = output_path(self._base(), request.dest, filename_from_url(url), url)
             self._claim(path, url)
-            make_parents(path, url)
+            if path.parent != self._made:  # (one mkdir per directory in a row)
+                make_parents(path, url)
+                self._made = path.parent
             if self._skip_existing and path.is_file():
                 return skipped_result(url, path)
             options = {**self._options, **request.options}

@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from .._exceptions import StorageError, UnsafePathError
@@ -37,9 +38,8 @@ def output_path(base: Path, dest: Dest, default_name: str, url: str) -> Path:
         relative = relative_dest(text, url)
         if text.endswith(os.sep) or text in ("", ".") or (base / relative).is_dir():
             relative = relative / default_name
-    path = base / relative
-    _check_inside(base, path, url)
-    return path
+    _check_inside(base, relative, url)
+    return base / relative
 
 
 def relative_dest(text: str, url: str) -> Path:
@@ -61,10 +61,28 @@ def relative_dest(text: str, url: str) -> Path:
     return relative
 
 
-def _check_inside(base: Path, path: Path, url: str) -> None:
-    # realpath resolves the links that exist now; the parts still to be made
-    # have none. A check, then a use: a link planted in between is the
-    # opener's to refuse (NAME.part is opened without following links).
+def _check_inside(base: Path, relative: Path, url: str) -> None:
+    # Each part below base that exists is looked at (one lstat for a new
+    # file in base); only a symbolic link costs a realpath of both ends. The
+    # parts still to be made have no links. A check, then a use: a link
+    # planted in between is the opener's to refuse (NAME.part is opened
+    # without following links).
+    current = base
+    for part in relative.parts:
+        current = current / part
+        try:
+            mode = os.lstat(current).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return  # nothing there yet (making it says what stands in the way)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot examine {current}: {exc.strerror or exc}", url=url
+            ) from None
+        if stat.S_ISLNK(mode):
+            break
+    else:
+        return
+    path = base / relative
     try:
         real_base = os.path.realpath(base)
         real = os.path.realpath(path)

@@ -150,11 +150,12 @@ class PartFile:
             marked = created or os.getxattr(fd, OURS_ATTRIBUTE) == b"1"
         except OSError:
             marked = False
-        journal = self.read_journal()
-        if journal is not None and decode(journal) is not None:
-            return None
-        if os.path.lexists(self.journal_path) and (created or not marked):
-            return self.journal_path
+        if os.path.lexists(self.journal_path):  # (one lstat when there is none)
+            journal = self.read_journal()
+            if journal is not None and decode(journal) is not None:
+                return None
+            if created or not marked:
+                return self.journal_path
         return None if marked else self.part_path
 
     # ------------------------------------------------------------ the journal
