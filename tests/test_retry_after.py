@@ -147,3 +147,22 @@ def test_the_command_waits_as_told_and_says_in_one_line_when_it_gives_up(
     assert done.returncode == 1
     assert_one_line_error(done.stderr, "503", "kept asking to wait", "retry_wait_max=2.5")
     assert not (tmp_path / "cli-always.bin").exists()
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_refusal_with_an_empty_body_and_no_retry_after_spends_retries(
+    own_http: Server, data: DataFiles, tmp_path: Path, arun, status: int
+) -> None:
+    # An empty body ends the transfer cleanly (curl 0): that is no service,
+    # and without Retry-After no appointment. It was asked ~700 times a second.
+    name = data.add(f"appointments/empty-{status}.bin", 20_000)
+    url = own_http.url(name, fail_first=10_000, fail_status=status, empty=1)
+    policy = RetryPolicy(attempts=2, backoff_factor=0.05)
+    began = time.monotonic()
+    with pytest.raises(curlmulti_dl.RetriesExhaustedError) as caught:
+        arun(curlmulti_dl.fetch(url, tmp_path, retry=policy))
+    assert time.monotonic() - began < 10
+    assert isinstance(caught.value.last_error, curlmulti_dl.HTTPStatusError)
+    assert caught.value.last_error.status == status
+    assert len(requests_for(own_http, name)) == 3  # the first, and two retries
+    assert list(tmp_path.iterdir()) == []

@@ -605,7 +605,7 @@ class Downloader:
         # the connection mid-body: the server has yet to notice.
         linger = self._close_grace(job.host_key) if code == pycurl.E_WRITE_ERROR else 0.0
         self.scheduler.release(job, transfer, linger=linger, now=now)
-        if code == 0 or transfer.pos > transfer.start:  # the host served it
+        if transfer.served(code):
             self.scheduler.served(job.host_key, now)
         try:
             serving = self.scheduler.serving(job.host_key, now)

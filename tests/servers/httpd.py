@@ -16,6 +16,8 @@ under ``--root``, and exits by itself when its parent dies or after
     fail_first=K        the first K requests for this path answer fail_status
                         (default 503), with Retry-After: retry_after if given
     status=NNN          answer that status with a short body
+    empty=1             ... or with an empty one (Content-Length: 0), for status
+                        and fail_first alike
     redirect=N          redirect N times (302) before serving
     redirect_to=URL     answer 302 with ``Location: URL`` (URL percent-encoded in the
                         query) and a short body
@@ -185,7 +187,8 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         if "status" in query:
-            self.send_small(int(query["status"]), b"error requested\n", "text/plain")
+            body = b"" if query.get("empty") == "1" else b"error requested\n"
+            self.send_small(int(query["status"]), body, "text/plain")
             return
         if "max_conns" in query:
             with self.server.stats.lock:
@@ -206,7 +209,8 @@ class Handler(BaseHTTPRequestHandler):
                 record = {"target": self.path, "status": status, "at": time.monotonic()}
                 with self.server.stats.lock:
                     self.server.stats.refusals.append(record)
-                self.send_small(status, b"try again\n", "text/plain", extra)
+                body = b"" if query.get("empty") == "1" else b"try again\n"
+                self.send_small(status, body, "text/plain", extra)
                 return
         path = (self.server.root / unquote(parts.path).lstrip("/")).resolve()
         if parts.path.endswith("/") and (path / "index.html").is_file():

@@ -295,6 +295,16 @@ class RangeTransfer:
         cached one)."""
         return bool(self.curl.getinfo(pycurl.NUM_CONNECTS))
 
+    def served(self, code: int) -> bool:
+        """Whether the server served this request (libcurl's ``code`` for its
+        end): bytes of the file came, or it ended cleanly with an answer that
+        is no HTTP error. A 429 with an empty body ends cleanly too, and is a
+        refusal all the same."""
+        if self.pos > self.start:
+            return True
+        status = self.head.status
+        return code == 0 and (self.is_ftp or self.is_sftp or (status is not None and status < 400))
+
     @property
     def probe_pending(self) -> bool:
         """The first request, before its answer was checked: its end is not

@@ -87,8 +87,11 @@ class Recovery:
             return self._appointment(error, asked, failure.file_bytes)
         if refused and serving:
             # Not now, rather than never: back in line outside the budget, once
-            # the host has time (its limit is lowered to what it serves).
+            # the host has time (its limit is lowered to what it serves), and
+            # never at once: a host that refuses all it is asked would be
+            # asked again and again as fast as it answers.
             pause = self.policy.backoff(jitter, asked) if asked is not None else 0.0
+            pause = max(pause, self.policy.backoff_factor * (0.5 + 0.5 * jitter))
             return Verdict(None, pause, refused=True, pause=pause)
         retryable = refused or self.policy.is_retryable(error, failure.ftp_reply)
         if isinstance(error, StorageError) or not retryable or self.policy.attempts == 0:
