@@ -273,3 +273,40 @@ def test_a_glob_sent_outside_fails_once_before_any_listing(
     assert records.pop()["summary"]["failed"] == 1
     assert [r["error"]["type"] for r in records] == ["UnsafePathError"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["list.txt"]
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\x0c", "\x1c", "\x85"])
+@pytest.mark.parametrize("command", ["mlsd", "listing", "nlst"])
+def test_a_name_with_a_line_separator_is_one_name(
+    crafted_ftp: Callable[..., Server],
+    data: DataFiles,
+    tmp_path: Path,
+    separator: str,
+    command: str,
+) -> None:
+    # str.splitlines() splits at these: "b<sep>.bin" was listed as "b", a
+    # file the server never named (and which it serves).
+    served = data.root / f"seps-{ord(separator):x}"
+    served.mkdir(exist_ok=True)
+    (served / "b").write_bytes(b"NOT THIS ONE")
+    wanted = os.urandom(1300)
+    (served / f"b{separator}.bin").write_bytes(wanted)
+    text = {
+        "mlsd": f"type=file;size=1300;modify=20230101000000; b{separator}.bin\r\n",
+        "listing": f"-rw-r--r-- 1 0 0 1300 Jan 01  2023 b{separator}.bin\r\n",
+        "nlst": f"b{separator}.bin\r\n",
+    }[command]
+    texts = {command: text}
+    if command == "nlst":
+        texts["listing"] = "a LIST in no form we read: names come from NLST\r\n"
+    server = crafted_ftp(**texts, mlst=command == "mlsd")
+    done = cli("-d", str(tmp_path), "--json", f"{server.base}/{served.name}/*")
+    if separator < " ":  # libcurl sends no C0 control in an FTP path: one clean failure
+        assert done.returncode == 1
+        [line] = [x for x in done.stderr.splitlines() if "error:" in x]
+        assert "control characters" in line
+        assert not (tmp_path / "b").exists()
+        return
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["b_.bin"]
+    assert (tmp_path / "b_.bin").read_bytes() == wanted

@@ -388,3 +388,18 @@ def test_content_range_bounds(first: int, total: int) -> None:
     value = f"bytes {first}-{first}/{total}"
     parsed = read_or_refuse(lambda: parse_content_range(value))
     assert (parsed is not None) == (first < total < LIMIT)
+
+
+names = st.text(
+    st.characters(blacklist_characters="\n\r/", blacklist_categories=("Cs",)), min_size=1
+).filter(lambda n: n not in (".", "..") and n.strip(" \t") == n)
+
+
+@given(st.lists(names, min_size=1, max_size=5, unique=True))
+def test_a_listed_name_is_kept_whole_whatever_it_holds(listed: list[str]) -> None:
+    # Only LF (or CRLF) ends a line: a form feed, \x1c or U+2028 inside a
+    # name is part of it.
+    mlsd = "".join(f"type=file;size=1; {name}\r\n" for name in listed)
+    assert [e.name for e in parse_mlsd(mlsd)] == listed
+    nlst = "".join(f"{name}\r\n" for name in listed)
+    assert [e.name for e in parse_nlst(nlst)] == listed

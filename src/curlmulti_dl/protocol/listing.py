@@ -109,7 +109,7 @@ def parse_mlsd(text: str) -> list[Entry]:
     a ``modify`` that is not a real moment) fails the listing: its files
     would be planned from a size or date that is not theirs."""
     entries = []
-    for line in text.splitlines():
+    for line in _lines(text):
         facts, sep, name = line.partition(" ")
         if not sep or not name or "=" not in facts:
             continue
@@ -136,6 +136,13 @@ def parse_mlsd(text: str) -> list[Entry]:
     return entries
 
 
+def _lines(text: str) -> list[str]:
+    """The lines of a listing: ends at LF (or CRLF) only. ``splitlines`` also
+    splits at form feeds, Unicode line separators and others that a name may
+    hold: ``b\u2028.bin`` would list ``b``, a file the server never named."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 def _one_name(name: str) -> bool:
     # A name with "/" is not one entry of this directory (a path some server
     # gave), and "." and ".." are the directory itself and its parent.
@@ -156,7 +163,7 @@ def parse_list(text: str) -> list[Entry] | None:
     come from NLST). A line of that form with a size of 2**63 or more fails
     the listing (``ProtocolError``)."""
     entries = []
-    for line in text.splitlines():
+    for line in _lines(text):
         if not line.strip() or line.startswith("total "):
             continue
         fields = line.split(None, 8)
@@ -178,7 +185,7 @@ def parse_list(text: str) -> list[Entry] | None:
 
 def parse_nlst(text: str) -> list[Entry]:
     """One name per line (some servers give ``dir/name``: the last part)."""
-    names = (line.strip().rpartition("/")[2] for line in text.splitlines())
+    names = (line.strip(" \t").rpartition("/")[2] for line in _lines(text))
     return [Entry(name, "file") for name in names if name and name not in (".", "..")]
 
 

@@ -15,8 +15,11 @@ import re
 
 __all__ = ["has_raw_bytes", "printable"]
 
-# C0 but tab, DEL, C1; lone surrogates (surrogateescape'd bytes, or worse).
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+# C0 but tab, DEL, C1; line and paragraph separators and the marks that
+# reorder text; lone surrogates (surrogateescape'd bytes, or worse).
+_UNPRINTABLE = re.compile(
+    r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
 
 def printable(text: str) -> str:
