@@ -310,3 +310,24 @@ def test_a_name_with_a_line_separator_is_one_name(
     assert done.returncode == 0, done.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["b_.bin"]
     assert (tmp_path / "b_.bin").read_bytes() == wanted
+
+
+def test_names_that_are_not_utf8_keep_their_bytes_from_pages_and_lists(
+    http_server: Server, data: DataFiles, tmp_path: Path
+) -> None:
+    served = data.root / "rawidx"
+    served.mkdir(exist_ok=True)
+    body = os.urandom(2100)
+    (served / os.fsdecode(b"nu\xff\xfe.bin")).write_bytes(body)
+    (served / "index.html").write_text('<a href="nu%FF%FE.bin">nu??.bin</a>')
+    listing = tmp_path / "list.txt"
+    listing.write_bytes(f"{http_server.url('seven.bin')}\n  out=".encode() + b"mine-\xff.bin\n")
+    out = tmp_path / "out"
+    done = cli("-d", str(out), "-i", str(listing), "--json", http_server.url("rawidx/"))
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.fsencode(p.name) for p in out.iterdir()) == [
+        b"mine-\xff.bin",
+        b"nu\xff\xfe.bin",
+    ]
+    assert (out / os.fsdecode(b"nu\xff\xfe.bin")).read_bytes() == body
+    data.assert_same("seven.bin", out / os.fsdecode(b"mine-\xff.bin"))

@@ -431,7 +431,7 @@ class Downloader:
                 raise ProtocolError("the SFTP listing is not in the ls -l form", url=url)
             return listed
         if not origin.is_ftp:
-            page = (await fetch("GET")).decode("utf-8", "replace")
+            page = (await fetch("GET")).decode("utf-8", "surrogateescape")
             return parse_index_page(page, url)
         profile = self._profiles.setdefault(key, HostProfile())
         if ahead:

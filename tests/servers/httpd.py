@@ -212,7 +212,9 @@ class Handler(BaseHTTPRequestHandler):
                 body = b"" if query.get("empty") == "1" else b"try again\n"
                 self.send_small(status, body, "text/plain", extra)
                 return
-        path = (self.server.root / unquote(parts.path).lstrip("/")).resolve()
+        path = (
+            self.server.root / unquote(parts.path, errors="surrogateescape").lstrip("/")
+        ).resolve()
         if parts.path.endswith("/") and (path / "index.html").is_file():
             path = path / "index.html"  # a directory's page, as it was written
         if self.server.root not in path.parents or not path.is_file():

@@ -265,7 +265,8 @@ async def _lines(name: str) -> AsyncIterator[str]:
     a list of a million lines is never in memory at once."""
     loop = asyncio.get_running_loop()
     fd = sys.stdin.fileno() if name == "-" else os.open(name, os.O_RDONLY | os.O_CLOEXEC)
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    # A name that is not UTF-8 (out=, dir=, a URL) keeps its bytes.
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
     pending = ""
     try:
         while True:

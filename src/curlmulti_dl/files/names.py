@@ -106,8 +106,8 @@ def normalize_url(url: str) -> str:
         if parts.password is not None:
             userinfo += ":" + quote(parts.password, safe=_SAFE_USERINFO)
         netloc = f"{userinfo}@{netloc}"
-    path = quote(parts.path, safe=_SAFE_PATH)
-    query = quote(parts.query, safe=_SAFE_QUERY)
+    path = quote(parts.path, safe=_SAFE_PATH, errors="surrogateescape")  # raw bytes stay
+    query = quote(parts.query, safe=_SAFE_QUERY, errors="surrogateescape")
     # The fragment never leaves this machine: drop it, as browsers do.
     return urlunsplit((scheme, netloc, path, query, ""))
 

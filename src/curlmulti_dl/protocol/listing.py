@@ -226,7 +226,9 @@ def parse_index_page(page: str, base: str) -> list[Entry]:
             continue
         rest = target.path[len(here.path) :]
         kind = "dir" if rest.endswith("/") else "file"
-        name = unquote(rest.rstrip("/"))
+        # Escapes of bytes that are not UTF-8 stay those bytes (entry_url
+        # sends them back as they were), never U+FFFD: another name.
+        name = unquote(rest.rstrip("/"), errors="surrogateescape")
         if not name or not _one_name(name):
             continue
         seen.setdefault(name, Entry(name, kind))
