@@ -32,7 +32,7 @@ def test_file_size_limit_mid_download(http_server: Server, data: DataFiles, tmp_
     resource.prlimit(process.pid, resource.RLIMIT_FSIZE, (limit, limit))  # our child, by PID
     _, err = process.communicate(timeout=30)
     assert process.returncode == 1, err
-    assert_one_line_error(err, "out.bin.part")
+    assert_one_line_error(err, "out.bin.part", "kept")  # and says it was kept
     assert "Traceback" not in err
     assert_left_resumable(tmp_path, "out.bin", data.root / name)
 

@@ -31,9 +31,11 @@ examples:
   curlmulti-dl -i urls.txt -d /data --max-host-connections 30 --json > done.jsonl
 
 A file is written as NAME.part and renamed to NAME only when every byte
-arrived; on failure NAME is never created and NAME.part is removed. An
-existing NAME is left alone unless --force is given. A character device or
-FIFO given to -o (and -o - for standard output) is written as one stream.
+arrived; on failure NAME is never created, and NAME.part is kept with its
+journal when the same command can go on from it (the error line says so),
+else removed. An existing NAME is left alone unless --force is given. A
+character device or FIFO given to -o (and -o - for standard output) is
+written as one stream.
 
 Exit status: 0 all downloaded, 1 a download failed (the others went on), 2 usage error,
 130 interrupted (SIGINT, Ctrl+C), 143 terminated (SIGTERM), 129 hung up (SIGHUP).

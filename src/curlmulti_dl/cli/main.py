@@ -23,7 +23,13 @@ from .._exceptions import DownloadError
 from .._policy import RetryPolicy
 from ..engine.preconnect import until_connected
 from ..files.destination import resolve_destination
-from ..files.names import filename_from_url, normalize_url, parse_origin, part_path_for
+from ..files.names import (
+    filename_from_url,
+    journal_path_for,
+    normalize_url,
+    parse_origin,
+    part_path_for,
+)
 from ..protocol.listing import split_glob
 from ..view.display import make_display
 from ..view.printable import printable
@@ -193,7 +199,7 @@ async def _download_one(dl: Downloader, args: argparse.Namespace, dest: Any, dis
         progress = display.callback(url, _label(url, args))
         result = await dl.fetch(url, dest, parts=args.parts, progress=progress)
     except DownloadError as exc:
-        display.failed(url, exc)
+        display.failed(url, exc, _kept(_final_path(url, dest)))
         result = failed_result(url, None, exc)
     except Exception as exc:  # a bug of ours: still one line, never a traceback
         error = DownloadError(f"internal error: {exc!r}", url=url)
@@ -231,7 +237,8 @@ async def _download_batch(dl: Downloader, args: argparse.Namespace, display: Any
                 if result.error is None:
                     display.finished(shown, result)
                 else:
-                    display.failed(shown, result.error)
+                    kept = _kept(result.path) if result.path.parts else ""
+                    display.failed(shown, result.error, kept)
                 if args.json:
                     print(result_line(result), flush=True)
     except InputFileError as exc:
@@ -306,6 +313,26 @@ def _label(url: str, args: argparse.Namespace) -> str:
     if args.output and not args.output.endswith(os.sep) and not Path(args.output).is_dir():
         return Path(args.output).name
     return filename_from_url(url)
+
+
+def _final_path(url: str, dest: Any) -> Path | None:
+    """Where ``-o`` / ``-d`` puts ``url`` (None: a stream)."""
+    if isinstance(dest, int):
+        return None
+    try:
+        return resolve_destination(url, dest, overwrite=True).path
+    except DownloadError:
+        return None
+
+
+def _kept(final: Path | None) -> str:
+    """What a failed download left for the next run, said on its error line."""
+    if final is None:
+        return ""
+    part = part_path_for(final)
+    if not journal_path_for(part).exists():
+        return ""
+    return f"; kept {part} (the same command goes on from it)"
 
 
 def _left_on_disk(args: argparse.Namespace) -> str:

@@ -160,9 +160,11 @@ class Display:
             self.say(summary(result, self.to_stdout))
         self.forget(url)
 
-    def failed(self, url: str, exc: DownloadError) -> None:
+    def failed(self, url: str, exc: DownloadError, kept: str = "") -> None:
+        """One line: the error, and ``kept`` (what was left for a later run)."""
         self.tally.failed(url)
-        print(f"{self.error_prefix}{printable(str(exc))}", file=self.stream, flush=True)
+        text = printable(str(exc) + kept)
+        print(f"{self.error_prefix}{text}", file=self.stream, flush=True)
         self.forget(url)
 
     def batch_done(self, text: str) -> None:
@@ -285,7 +287,7 @@ class RichDisplay(Display):
             self.say(summary(result, self.to_stdout))
         self.forget(url)
 
-    def failed(self, url: str, exc: DownloadError) -> None:
+    def failed(self, url: str, exc: DownloadError, kept: str = "") -> None:
         from rich.text import Text
 
         self.tally.failed(url)
@@ -298,7 +300,7 @@ class RichDisplay(Display):
         self.bars.update(task, state="failed")  # failures keep their row, to the end
         self.bars.stop_task(task)
         line = Text(self.error_prefix, style="red")
-        line.append(printable(str(exc)))
+        line.append(printable(str(exc) + kept))
         self.bars.console.print(line, highlight=False, soft_wrap=True)
         self.forget(url)
 
