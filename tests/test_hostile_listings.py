@@ -182,3 +182,19 @@ def test_a_page_larger_than_any_real_one_is_refused() -> None:
     for server in store("--keys", "100000", "--page", "100000"):
         with pytest.raises(curlmulti_dl.ListingLimitError, match="larger than"):
             anyio.run(_list, server)
+
+
+def test_a_name_listed_as_a_file_and_a_directory_is_said(
+    crafted_ftp: Callable[..., Server], data: DataFiles, tmp_path: Path
+) -> None:
+    top = data.add("walked/top.bin", 700)
+    server = crafted_ftp(mlsd="type=file;size=700; top.bin\r\ntype=dir; top.bin\r\n")
+    done = cli("-d", str(tmp_path), "-r", "-l", "1", "--json", f"{server.base}/walked/*.bin")
+    assert done.returncode == 1
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    summary = records.pop()["summary"]
+    assert (summary["downloaded"], summary["failed"]) == (1, 1)
+    [failed] = [r for r in records if not r["ok"]]
+    assert failed["error"]["type"] == "DuplicateOutputError"
+    assert "both as a file and as a directory" in failed["error"]["message"]
+    data.assert_same(top, tmp_path / "top.bin")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ._batchitems import DownloadRequest, Item, as_request, failed_result, item_error
-from ._exceptions import ListingLimitError, ServerError
+from ._exceptions import DuplicateOutputError, ListingLimitError, ServerError
 from ._expected import ExpectedSizes
 from ._progress import DownloadResult
 from ._redact import redact_url
@@ -110,7 +110,9 @@ class _Walk:
         self._entries = 0
         self.matched = 0
 
-    async def files(self, glob: Glob, under: Path, depth: int) -> AsyncIterator[DownloadRequest]:
+    async def files(
+        self, glob: Glob, under: Path, depth: int
+    ) -> AsyncIterator[DownloadRequest | DownloadResult]:
         """The files of ``glob``'s directory that match (largest first within
         a page, where the listing says sizes), then, ``depth`` levels down,
         its directories'. ``under``: their place, relative to the batch's
@@ -119,17 +121,24 @@ class _Walk:
             return  # a link back up, or a server that lists a directory twice
         self._listed.add(glob.directory)
         directories: list[str] = []
-        seen: set[str] = set()
+        seen: dict[str, str] = {}  # name: kind
         async for page in self._lister(glob.directory, **self._options):
             self._count(len(page), glob.directory)
             files = []
             for entry in page:
-                if not safe_name(entry.name) or entry.name in seen:
+                wanted = (entry.kind == "file" and glob.matches(entry.name)) or (
+                    entry.kind == "dir" and depth > 0
+                )
+                if not wanted or not safe_name(entry.name):
                     continue
-                seen.add(entry.name)
-                if entry.kind == "file" and glob.matches(entry.name):
+                if entry.name in seen:  # given twice: one file, or one of two kinds
+                    if seen[entry.name] != entry.kind:
+                        yield self._both_kinds(glob.directory, entry.name, under)
+                    continue
+                seen[entry.name] = entry.kind
+                if entry.kind == "file":
                     files.append(entry)
-                elif entry.kind == "dir" and depth > 0:
+                else:
                     directories.append(entry.name)
             files.sort(key=lambda e: -(e.size or 0))  # longest first: the tail is short
             if self.expected is not None:
@@ -154,6 +163,14 @@ class _Walk:
                 "--max-listing-entries)",
                 url=directory,
             )
+
+    def _both_kinds(self, directory: str, name: str, under: Path) -> DownloadResult:
+        url = entry_url(directory, name)
+        error = DuplicateOutputError(
+            f"{name!r} is listed both as a file and as a directory: only the first is taken",
+            url=url,
+        )
+        return failed_result(url, under / local_name(name), error)
 
     def _request(self, directory: str, name: str, under: Path) -> DownloadRequest:
         url = entry_url(directory, name)
