@@ -119,7 +119,7 @@ def test_retry_after_spends_the_wait_budget_never_the_retries(
             assert verdict.error.status == error.status
             told = "kept asking to wait" if streak else "asked to wait"
             assert f"{told} " in verdict.error.message
-            assert f"past retry_wait_max={budget:g} s" in verdict.error.message
+            assert f"past the {budget:g} s a file waits" in verdict.error.message
             assert verdict.error.__cause__ is error
             return
         assert verdict.error is None

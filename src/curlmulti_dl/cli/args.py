@@ -311,8 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=RetryPolicy().retry_wait_max,
         metavar="SEC",
-        help="seconds a file waits in all when a server answers 429 or 503 with Retry-After "
-        "(such waits spend no --retries); one asking for more fails it (default: %(default)g)",
+        help="the seconds of waiting a file accepts from 429 or 503 answers with Retry-After, "
+        "summed as the server asks them (such waits spend no --retries; a host busy with "
+        "other files may keep it waiting longer); one asking for more fails it "
+        "(default: %(default)g)",
     )
     parser.add_argument(
         "--progress-interval",

@@ -119,7 +119,7 @@ class Recovery:
         wait = max(asked, _LEAST_WAIT)
         budget = self.policy.retry_wait_max
         if self.waited + wait > budget:
-            return Verdict(_kept_waiting(error, self.waited, wait, budget), refused=True)
+            return Verdict(_kept_waiting(error, self.waited, asked, budget), refused=True)
         self.waited += wait
         return Verdict(None, wait, refused=True, pause=wait)
 
@@ -129,13 +129,18 @@ def _kept_waiting(
 ) -> HTTPStatusError:
     """The last status, saying how long the server wanted us to wait."""
     if waited:
-        told = f"the server kept asking to wait ({waited:g} s so far, {asked:g} s more asked)"
+        told = f"the server kept asking to wait ({_secs(waited)} so far, {_secs(asked)} more)"
     else:
-        told = f"the server asked to wait {asked:g} s"
+        told = f"the server asked to wait {_secs(asked)}"
     failed = HTTPStatusError(
-        f"{error.message}: {told}, past retry_wait_max={budget:g} s",
+        f"{error.message}: {told}, past the {_secs(budget)} a file waits "
+        "(retry_wait_max, --retry-wait-max)",
         url=error.url,
         status=error.status,
     )
     failed.__cause__ = error
     return failed
+
+
+def _secs(seconds: float) -> str:
+    return f"{seconds:g} s" if seconds < 1e5 else f"{seconds:.0f} s"
