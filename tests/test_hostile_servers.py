@@ -6,8 +6,6 @@ the command says so in one line with exit status 1."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,15 +15,10 @@ import curlmulti_dl
 from curlmulti_dl import Downloader, ProtocolError
 
 from .conftest import FILES, DataFiles, Server
+from .test_cli import assert_one_line_error, cli
 
 NO_RETRY = curlmulti_dl.RetryPolicy(attempts=0)
 HUGE = [str(2**63), str(2**64)]
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "curlmulti_dl", *args], capture_output=True, text=True, timeout=60
-    )
 
 
 def assert_refused(url: str, directory: Path, *words: str) -> None:
@@ -109,3 +102,14 @@ def test_list_line_with_a_size_of_two_to_the_63_fails_the_listing(
 
     with pytest.raises(ProtocolError, match="LIST line"):
         asyncio.run(listing())
+
+
+def test_an_answer_that_is_not_http_is_a_protocol_error(
+    http_server: Server, tmp_path: Path
+) -> None:
+    # Two Content-Length headers that differ: libcurl's "weird server reply",
+    # which the exception tree must not call an FTP refusal.
+    done = cli("-d", str(tmp_path), http_server.url("one.bin", two_lengths=1))
+    assert done.returncode == 1
+    assert_one_line_error(done.stderr, "not valid HTTP")
+    assert "FTP" not in done.stderr and list(tmp_path.iterdir()) == []

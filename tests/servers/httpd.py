@@ -18,6 +18,7 @@ under ``--root``, and exits by itself when its parent dies or after
     status=NNN          answer that status with a short body
     empty=1             ... or with an empty one (Content-Length: 0), for status
                         and fail_first alike
+    two_lengths=1       answer with two Content-Length headers that differ
     redirect=N          redirect N times (302) before serving
     redirect_to=URL     answer 302 with ``Location: URL`` (URL percent-encoded in the
                         query) and a short body
@@ -185,6 +186,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Location", target)
             self.send_header("Content-Length", "0")
             self.end_headers()
+            return
+        if query.get("two_lengths") == "1":  # an answer no HTTP client may read
+            self.send_small(200, b"0123456789", "text/plain", {"Content-Length": "4"})
             return
         if "status" in query:
             body = b"" if query.get("empty") == "1" else b"error requested\n"

@@ -9,6 +9,7 @@ from .._exceptions import (
     FTPError,
     HostKeyError,
     InvalidURLError,
+    ProtocolError,
     RangeError,
     SFTPError,
     TLSError,
@@ -25,6 +26,7 @@ _UNTRUSTED = {51, 60}  # the peer's certificate did not verify
 _URL = {1, 3}
 _FTP = {8, 9, 10, 11, 12, 13, 14, 15, 17, 19, 21, 30, 31, 36, 67, 78, 84}
 _RANGE = {33}
+_WEIRD_REPLY = 8
 _SSH_LOGIN, _SSH_MISSING, _SSH = 67, 78, 79
 _HOST_KEY = 60  # on SFTP: the host key was not in known_hosts, or differed
 
@@ -35,6 +37,11 @@ def error_from_curl(code: int, message: str, url: str) -> DownloadError:
         sftp = _sftp_error(code, message, url)
         if sftp is not None:
             return sftp
+    if code == _WEIRD_REPLY and url.startswith(("http:", "https:")):
+        # libcurl's "weird server reply" is an FTP code's number on FTP only.
+        return ProtocolError(
+            "the server's answer is not valid HTTP", url=url, curl_code=code, curl_message=message
+        )
     kinds: list[tuple[set[int], type[DownloadError], str]] = [
         (_CONNECT, ConnectError, "could not connect"),
         (_TIMEOUT, DownloadTimeout, "timed out"),
