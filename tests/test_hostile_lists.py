@@ -331,3 +331,17 @@ def test_names_that_are_not_utf8_keep_their_bytes_from_pages_and_lists(
     ]
     assert (out / os.fsdecode(b"nu\xff\xfe.bin")).read_bytes() == body
     data.assert_same("seven.bin", out / os.fsdecode(b"mine-\xff.bin"))
+
+
+def test_control_characters_in_a_lists_names_never_reach_a_file_name(
+    http_server: Server, data: DataFiles, tmp_path: Path
+) -> None:
+    listing = tmp_path / "list.txt"
+    listing.write_text(
+        f"{http_server.url('seven.bin')}\n  dir=d\x1b[2J\n  out=a\x1b]0;x\x07b.bin\n"
+    )
+    out = tmp_path / "out"
+    done = cli("-i", str(listing), "-d", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stderr and "\x07" not in done.stderr
+    data.assert_same("seven.bin", out / "d_[2J" / "a_]0;x_b.bin")

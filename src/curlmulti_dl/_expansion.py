@@ -159,9 +159,9 @@ class _Walk:
         self._entries += max(1, entries)  # an empty listing still costs a request
         if self._entries > self._max_entries:
             raise ListingLimitError(
-                f"more than {self._max_entries} entries listed (max_listing_entries, "
-                "--max-listing-entries)",
-                url=directory,
+                f"more than {self._max_entries} entries listed, the last in {directory} "
+                "(max_listing_entries, --max-listing-entries)",
+                url=self._template.url,
             )
 
     def _both_kinds(self, directory: str, name: str, under: Path) -> DownloadResult:

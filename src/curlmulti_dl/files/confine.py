@@ -21,6 +21,7 @@ import stat
 from pathlib import Path
 
 from .._exceptions import StorageError, UnsafePathError
+from .names import without_controls
 
 __all__ = ["make_parents", "output_path", "relative_dest"]
 
@@ -58,7 +59,8 @@ def relative_dest(text: str, url: str) -> Path:
             "the batch's directory (-d)",
             url=url,
         )
-    return relative
+    # A list is input too: its names lose control characters as a server's do.
+    return Path(*(without_controls(part) for part in relative.parts))
 
 
 def _check_inside(base: Path, relative: Path, url: str) -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "parse_origin",
     "part_path_for",
     "shorten_name",
+    "without_controls",
 ]
 
 SUPPORTED_SCHEMES = ("http", "https", "ftp", "ftps", "sftp", "s3")
@@ -196,10 +197,15 @@ def local_name(name: str) -> str:
     >>> local_name("a\x1b[31mb.nc")
     'a_[31mb.nc'
     """
-    cleaned = _SERVER_UNSAFE.sub("_", name).strip()
+    cleaned = without_controls(name).strip()
     if cleaned in ("", ".", ".."):
         cleaned = cleaned.replace(".", "_") or "_"
     return shorten_name(cleaned, MAX_NAME_BYTES - len(_PART_SUFFIX))
+
+
+def without_controls(name: str) -> str:
+    """``name`` with control characters, separators and reordering marks as ``_``."""
+    return _SERVER_UNSAFE.sub("_", name)
 
 
 def _decode_segment(segment: str) -> str:
