@@ -107,6 +107,9 @@ def test_a_store_that_repeats_itself_fails_once(tmp_path: Path) -> None:
     for server in store("--keys", "5000", "--overlap", "10"):
         entries = anyio.run(_list, server)
         assert [e.name for e in entries] == [f"key-{n:07d}" for n in range(5000)]
+    for server in store("--keys", "5000", "--overlap", "10", "--unsorted"):
+        entries = anyio.run(_list, server)  # unsorted: every key still, once
+        assert sorted(e.name for e in entries) == [f"key-{n:07d}" for n in range(5000)]
     for server in store("--keys", "5000", "--repeat-token"):
         with pytest.raises(curlmulti_dl.ProtocolError, match="same continuation token"):
             anyio.run(_list, server)

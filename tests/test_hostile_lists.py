@@ -345,3 +345,12 @@ def test_control_characters_in_a_lists_names_never_reach_a_file_name(
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stderr and "\x07" not in done.stderr
     data.assert_same("seven.bin", out / "d_[2J" / "a_]0;x_b.bin")
+
+
+def test_a_users_own_journal_is_not_called_kept(http_server: Server, tmp_path: Path) -> None:
+    (tmp_path / "odd.bin.part.journal").write_bytes(b"my notes, not a journal")
+    done = cli("-d", str(tmp_path), http_server.url("odd.bin"))
+    assert done.returncode == 1
+    [line] = error_lines(done.stderr)
+    assert "not made by curlmulti-dl" in line and "kept" not in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["odd.bin.part.journal"]

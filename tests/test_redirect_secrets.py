@@ -381,3 +381,18 @@ def test_origins_are_scheme_host_and_port() -> None:
     assert not same_origin("http://h:8080/", "http://h/")
     assert not same_origin("http://h/", "http://h.evil/")
     assert not same_origin("http://[/", "http://[/")
+
+
+def test_a_first_request_sent_again_asks_the_files_own_url_again(
+    servers: dict[str, Server], data: DataFiles, tmp_path: Path
+) -> None:
+    # B fails once (a 500): the retry goes to A, which may send it elsewhere
+    # now (a signed target that expired), not straight back to B.
+    a, b = servers["a"], servers["b"]
+    name = data.add("secrets/again.bin", 300 * KiB)
+    tag = f"g={tmp_path.name}"
+    url = via(a, b.url(name, fail_first=1, fail_status=500, g=tmp_path.name), g=tmp_path.name)
+    policy = curlmulti_dl.RetryPolicy(attempts=2, backoff_factor=0.01)
+    result = curlmulti_dl.download(url, tmp_path / "again.bin", retry=policy)
+    data.assert_same(name, result.path)
+    assert len(seen(a, tag)) == 2

@@ -54,15 +54,16 @@ async def list_s3(
 ) -> AsyncIterator[list[Entry]]:
     """The keys and common prefixes just below ``s3://BUCKET/PREFIX/``, a
     page at a time, each page asked for (``fetch_page``) only once the one
-    before was taken. Their sizes and dates plan the batch: no probe. Keys
-    come in ascending order (ListObjectsV2 says so): a name not past the
-    last one given is a repeat, dropped, so deduplicating costs no memory."""
+    before was taken. Their sizes and dates plan the batch: no probe. A key
+    the page before gave, or this page gave already, is a repeat and dropped;
+    order is not relied on (S3 Express and some other stores list unsorted),
+    and what is kept to tell repeats is two pages' names at most."""
     try:
         bucket, prefix = split_s3(prefix_url)
     except ValueError as exc:
         raise DownloadError(str(exc), url=prefix_url) from None
     token: str | None = None
-    last = {"file": "", "dir": ""}
+    before: set[tuple[str, str]] = set()  # the last page's (kind, name)
     for _ in range(MAX_PAGES):
         body = await fetch_page(list_url(bucket, prefix, options.s3_endpoint, token))
         try:
@@ -70,11 +71,13 @@ async def list_s3(
         except (ProtocolError, ValueError) as exc:
             message = exc.message if isinstance(exc, ProtocolError) else str(exc)
             raise ProtocolError(message, url=prefix_url) from None
-        page = []
+        page, names = [], set()
         for entry in found:
-            if entry.name > last.get(entry.kind, ""):
-                last[entry.kind] = entry.name
+            key = (entry.kind, entry.name)
+            if key not in before and key not in names:
+                names.add(key)
                 page.append(entry)
+        before = names
         yield page
         if next_token is None:
             return

@@ -7,6 +7,8 @@ whose body is ``body of KEY\\n`` (so a test knows its sha256).
     --page N          keys per page (default 1,000, as S3 gives)
     --repeat-token    every page gives the same continuation token (a loop)
     --overlap K       each page repeats the last K keys of the page before
+    --unsorted        each page lists its keys in reverse order (as stores that
+                      do not sort, S3 Express's directory buckets, may)
 
 ``GET /_stats`` returns ``{"pages": n, "objects": n}``. Prints ``PORT <n>``
 once it listens; exits when its parent dies or after ``--lifetime`` s.
@@ -75,7 +77,7 @@ class Handler(BaseHTTPRequestHandler):
         contents = "".join(
             f"<Contents><Key>{escape(key_name(n))}</Key><Size>{len(key_name(n)) + 9}</Size>"
             "<LastModified>2026-12-07T00:00:00.000Z</LastModified></Contents>"
-            for n in range(first, end)
+            for n in (range(end - 1, first - 1, -1) if args.unsorted else range(first, end))
         )
         more = end < args.keys
         token = "0" if args.repeat_token else str(end)
@@ -104,6 +106,7 @@ def main() -> None:
     parser.add_argument("--page", type=int, default=PAGE)
     parser.add_argument("--repeat-token", action="store_true")
     parser.add_argument("--overlap", type=int, default=0)
+    parser.add_argument("--unsorted", action="store_true")
     announce_and_serve(Store(parser.parse_args()), parser.parse_args().lifetime)
 
 

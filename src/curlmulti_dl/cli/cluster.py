@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .._batch import DownloadRequest
+from ..view.printable import printable
 from .inputfile import InputFileError, InputReader
 from .jsonlines import result_line, summary_line
 
@@ -47,7 +48,8 @@ def run_on_cluster(
               file=sys.stderr)  # fmt: skip
         return EXIT_FAILED
     kw = {"parts": args.parts, "skip_existing": args.skip_existing,
-          "globs": not args.globoff, "depth": args.level if args.recursive else 0}  # fmt: skip
+          "globs": not args.globoff, "depth": args.level if args.recursive else 0,
+          "max_listing_entries": args.max_listing_entries}  # fmt: skip
     try:
         batch = fetch_on_cluster(client, _items(args), dest,
                                  max_host_connections=args.max_host_connections,
@@ -56,9 +58,9 @@ def run_on_cluster(
             if args.json:
                 print(result_line(result), flush=True)
             elif result.error is not None:
-                print(f"curlmulti-dl: {result.error}", file=sys.stderr, flush=True)
+                print(f"curlmulti-dl: {printable(str(result.error))}", file=sys.stderr, flush=True)
             elif not args.quiet:
-                print(f"{result.path}: {result.size} bytes", flush=True)
+                print(printable(f"{result.path}: {result.size} bytes"), flush=True)
     except InputFileError as exc:
         print(f"curlmulti-dl: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_FAILED

@@ -19,7 +19,7 @@ from typing import Any
 from .._batch import DownloadRequest, failed_result
 from .._config import Credentials
 from .._downloader import Downloader
-from .._exceptions import DownloadError
+from .._exceptions import DiskFullError, DownloadError, StorageError
 from .._policy import RetryPolicy
 from ..engine.preconnect import until_connected
 from ..files.destination import resolve_destination
@@ -199,7 +199,7 @@ async def _download_one(dl: Downloader, args: argparse.Namespace, dest: Any, dis
         progress = display.callback(url, _label(url, args))
         result = await dl.fetch(url, dest, parts=args.parts, progress=progress)
     except DownloadError as exc:
-        display.failed(url, exc, _kept(_final_path(url, dest)))
+        display.failed(url, exc, _kept(_final_path(url, dest), exc))
         result = failed_result(url, None, exc)
     except Exception as exc:  # a bug of ours: still one line, never a traceback
         error = DownloadError(f"internal error: {exc!r}", url=url)
@@ -237,7 +237,7 @@ async def _download_batch(dl: Downloader, args: argparse.Namespace, display: Any
                 if result.error is None:
                     display.finished(shown, result)
                 else:
-                    kept = _kept(result.path) if result.path.parts else ""
+                    kept = _kept(result.path, result.error) if result.path.parts else ""
                     display.failed(shown, result.error, kept)
                 if args.json:
                     print(result_line(result), flush=True)
@@ -325,9 +325,15 @@ def _final_path(url: str, dest: Any) -> Path | None:
         return None
 
 
-def _kept(final: Path | None) -> str:
-    """What a failed download left for the next run, said on its error line."""
-    if final is None:
+def _kept(final: Path | None, error: DownloadError) -> str:
+    """What a failed download left for the next run, said on its error line
+    (not for a refusal to touch the place at all: the files there are
+    another item's, another run's or the user's)."""
+    refused_place = isinstance(error, StorageError) and type(error) not in (
+        StorageError,
+        DiskFullError,
+    )
+    if final is None or refused_place:
         return ""
     part = part_path_for(final)
     if not journal_path_for(part).exists():

@@ -32,12 +32,14 @@ __all__ = [
 
 SUPPORTED_SCHEMES = ("http", "https", "ftp", "ftps", "sftp", "s3")
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ftps": 990, "sftp": 22, "s3": 443}
-_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A name from a server: C0, DEL and C1 controls (ESC, BEL, CSI...) never reach
 # a file name, where every later ``ls`` would print them to a terminal.
 # Nor do line and paragraph separators, or the marks that reorder text.
 _SERVER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f/\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# A URL's last segment, decoded: the same, and "\\" (a separator elsewhere).
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f/\\\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 #: Longest file name most file systems take (ext4, xfs, btrfs: 255 bytes).
 MAX_NAME_BYTES = 255
 _PART_SUFFIX = ".part"

@@ -39,7 +39,7 @@ from .._exceptions import (
     StorageError,
 )
 from .destination import Destination
-from .journal import decode
+from .journal import JournalState, decode, encode
 from .journalfile import read_journal, remove_journal, replace_journal
 from .names import journal_path_for, part_path_for
 from .placing import copy_into, fsync_directory, libc, rename_new, replace_keeping
@@ -91,6 +91,7 @@ class PartFile:
         self.url = url
         self.fd = -1
         self._identity: tuple[int, int] = (0, 0)
+        self._xattr_marked = True  # else an empty journal of ours marks NAME.part
         for _attempt in range(5):
             if self._open_once():
                 return
@@ -110,8 +111,10 @@ class PartFile:
         except OSError as exc:
             raise storage_error(exc, "create", path, self.url) from None
         if created:
-            with contextlib.suppress(OSError, AttributeError):  # (no user xattrs: the journal)
+            try:
                 os.setxattr(fd, OURS_ATTRIBUTE, b"1")
+            except (OSError, AttributeError):  # no user xattrs here: the journal marks it
+                self._xattr_marked = False
 
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -150,6 +153,7 @@ class PartFile:
             marked = created or os.getxattr(fd, OURS_ATTRIBUTE) == b"1"
         except OSError:
             marked = False
+            self._xattr_marked = False
         if os.path.lexists(self.journal_path):  # (one lstat when there is none)
             journal = self.read_journal()
             if journal is not None and decode(journal) is not None:
@@ -161,13 +165,19 @@ class PartFile:
     # ------------------------------------------------------------ the journal
 
     def start_over(self) -> None:
-        """Empty ``NAME.part`` and forget its journal: nothing in it is trusted."""
+        """Empty ``NAME.part`` and forget its journal: nothing in it is trusted.
+        Where the file system keeps no extended attributes, an empty journal
+        takes the mark's place: a run killed before its first journal leaves
+        a ``NAME.part`` the next run knows as ours."""
         try:
             os.ftruncate(self.fd, 0)
         except OSError as exc:
             self.discard()
             raise storage_error(exc, "truncate", self.part_path, self.url) from None
         self._remove_journal()
+        if not self._xattr_marked:
+            with contextlib.suppress(OSError):  # (then the next run refuses it: said)
+                replace_journal(self.journal_path, encode(JournalState("", 0, None, None, ())))
 
     def read_journal(self) -> bytes | None:
         return read_journal(self.journal_path)
@@ -267,8 +277,6 @@ class PartFile:
                 os.setxattr(self.fd, name, value.encode("utf-8", "surrogateescape"))
 
     def _commit(self, size: int, fsync: bool) -> None:
-        with contextlib.suppress(OSError):
-            os.removexattr(self.fd, OURS_ATTRIBUTE)  # a finished file is the user's
         try:
             if os.fstat(self.fd).st_size != size:
                 os.ftruncate(self.fd, size)
@@ -278,6 +286,9 @@ class PartFile:
                 self._replace(self.replacing)
             else:
                 self._rename_new()
+            if self._xattr_marked:
+                with contextlib.suppress(OSError):  # (after the rename: a failed one keeps it)
+                    os.removexattr(self.fd, OURS_ATTRIBUTE)  # a finished file is the user's
             self._remove_journal()
             if fsync:
                 fsync_directory(self.final_path.parent)

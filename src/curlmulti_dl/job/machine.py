@@ -100,9 +100,7 @@ class FileMachine:
         self.queued_at = time.monotonic()
         self.started_at = 0.0  # the first connection (elapsed and max_time count from it)
         self.first = FirstAnswer(self.public_url, path, local_copy)
-        self.redirects = RedirectChain(
-            url, options.max_redirects, allow_insecure=options.allow_insecure_redirects
-        )
+        self.redirects = self._new_chain()
         self.recovery = Recovery(options.retry)
         self._path = path
         self._streamed = streamed
@@ -333,6 +331,10 @@ class FileMachine:
             return self._skip(transfer)
         if isinstance(error, Redirected):
             return self._redirected(transfer, error.location)
+        if transfer.probe:
+            # A first request sent again starts from the file's own URL: a
+            # redirect's target may be a signed link that has expired since.
+            self.redirects = self._new_chain()
         if self._paths_refused(transfer, error):
             # Once more at once, outside the budget, with a CWD (the host remembers).
             return [act.RetryAfter(0.0, book.lost(transfer))]
@@ -397,6 +399,12 @@ class FileMachine:
         self.state = DownloadState.PROBING  # so that the retry is a first request
         return actions + self._from_byte_zero()
 
+    def _new_chain(self) -> RedirectChain:
+        options = self.options
+        return RedirectChain(
+            self.url, options.max_redirects, allow_insecure=options.allow_insecure_redirects
+        )
+
     def _redirected(self, transfer: RangeTransfer, location: str) -> Actions:
         """The first request was answered with a redirect: the first request
         again, at once and outside the retry budget, to its target (the same
@@ -419,7 +427,9 @@ class FileMachine:
         return [act.RetryAfter(0.0, None)]
 
     def _from_byte_zero(self) -> Actions:
-        """Empty NAME.part and send the first request again, soon."""
+        """Empty NAME.part and send the first request again, soon (from the
+        file's own URL, as any first request sent again)."""
+        self.redirects = self._new_chain()
         reset: Actions = [] if self._streamed else [act.ResetPart()]
         return [*reset, act.RetryAfter(0.0, None)]
 
