@@ -141,7 +141,7 @@ def test_an_endless_tree_ends_at_the_entry_cap(
 def test_a_listing_that_cannot_be_read_fails_its_item_only(
     crafted_ftp: Callable[..., Server], http_server: Server, data: DataFiles, tmp_path: Path
 ) -> None:
-    bad = "type=file;size=7;modify=20231399000000; seven.bin\r\n"  # month 13
+    bad = "type=file;size=²;modify=20231123000000; seven.bin\r\n"  # (passes isdigit())
     server = crafted_ftp(mlsd=bad)
     listing = tmp_path / "list.txt"
     listing.write_text(

@@ -65,7 +65,6 @@ def test_ftp_size_of_two_to_the_63_or_more(
 @pytest.mark.parametrize(
     "line",
     [
-        "type=file;size=10;modify=20231399000000; bad-month.nc",
         "type=file;size=²; superscript.nc",
         f"type=file;size={'9' * 5000}; long.nc",
         f"type=file;size={2**63}; huge.nc",

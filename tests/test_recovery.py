@@ -180,8 +180,9 @@ def test_a_stream_of_unknown_size_has_no_byte_to_resume_from() -> None:
 def test_a_serving_host_that_refuses_is_never_asked_again_at_once(jitter: float) -> None:
     # Outside the budget, but after a back-off: else a host that refuses all
     # it is asked would be asked as fast as it answers.
-    policy = RetryPolicy(attempts=1)
-    error = HTTPStatusError("HTTP status 429", url=URL, status=429)
-    verdict = Recovery(policy).judge(Failure(error, host_serving=True), jitter)
-    assert verdict.error is None and verdict.refused
-    assert policy.backoff_factor / 2 <= verdict.delay == verdict.pause <= policy.backoff_factor
+    for factor in (0.0, 0.5):
+        policy = RetryPolicy(attempts=1, backoff_factor=factor)
+        error = HTTPStatusError("HTTP status 429", url=URL, status=429)
+        verdict = Recovery(policy).judge(Failure(error, host_serving=True), jitter)
+        assert verdict.error is None and verdict.refused
+        assert 0.25 <= verdict.delay == verdict.pause <= 0.5

@@ -93,9 +93,10 @@ class RetryPolicy:
         ``min(backoff_max, backoff_factor * 2 ** (n - 1))`` seconds, scaled by
         a jitter in [0.5, 1.0) so that many clients do not retry in step.
     retry_statuses: HTTP statuses worth another try (the others fail fast).
-    respect_retry_after: a server's ``Retry-After`` overrides the backoff
-        (capped at ``retry_after_max``); on a 429 or 503 it is an appointment
-        that spends none of ``attempts``.
+    respect_retry_after: a server's ``Retry-After`` overrides the backoff,
+        capped at ``retry_after_max``, on the statuses other than 429 and 503;
+        on a 429 or 503 it is an appointment that spends none of ``attempts``,
+        bounded by ``retry_wait_max`` instead.
     retry_wait_max: seconds of such appointments a file keeps in a row
         (while it gets no byte); one that would pass them fails the file
         with the server's status.

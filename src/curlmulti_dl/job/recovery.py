@@ -29,7 +29,10 @@ from dataclasses import dataclass
 from .._exceptions import DownloadError, HTTPStatusError, RetriesExhaustedError, StorageError
 from .._policy import RetryPolicy, is_refusal, parse_retry_after
 
-_COULDNT_CONNECT = 7  # libcurl's CURLE_COULDNT_CONNECT
+_COULDNT_CONNECT = 7
+# A refusal from a host that serves us waits this (to twice this), whatever the
+# back-off says (a back-off factor of 0 would ask as fast as the host answers).
+_REFUSED_WAIT = 0.25  # libcurl's CURLE_COULDNT_CONNECT
 # Retry-After counts whole seconds: a 0 (or a date gone by) waits one, so
 # that a server saying 0 again and again is not asked again at once.
 _LEAST_WAIT = 1.0
@@ -91,7 +94,7 @@ class Recovery:
             # never at once: a host that refuses all it is asked would be
             # asked again and again as fast as it answers.
             pause = self.policy.backoff(jitter, asked) if asked is not None else 0.0
-            pause = max(pause, self.policy.backoff_factor * (0.5 + 0.5 * jitter))
+            pause = max(pause, _REFUSED_WAIT * (1.0 + jitter))
             return Verdict(None, pause, refused=True, pause=pause)
         retryable = refused or self.policy.is_retryable(error, failure.ftp_reply)
         if isinstance(error, StorageError) or not retryable or self.policy.attempts == 0:

@@ -105,9 +105,10 @@ def safe_name(name: str) -> bool:
 def parse_mlsd(text: str) -> list[Entry]:
     """``type=file;size=123;modify=20231123000000; name`` lines (RFC 3659).
 
-    A fact that cannot be read (a size that is not ASCII digits below 2**63,
-    a ``modify`` that is not a real moment) fails the listing: its files
-    would be planned from a size or date that is not theirs."""
+    A size that cannot be read (not ASCII digits below 2**63) fails the
+    listing: its files would be planned from a size that is not theirs. A
+    ``modify`` that is no real moment is an unknown date, as MLST's is: the
+    file is then dated by its own answer."""
     entries = []
     for line in _lines(text):
         facts, sep, name = line.partition(" ")
@@ -128,7 +129,7 @@ def parse_mlsd(text: str) -> list[Entry]:
                 name,
                 "file" if kind == "file" else "dir" if kind == "dir" else "other",
                 size_of(size) if size else None,
-                _mlsd_time(modify) if modify else None,
+                ftp_time(modify) if modify else None,
             )
         except ProtocolError as exc:
             raise ProtocolError(f"MLSD line {shown(line)}: {exc.message}") from None
@@ -147,13 +148,6 @@ def _one_name(name: str) -> bool:
     # A name with "/" is not one entry of this directory (a path some server
     # gave), and "." and ".." are the directory itself and its parent.
     return name not in (".", "..") and "/" not in name
-
-
-def _mlsd_time(value: str) -> int:
-    found = ftp_time(value)
-    if found is None:
-        raise ProtocolError(f"modify={shown(value, 40)} is not a date")
-    return found
 
 
 def parse_list(text: str) -> list[Entry] | None:
