@@ -14,7 +14,7 @@ import functools
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
 import anyio
@@ -345,7 +345,7 @@ class Downloader:
             ),
         )
 
-    def _list_for_batch(self, url: str, **options: Any) -> AsyncIterator[list[Entry]]:
+    def _list_for_batch(self, url: str, **options: Any) -> AsyncGenerator[list[Entry], None]:
         """``iter_directory`` for files about to be fetched: on FTP, the host's
         free slots log in meanwhile (the listing's round trips overlap the
         logins of the sessions that will fetch its files)."""
@@ -362,7 +362,7 @@ class Downloader:
             entries += page
         return entries
 
-    async def iter_directory(self, url: str, **options: Any) -> AsyncIterator[list[Entry]]:
+    async def iter_directory(self, url: str, **options: Any) -> AsyncGenerator[list[Entry], None]:
         """``list_directory`` a page at a time: an S3 prefix one ListObjectsV2
         page (up to 1,000 keys) per request, asked for only as the pages are
         taken; other listings in one page. Each request takes one of the
@@ -383,8 +383,9 @@ class Downloader:
                         bridge, page_url, opts, "GET", self.sockets, key, limit=PAGE_LIMIT
                     )
 
-            async for page in list_s3(url, opts, fetch_page):
-                yield page
+            async with contextlib.aclosing(list_s3(url, opts, fetch_page)) as pages:
+                async for page in pages:
+                    yield page
             return
         origin = parse_origin(url, directory=True)
         key = origin.host_key

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,7 +43,7 @@ MAX_LISTING_ENTRIES = 10_000_000
 class Lister(Protocol):
     """A directory's entries, a page at a time (``Downloader.iter_directory``)."""
 
-    def __call__(self, url: str, **options: Any) -> AsyncIterator[list[Entry]]: ...
+    def __call__(self, url: str, **options: Any) -> AsyncGenerator[list[Entry], None]: ...
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,11 @@ async def expand(
             under = Path()
             if request.dest is not None:
                 under = relative_dest(os.fspath(request.dest), request.url)
-            async for found in walk.files(glob, under, expansion.depth):
-                yield found
+            # Closed here, not by the garbage collector, when the walk fails
+            # or the batch stops (every listing under it closes in turn).
+            async with aclosing(walk.files(glob, under, expansion.depth)) as found_files:
+                async for found in found_files:
+                    yield found
         except Exception as exc:  # (a cancellation is no Exception: it passes)
             yield failed_result(request.url, None, item_error(exc, request.url, "listing"))
             continue
@@ -112,7 +116,7 @@ class _Walk:
 
     async def files(
         self, glob: Glob, under: Path, depth: int
-    ) -> AsyncIterator[DownloadRequest | DownloadResult]:
+    ) -> AsyncGenerator[DownloadRequest | DownloadResult, None]:
         """The files of ``glob``'s directory that match (largest first within
         a page, where the listing says sizes), then, ``depth`` levels down,
         its directories'. ``under``: their place, relative to the batch's
@@ -122,38 +126,40 @@ class _Walk:
         self._listed.add(glob.directory)
         directories: list[str] = []
         seen: dict[str, str] = {}  # name: kind
-        async for page in self._lister(glob.directory, **self._options):
-            self._count(len(page), glob.directory)
-            files = []
-            for entry in page:
-                wanted = (entry.kind == "file" and glob.matches(entry.name)) or (
-                    entry.kind == "dir" and depth > 0
-                )
-                if not wanted or not safe_name(entry.name):
-                    continue
-                if entry.name in seen:  # given twice: one file, or one of two kinds
-                    if seen[entry.name] != entry.kind:
-                        yield self._both_kinds(glob.directory, entry.name, under)
-                    continue
-                seen[entry.name] = entry.kind
-                if entry.kind == "file":
-                    files.append(entry)
-                else:
-                    directories.append(entry.name)
-            files.sort(key=lambda e: -(e.size or 0))  # longest first: the tail is short
-            if self.expected is not None:
-                self.expected.listed(e.size for e in files)
-            for entry in files:
-                self.matched += 1
-                request = self._request(glob.directory, entry.name, under)
+        async with aclosing(self._lister(glob.directory, **self._options)) as pages:
+            async for page in pages:
+                self._count(len(page), glob.directory)
+                files = []
+                for entry in page:
+                    wanted = (entry.kind == "file" and glob.matches(entry.name)) or (
+                        entry.kind == "dir" and depth > 0
+                    )
+                    if not wanted or not safe_name(entry.name):
+                        continue
+                    if entry.name in seen:  # given twice: one file, or one of two kinds
+                        if seen[entry.name] != entry.kind:
+                            yield self._both_kinds(glob.directory, entry.name, under)
+                        continue
+                    seen[entry.name] = entry.kind
+                    if entry.kind == "file":
+                        files.append(entry)
+                    else:
+                        directories.append(entry.name)
+                files.sort(key=lambda e: -(e.size or 0))  # longest first: the tail is short
                 if self.expected is not None:
-                    self.expected.handed(request.url, entry.size)
-                yield request
-        seen.clear()
+                    self.expected.listed(e.size for e in files)
+                for entry in files:
+                    self.matched += 1
+                    request = self._request(glob.directory, entry.name, under)
+                    if self.expected is not None:
+                        self.expected.handed(request.url, entry.size)
+                    yield request
+            seen.clear()
         for name in directories:
             inner = Glob(entry_url(glob.directory, name) + "/", glob.pattern)
-            async for found in self.files(inner, under / local_name(name), depth - 1):
-                yield found
+            async with aclosing(self.files(inner, under / local_name(name), depth - 1)) as deeper:
+                async for found in deeper:
+                    yield found
 
     def _count(self, entries: int, directory: str) -> None:
         self._entries += max(1, entries)  # an empty listing still costs a request

@@ -4,7 +4,7 @@ environment, or anonymous), a prefix as ListObjectsV2 pages."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from ._config import Credentials, DownloadOptions
@@ -51,7 +51,7 @@ def s3_request(url: str, options: DownloadOptions) -> tuple[str, DownloadOptions
 
 async def list_s3(
     prefix_url: str, options: DownloadOptions, fetch_page: Callable[[str], Awaitable[bytes]]
-) -> AsyncIterator[list[Entry]]:
+) -> AsyncGenerator[list[Entry], None]:
     """The keys and common prefixes just below ``s3://BUCKET/PREFIX/``, a
     page at a time, each page asked for (``fetch_page``) only once the one
     before was taken. Their sizes and dates plan the batch: no probe. A key

@@ -172,7 +172,8 @@ class _DebugLines(logging.Handler):
 def _show_debug_lines() -> None:
     logger = logging.getLogger("curlmulti_dl")
     logger.setLevel(logging.DEBUG)
-    logger.addHandler(_DebugLines())
+    if not any(isinstance(h, _DebugLines) for h in logger.handlers):  # (main() run again)
+        logger.addHandler(_DebugLines())
 
 
 async def _download_all(args: argparse.Namespace, early: EarlyConnection | None) -> int:

@@ -11,8 +11,9 @@ A transfer knows nothing of its download. Before its first byte it checks its
 own response (a ``RangeExpectation``, or for the first request builds the
 ``ProbeResult``) and reports the probe through ``on_probe``, which only
 schedules; everything else is read from it after libcurl is done with it.
-A first answer that is a redirect is no answer of the file's: its body is
-dropped and ``check_head`` raises ``Redirected`` for the download to follow.
+A first answer that is a redirect is no answer of the file's: ``check_head``
+raises ``Redirected`` at its first byte (its body is never read, however
+long) or at its end, for the download to follow.
 """
 
 from __future__ import annotations
@@ -139,8 +140,7 @@ class RangeTransfer:
                 self.held_until = due
                 return _PAUSE  # type: ignore[no-any-return]
         if not self.first_byte_at:
-            if self.probe and location_of(self.head) is not None:
-                return None  # a redirect's body: not the file's (first_byte_at stays 0)
+            # (A redirect's body stops here: check_head raises Redirected.)
             self.first_byte_at = time.monotonic()
             if not self.head_checked:
                 self.head_checked = True

@@ -4,9 +4,10 @@ An item's ``dest`` (an ``-i`` list's ``dir=`` and ``out=``, a listing's
 subdirectories) is input the user did not write by hand: lists come from
 catalog queries, names from servers. So a ``dest`` that is absolute or has
 ``..`` parts is refused, and so is a path that leads out of the directory
-through a symbolic link (the directory itself may be one). The check reads
-the file system (``realpath``) but changes nothing; ``make_parents`` then
-creates what is missing, mode by umask, as ``wget -P`` and ``aria2c -d`` do.
+through a symbolic link (the directory itself may be one). The check looks
+at the parts that exist (one ``lstat`` each; ``realpath`` only where one is
+a link) and changes nothing; ``make_parents`` then creates what is missing,
+mode by umask, as ``wget -P`` and ``aria2c -d`` do.
 
 Example::
 
@@ -31,7 +32,8 @@ Dest = str | os.PathLike[str] | None
 def output_path(base: Path, dest: Dest, default_name: str, url: str) -> Path:
     """Where an item goes below ``base``: ``dest`` (a file, or a directory
     when it ends in a separator or is one) or ``default_name`` in ``base``.
-    Raises ``UnsafePathError`` for a path that would leave ``base``."""
+    Raises ``UnsafePathError`` for a path that would leave ``base``, and
+    ``StorageError`` for one that cannot be looked at (too long, no access)."""
     if dest is None:
         relative = Path(default_name)
     else:

@@ -242,9 +242,13 @@ def shorten_name(name: str, limit: int) -> str:
 
 def _fs_bytes(text: str) -> int:
     """The bytes ``text`` takes in a file name (surrogate escapes: one each)."""
-    return sum(
-        1 if "\udc80" <= c <= "\udcff" else len(c.encode("utf-8", "surrogatepass")) for c in text
-    )
+    try:
+        return len(text.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte: 3 bytes each
+        return sum(
+            1 if "\udc80" <= c <= "\udcff" else len(c.encode("utf-8", "surrogatepass"))
+            for c in text
+        )
 
 
 JOURNAL_SUFFIX = ".journal"  # NAME.part.journal: the resume journal beside NAME.part

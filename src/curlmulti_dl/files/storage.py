@@ -134,8 +134,9 @@ class PartFile:
             if created:
                 os.unlink(path)  # ours, made a moment ago
             os.close(fd)  # (and its lock)
+            what = "no journal of ours" if foreign == self.journal_path else "no mark of ours"
             raise ForeignFileError(
-                f"{foreign} was not made by curlmulti-dl (no journal or mark of ours); "
+                f"{foreign} was not made by curlmulti-dl ({what}); "
                 "left as it is: move it away to download here",
                 url=self.url,
             )
