@@ -167,7 +167,7 @@ def test_a_file_row_never_exceeds_its_width(
     numbers = figures.bytes_pair(done, total)
     if width >= cell_len(numbers) + len(rows.GAP) + rows.NAME_MIN:
         assert numbers in row.fields  # the bytes stay whole; the name gives way
-        shown = rows.printable(name)
+        shown = rows.masked(name)
         assert row.name.rstrip() == shown.rstrip() or "…" in row.name or not row.name.strip()
 
 
@@ -217,7 +217,7 @@ def test_sizes_and_durations_read_as_people_write_them() -> None:
     assert figures.bytes_pair(1536, None) == "1.5 KiB"
     assert [figures.duration(s) for s in (0.4, 59.4, 61, 3725)] == ["0 s", "59 s", "1m01s", "1h02m"]
     assert figures.duration(360_000) == figures.duration(float("inf")) == ">99h"
-    assert rows.printable("a\x1b[31mb\x07") == "a?[31mb?"
+    assert rows.masked("a\x1b[31mb\x07") == "a?[31mb?"
 
 
 # ---------------------------------------------------------------- what a batch expects

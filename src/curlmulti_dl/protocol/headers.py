@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
 
 from .._exceptions import ProtocolError
 from .readable import ftp_time, shown, size_of
@@ -81,10 +80,10 @@ def parse_content_range(value: str) -> ContentRange:
 
 @dataclass
 class ResponseHead:
-    """Header lines of the last HTTP response seen on a transfer.
-
-    ``url`` follows ``Location`` headers so that it ends as the effective URL.
-    """
+    """Header lines of the last HTTP response seen on a transfer (a 1xx
+    answer is followed by the real one; a redirect ends the transfer, as no
+    request follows redirects inside libcurl: ``protocol.redirects``).
+    ``url``: the URL that answered."""
 
     url: str
     status: int | None = None
@@ -95,13 +94,6 @@ class ResponseHead:
         """Take one header line as libcurl passes it (with its CRLF)."""
         status = parse_status_line(line)
         if status is not None:
-            if self.status is not None and 300 <= self.status < 400:
-                location = self.headers.get("location")
-                if location:
-                    try:
-                        self.url = urljoin(self.url, location)
-                    except ValueError:
-                        pass  # not a URL ("http://[/"): libcurl fails to follow it too
             self.status = status
             self.headers = {}
             self.complete = False

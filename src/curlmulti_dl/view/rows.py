@@ -32,7 +32,7 @@ __all__ = [
     "cut_middle",
     "file_fields",
     "fit_row",
-    "printable",
+    "masked",
 ]
 
 NAME_MIN = 12  # a name keeps this much while a field can go instead
@@ -69,9 +69,10 @@ class Row:
         return f"{self.name}{bar}{self.fields}"
 
 
-def printable(text: str) -> str:
+def masked(text: str) -> str:
     """``text`` with what a terminal would act on or cannot show (control
-    and format characters, surrogates, line separators) as ``?``."""
+    and format characters, surrogates, line separators) as ``?``: in a row,
+    one cell each (``printable.printable`` escapes them in lines instead)."""
     if text.isprintable():
         return text
     return "".join("?" if unicodedata.category(c) in _UNSHOWN else c for c in text)
@@ -115,7 +116,7 @@ def fit_row(
 ) -> Row:
     """``name`` and ``fields`` in at most ``width`` cells; where ``name`` would
     be cut, the first of ``shorter`` (shorter ways to say it) that fits."""
-    name = printable(name)
+    name = masked(name)
     kept = list(fields)
     drawn = [f.drawn() for f in kept]
     need = sum(cell_len(d) for d in drawn)
@@ -131,7 +132,7 @@ def fit_row(
         bar_cells = 0
     room -= bar_cells + 1 if bar_cells else 0
     if cell_len(name) > room:
-        name = next((printable(s) for s in shorter if cell_len(printable(s)) <= room), name)
+        name = next((masked(s) for s in shorter if cell_len(masked(s)) <= room), name)
     return Row(set_cell_size(cut_middle(name, room), room), bar_cells, "".join(drawn))
 
 
