@@ -10,11 +10,11 @@ import pycurl
 from curlmulti_dl import DownloadTimeout, RetriesExhaustedError, RetryPolicy
 from curlmulti_dl._config import DownloadOptions
 from curlmulti_dl._policy import RebalancePolicy
-from curlmulti_dl.files.names import parse_origin
 from curlmulti_dl.job import actions as act
 from curlmulti_dl.job.machine import FileMachine
 from curlmulti_dl.job.ranges import RangeBook
 from curlmulti_dl.job.state import DownloadState
+from curlmulti_dl.protocol.urls import parse_origin
 
 URL = "http://127.0.0.1:9/f.bin"
 

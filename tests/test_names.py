@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from curlmulti_dl import InvalidURLError, StorageError
 from curlmulti_dl.files.destination import resolve_destination
-from curlmulti_dl.files.names import filename_from_url, parse_origin
+from curlmulti_dl.files.names import filename_from_url
+from curlmulti_dl.protocol.urls import parse_origin
 
 
 @given(st.text(min_size=0, max_size=300))

@@ -20,7 +20,7 @@ from curlmulti_dl.cli.early import EarlyConnection
 from curlmulti_dl.cli.main import _hand_over
 from curlmulti_dl.engine import preconnect as _preconnect
 from curlmulti_dl.engine.preconnect import WarmSockets, until_connected
-from curlmulti_dl.files.names import parse_origin
+from curlmulti_dl.protocol.urls import parse_origin
 
 from .conftest import DataFiles, FarServer, Server, start_far
 

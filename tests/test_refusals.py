@@ -14,7 +14,7 @@ import pytest
 
 import curlmulti_dl
 from curlmulti_dl import RetryPolicy
-from curlmulti_dl.files.names import parse_origin
+from curlmulti_dl.protocol.urls import parse_origin
 
 from .conftest import DataFiles, Server, start_server, stop_server
 

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import curlmulti_dl
-from curlmulti_dl.files.names import parse_origin
+from curlmulti_dl.protocol.urls import parse_origin
 from curlmulti_dl.schedule.scheduler import Scheduler
 
 from .conftest import DataFiles, Server

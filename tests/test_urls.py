@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 import curlmulti_dl
 from curlmulti_dl._config import milliseconds
 from curlmulti_dl._redact import redact_url
-from curlmulti_dl.files.names import filename_from_url, normalize_url
+from curlmulti_dl.files.names import filename_from_url
+from curlmulti_dl.protocol.urls import normalize_url
 
 from .conftest import DataFiles, Server, start_server, stop_server
 

@@ -45,13 +45,8 @@ from ._expected import ExpectedSizes, FileSize
 from ._progress import DownloadResult, ProgressCallback
 from .engine.runtime import cancel_and_wait, running_loop
 from .files.confine import make_parents, output_path
-from .files.names import (
-    JOURNAL_SUFFIX,
-    filename_from_url,
-    journal_path_for,
-    normalize_url,
-    part_path_for,
-)
+from .files.names import JOURNAL_SUFFIX, filename_from_url, journal_path_for, part_path_for
+from .protocol.urls import normalize_url
 
 __all__ = [
     "FAILED_LISTED",

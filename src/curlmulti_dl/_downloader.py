@@ -35,11 +35,11 @@ from .engine.runtime import cancel_and_wait, running_loop
 from .engine.sockets import SocketRegistry
 from .engine.transfer import BudgetHooks, RangeTransfer
 from .files.destination import Dest
-from .files.names import Origin, normalize_url, parse_origin
 from .files.target import prepare_target
 from .job.driver import DownloadState, FileDownload
 from .protocol.listing import Entry, parse_index_page, parse_list, parse_mlsd, parse_nlst
 from .protocol.s3 import is_s3
+from .protocol.urls import Origin, normalize_url, parse_origin
 from .schedule.leases import HostLeases
 from .schedule.profile import HostProfile
 from .schedule.rates import PacedBudget, RateGate

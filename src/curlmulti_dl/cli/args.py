@@ -15,11 +15,11 @@ from .._exceptions import DownloadError
 from .._expansion import MAX_LISTING_ENTRIES
 from .._policy import RetryPolicy
 from .._version import __version__
-from ..files.names import parse_origin
 from ..protocol.ftpdialect import FILE_METHODS
 from ..protocol.integrity import Checksum
 from ..protocol.listing import split_glob
 from ..protocol.s3 import is_s3, object_url
+from ..protocol.urls import parse_origin
 
 __all__ = ["build_parser", "usage_error"]
 

@@ -23,14 +23,9 @@ from .._exceptions import DiskFullError, DownloadError, StorageError
 from .._policy import RetryPolicy
 from ..engine.preconnect import until_connected
 from ..files.destination import resolve_destination
-from ..files.names import (
-    filename_from_url,
-    journal_path_for,
-    normalize_url,
-    parse_origin,
-    part_path_for,
-)
+from ..files.names import filename_from_url, journal_path_for, part_path_for
 from ..protocol.listing import split_glob
+from ..protocol.urls import normalize_url, parse_origin
 from ..view.display import make_display
 from ..view.printable import printable
 from .args import build_parser, usage_error

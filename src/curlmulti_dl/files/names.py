@@ -1,8 +1,8 @@
-"""URLs and destination names. Pure: no I/O.
+"""Local names: the file a URL or a listed name is saved as, and the
+temporary files beside it. Pure: no I/O.
 
-``normalize_url`` turns what a user typed (an IRI with non-ASCII letters, a
-host in any script) into the ASCII URI libcurl needs, or raises
-``InvalidURLError``; ``filename_from_url`` picks a safe local name.
+``filename_from_url`` picks a safe local name for a URL (URLs themselves
+are ``protocol.urls``'); ``local_name`` for a name a server listed.
 """
 
 from __future__ import annotations
@@ -10,30 +10,21 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, unquote_to_bytes, urlsplit, urlunsplit
-
-from .._exceptions import InvalidURLError
+from urllib.parse import unquote_to_bytes, urlsplit
 
 __all__ = [
+    "JOURNAL_SUFFIX",
     "MAX_NAME_BYTES",
-    "SUPPORTED_SCHEMES",
-    "Origin",
     "filename_from_url",
     "journal_path_for",
     "local_name",
-    "normalize_url",
-    "parse_origin",
     "part_path_for",
     "shorten_name",
     "without_controls",
 ]
 
-SUPPORTED_SCHEMES = ("http", "https", "ftp", "ftps", "sftp", "s3")
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ftps": 990, "sftp": 22, "s3": 443}
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A name from a server: C0, DEL and C1 controls (ESC, BEL, CSI...) never reach
 # a file name, where every later ``ls`` would print them to a terminal.
 # Nor do line and paragraph separators, or the marks that reorder text.
@@ -43,121 +34,6 @@ _UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f/\\\u2028\u2029\u202a-\u202e\u20
 #: Longest file name most file systems take (ext4, xfs, btrfs: 255 bytes).
 MAX_NAME_BYTES = 255
 _PART_SUFFIX = ".part"
-# RFC 3986 characters that may stand in each component as they are; anything
-# else (non-ASCII, spaces, quotes) is percent-encoded as UTF-8. "%" stays so
-# that escapes the user already wrote are kept, not encoded twice.
-_SAFE_PATH = "/%!$&'()*+,;=:@-._~"
-_SAFE_QUERY = _SAFE_PATH + "?"
-_SAFE_USERINFO = "%!$&'()*+,;=-._~:"
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Scheme, host and port of a URL: the unit of a connection budget."""
-
-    scheme: str
-    host: str
-    port: int
-
-    @property
-    def is_ftp(self) -> bool:
-        return self.scheme in ("ftp", "ftps")
-
-    @property
-    def is_sftp(self) -> bool:
-        return self.scheme == "sftp"
-
-    @property
-    def host_key(self) -> str:
-        """Budgets are per host and port, whatever the scheme."""
-        return f"{self.host}:{self.port}"
-
-
-def normalize_url(url: str) -> str:
-    """The ASCII URI for ``url``: non-ASCII path, query and user parts are
-    percent-encoded as UTF-8 and the host is IDNA-encoded.
-
-    Raises ``InvalidURLError`` for what cannot be a URL (control characters,
-    a malformed port, no host, a scheme we do not speak).
-
-    >>> normalize_url("https://bücher.example/café.bin?q=é")
-    'https://xn--bcher-kva.example/caf%C3%A9.bin?q=%C3%A9'
-    """
-    if not isinstance(url, str) or not url.strip():
-        raise InvalidURLError("empty URL", url=str(url))
-    url = url.strip()
-    if _CONTROL.search(url):
-        raise InvalidURLError("URL contains control characters", url=_printable(url))
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidURLError(f"malformed URL ({exc})", url=url) from None
-    scheme = parts.scheme.lower()
-    _check_scheme(scheme, url)
-    host = parts.hostname
-    if not host:
-        raise InvalidURLError("URL has no host", url=url)
-    if any(ch.isspace() for ch in parts.netloc):
-        raise InvalidURLError("URL host contains white space", url=url)
-    ascii_host = _ascii_host(host, url)
-    netloc = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
-    if port is not None:
-        netloc = f"{netloc}:{port}"
-    if parts.username is not None or parts.password is not None:
-        userinfo = quote(parts.username or "", safe=_SAFE_USERINFO)
-        if parts.password is not None:
-            userinfo += ":" + quote(parts.password, safe=_SAFE_USERINFO)
-        netloc = f"{userinfo}@{netloc}"
-    path = quote(parts.path, safe=_SAFE_PATH, errors="surrogateescape")  # raw bytes stay
-    query = quote(parts.query, safe=_SAFE_QUERY, errors="surrogateescape")
-    # The fragment never leaves this machine: drop it, as browsers do.
-    return urlunsplit((scheme, netloc, path, query, ""))
-
-
-def _check_scheme(scheme: str, url: str) -> None:
-    if not scheme:
-        raise InvalidURLError(
-            "URL has no scheme (expected http://, https://, ftp://, ftps://, sftp:// or s3://)",
-            url=url,
-        )
-    if scheme not in SUPPORTED_SCHEMES:
-        raise InvalidURLError(
-            f"unsupported scheme {scheme!r} (supported: {', '.join(SUPPORTED_SCHEMES)})", url=url
-        )
-
-
-def _ascii_host(host: str, url: str) -> str:
-    if host.isascii():
-        return host.lower()
-    try:
-        return host.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        raise InvalidURLError(f"host {host!r} is not a valid domain name", url=url) from None
-
-
-def _printable(text: str) -> str:
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-def parse_origin(url: str, *, directory: bool = False) -> Origin:
-    """Check that ``url`` is one we can download (``directory``: list) and
-    return its origin.
-
-    >>> parse_origin("https://example.org/a.nc").host_key
-    'example.org:443'
-    """
-    url = normalize_url(url)
-    parts = urlsplit(url)
-    scheme = parts.scheme
-    names_directory = parts.path.endswith("/") or parts.path in ("", "/")
-    if scheme in ("ftp", "ftps", "sftp") and names_directory and not directory:
-        kind = "an SFTP" if scheme == "sftp" else "an FTP"
-        raise InvalidURLError(
-            f"{kind} directory cannot be downloaded as a file (name a file in it)", url=url
-        )
-    assert parts.hostname is not None  # normalize_url checked it
-    return Origin(scheme, parts.hostname, parts.port or _DEFAULT_PORTS[scheme])
 
 
 _FTP_TYPE = re.compile(r";type=[aid]$", re.IGNORECASE)

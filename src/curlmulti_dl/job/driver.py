@@ -22,13 +22,13 @@ from .._progress import DownloadResult, ProgressCallback
 from ..engine.sockets import SocketRegistry
 from ..engine.transfer import BudgetHooks, RangeTransfer
 from ..files.destination import Destination
-from ..files.names import Origin
 from ..files.resume import JournalWriter
 from ..files.storage import PartFile, Storage
 from ..files.stream import StreamFile
 from ..files.verify import DigestCheck
 from ..protocol.integrity import Checksum
 from ..protocol.probe import LocalCopy, ProbeResult, remote_stamp
+from ..protocol.urls import Origin
 from ..ranges.plan import ByteRange
 from ..schedule.profile import HostProfile
 from . import actions as act

@@ -26,6 +26,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from .._exceptions import DownloadError, InsecureRedirectError, ProtocolError, ServerError
 from .headers import ResponseHead
+from .urls import DEFAULT_PORTS
 
 __all__ = [
     "REDIRECT_STATUSES",
@@ -40,7 +41,6 @@ __all__ = [
 #: The answers libcurl would follow: 304 (not modified) and 305/306 are not redirects.
 REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
 _FOLLOWED = ("http", "https")
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ftps": 990, "sftp": 22}
 # Printable ASCII a URL may hold as it is; the rest (space, non-ASCII) is escaped.
 _URL_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 
@@ -72,7 +72,7 @@ def origin_of(url: str) -> tuple[str, str, int] | None:
     if not host:
         return None
     if port is None:
-        port = _DEFAULT_PORTS.get(scheme)
+        port = DEFAULT_PORTS.get(scheme)
     return (scheme, host, port) if port is not None else None
 
 
