@@ -101,8 +101,6 @@ class DownloadOptions:
     connect_timeout: seconds to connect (and log in, for FTP).
     stall_timeout: a connection slower than ``stall_bytes_per_second`` for this
         many seconds is a timeout.
-    multiplex: allow HTTP/2 multiplexing. Off by default: it would put every
-        range on one TCP connection, which defeats splitting.
     buffer_size: libcurl's receive buffer (CURLOPT_BUFFERSIZE).
     write_buffer_size: each range collects chunks in a buffer of this size
         before one ``pwrite``.
@@ -181,7 +179,6 @@ class DownloadOptions:
     connect_timeout: float = 30.0
     stall_timeout: float = 60.0
     stall_bytes_per_second: int = 1
-    multiplex: bool = False
     buffer_size: int = 512 * KiB
     write_buffer_size: int = 1 * MiB
     fsync: bool = False
