@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._exceptions import DestinationExistsError, StorageError
-from ..protocol.probe import ETAG_ATTRIBUTE, LocalCopy
 from .names import filename_from_url
+from .stamps import ETAG_ATTRIBUTE, LocalCopy
 
 __all__ = ["Destination", "TargetKind", "local_copy_at", "resolve_destination"]
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from .._config import DownloadOptions
 from .._exceptions import DestinationExistsError
-from ..protocol.probe import LocalCopy
 from .destination import Dest, Destination, local_copy_at, resolve_destination
+from .stamps import LocalCopy
 from .stream import StreamFile, open_stream
 
 __all__ = ["Target", "prepare_target"]

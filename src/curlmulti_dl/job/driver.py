@@ -23,11 +23,12 @@ from ..engine.sockets import SocketRegistry
 from ..engine.transfer import BudgetHooks, RangeTransfer
 from ..files.destination import Destination
 from ..files.resume import JournalWriter
+from ..files.stamps import LocalCopy, remote_stamp
 from ..files.storage import PartFile, Storage
 from ..files.stream import StreamFile
 from ..files.verify import DigestCheck
 from ..protocol.integrity import Checksum
-from ..protocol.probe import LocalCopy, ProbeResult, remote_stamp
+from ..protocol.probe import ProbeResult
 from ..protocol.urls import Origin
 from ..ranges.plan import ByteRange
 from ..schedule.profile import HostProfile

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from .._exceptions import DestinationExistsError
 from ..files.journal import JournalState
-from ..protocol.probe import LocalCopy, ProbeResult
+from ..files.stamps import LocalCopy
+from ..protocol.probe import ProbeResult
 from ..ranges.plan import ByteRange
 from .state import AlreadyThere, StartOver
 

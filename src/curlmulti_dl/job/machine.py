@@ -46,9 +46,10 @@ from .._redact import redact_url
 from ..engine.curl_errors import error_from_curl
 from ..engine.transfer import RangeTransfer, Writer
 from ..files.journal import JournalState
+from ..files.stamps import LocalCopy
 from ..files.verify import expected_digests
 from ..protocol.ftpdialect import ListingUnusable
-from ..protocol.probe import LocalCopy, ProbeResult
+from ..protocol.probe import ProbeResult
 from ..protocol.redirects import RedirectChain, Redirected, secret_names
 from ..protocol.urls import Origin
 from ..ranges.plan import ByteRange
