@@ -101,7 +101,7 @@ def test_no_module_imports_itself_through_others() -> None:
 def test_the_layers_are_seen_by_the_checks() -> None:
     # The checks above would pass on an empty graph: make sure they read imports.
     graph = imports_of("job.machine", modules()["job.machine"])
-    assert {"job.ranges", "engine.transfer", "_config"} <= graph
+    assert {"job.rangebook", "engine.transfer", "_config"} <= graph
     assert layer("job.machine") > layer("engine.transfer") > layer("protocol.probe")
 
 

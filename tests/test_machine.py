@@ -12,7 +12,7 @@ from curlmulti_dl._config import DownloadOptions
 from curlmulti_dl._policy import RebalancePolicy
 from curlmulti_dl.job import actions as act
 from curlmulti_dl.job.machine import FileMachine
-from curlmulti_dl.job.ranges import RangeBook
+from curlmulti_dl.job.rangebook import RangeBook
 from curlmulti_dl.job.state import DownloadState
 from curlmulti_dl.protocol.urls import parse_origin
 

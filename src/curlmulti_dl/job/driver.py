@@ -34,7 +34,7 @@ from ..ranges.plan import ByteRange
 from ..schedule.profile import HostProfile
 from . import actions as act
 from .machine import FileMachine
-from .ranges import RangeBook
+from .rangebook import RangeBook
 from .state import DownloadState
 
 __all__ = ["DownloadState", "FileDownload", "JobEvents"]

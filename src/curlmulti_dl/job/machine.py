@@ -55,7 +55,7 @@ from ..protocol.urls import Origin
 from ..ranges.plan import ByteRange
 from . import actions as act
 from .firstanswer import FirstAnswer
-from .ranges import RangeBook
+from .rangebook import RangeBook
 from .recovery import Failure, Recovery
 from .report import notice_for, result_of
 from .state import AlreadyThere, DownloadState, StartOver
