@@ -43,7 +43,7 @@ from .protocol.urls import Origin, normalize_url, parse_origin
 from .schedule.leases import HostLeases
 from .schedule.profile import HostProfile
 from .schedule.rates import PacedBudget, RateGate
-from .schedule.scheduler import Scheduler
+from .schedule.scheduler import Rank, Scheduler
 from .schedule.sharing import connections_to_open_ahead, share_of_free_slots, unplanned_on
 
 __all__ = ["DEFAULT_LOOP_BUDGET", "Downloader"]
@@ -557,7 +557,7 @@ class Downloader:
     def _start_one(self, job: FileDownload) -> None:
         bridge = self._bridge
         transfer = None
-        split = job.rank[0] == 2
+        split = job.rank[0] == Rank.SPLIT
         if bridge is not None and not (
             split and unplanned_on(job.host_key, self._started, self.scheduler)
         ):

@@ -53,6 +53,7 @@ from ..protocol.probe import ProbeResult
 from ..protocol.redirects import RedirectChain, Redirected, secret_names
 from ..protocol.urls import Origin
 from ..ranges.plan import ByteRange
+from ..schedule.scheduler import Rank
 from . import actions as act
 from .firstanswer import FirstAnswer
 from .rangebook import RangeBook
@@ -130,10 +131,10 @@ class FileMachine:
         """The scheduler serves lower ranks first: planned ranges, then files
         not started yet, then splits of the file that would finish last."""
         if self.book.queue or self.state is DownloadState.DATING:
-            return (0, 0.0)
+            return (Rank.PLANNED, 0.0)
         if self.state is DownloadState.QUEUED:
-            return (1, 0.0)
-        return (2, -self.finish_eta())
+            return (Rank.NEW, 0.0)
+        return (Rank.SPLIT, -self.finish_eta())
 
     def finish_eta(self) -> float:
         """Bytes left per running connection: which file should be helped first."""

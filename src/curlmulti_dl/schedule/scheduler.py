@@ -25,6 +25,7 @@ connection).
 
 from __future__ import annotations
 
+import enum
 import heapq
 import itertools
 from collections.abc import Hashable
@@ -62,7 +63,12 @@ def _rank(waiter: Waiter) -> tuple[int, float]:
     return waiter.rank
 
 
-_NEW = 1  # the rank of a file that has not started: the queue of a batch
+class Rank(enum.IntEnum):
+    """What a waiter asks a slot for, first served first (a rank's first part)."""
+
+    PLANNED = 0  # a range its file has planned (or a date to ask)
+    NEW = 1  # a file that has not started: the queue of a batch
+    SPLIT = 2  # a split of a running file, the one that would finish last first
 
 
 @dataclass
@@ -78,14 +84,14 @@ class _Host(Generic[W]):
         """The first ``count`` waiters by rank: started files with planned
         ranges, then new files in order, then splits (the slowest first)."""
         ranked = sorted(self.started, key=_rank)  # stable: equal ranks keep their turn
-        ahead = [w for w in ranked if w.rank[0] <= _NEW]
+        ahead = [w for w in ranked if w.rank[0] <= Rank.NEW]
         chosen = ahead[:count]
         for waiter in self.new:
             if len(chosen) >= count:
                 break
             chosen.append(waiter)
         if len(chosen) < count:
-            chosen += [w for w in ranked if w.rank[0] > _NEW][: count - len(chosen)]
+            chosen += [w for w in ranked if w.rank[0] > Rank.NEW][: count - len(chosen)]
         return chosen
 
     def leave(self, waiter: W) -> None:
@@ -148,7 +154,7 @@ class Scheduler(Generic[W]):
         host = self._host(waiter.host_key)
         if waiter in host.new or waiter in host.started:
             return
-        (host.new if waiter.rank[0] == _NEW else host.started)[waiter] = None
+        (host.new if waiter.rank[0] == Rank.NEW else host.started)[waiter] = None
 
     def forget(self, waiter: W) -> None:
         host = self._hosts.get(waiter.host_key)
