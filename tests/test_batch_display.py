@@ -249,9 +249,9 @@ def test_expected_sizes_end_as_the_bytes_moved(
     expected.listed(size for _, (_, size, *_) in listed)
     for i, (from_listing, size, _, _, _) in enumerate(files):
         if from_listing:
-            expected.handed(f"u{i}", size)
+            expected.handed(f"u{i % 3}", size)  # one URL may be two items (a glob twice)
     expected.complete = True
-    shares = [expected.start(f"u{i}") for i in range(len(files))]
+    shares = [expected.start(f"u{i % 3}") for i in range(len(files))]
     for share, (_, _, answered, _, _) in zip(shares, files, strict=True):
         share.seen(answered)
         assert expected.unknown >= 0

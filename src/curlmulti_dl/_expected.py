@@ -37,7 +37,9 @@ class ExpectedSizes:
         self.known = 0
         self.unknown = 0
         self.complete = False
-        self._handed: dict[str, int | None] = {}  # listed, not yet started
+        # Listed, not yet started: a URL given twice (a glob listed twice) is
+        # two files, each with its own size.
+        self._handed: dict[str, list[int | None]] = {}
 
     @property
     def exact(self) -> bool:
@@ -55,16 +57,18 @@ class ExpectedSizes:
 
     def handed(self, url: str, size: int | None) -> None:
         """A listed file goes to the batch as ``url``."""
-        self._handed[url] = size
+        self._handed.setdefault(url, []).append(size)
 
     def start(self, url: str) -> FileSize:
         """The file ``url`` starts: its listed share, or (an item given as it
         is) counted now, its size unknown until its first answer."""
-        try:
-            size = self._handed.pop(url)
-        except KeyError:
+        sizes = self._handed.get(url)
+        if not sizes:
             self.listed([None])
-            size = None
+            return FileSize(self, None)
+        size = sizes.pop(0)
+        if not sizes:
+            del self._handed[url]
         return FileSize(self, size)
 
 
