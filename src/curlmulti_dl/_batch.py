@@ -45,7 +45,7 @@ from ._expected import ExpectedSizes, FileSize
 from ._progress import DownloadResult, ProgressCallback
 from .engine.runtime import cancel_and_wait, running_loop
 from .files.confine import make_parents, output_path
-from .files.names import JOURNAL_SUFFIX, filename_from_url, journal_path_for, part_path_for
+from .files.names import JOURNAL_SUFFIX, journal_path_for, part_path_for
 from .protocol.urls import normalize_url
 
 __all__ = [
@@ -242,7 +242,7 @@ class Batch:
         path: Path | None = None
         try:
             url = normalize_url(request.url.strip())
-            path = output_path(self._base(), request.dest, filename_from_url(url), url)
+            path = output_path(self._base(), request.dest, url)
             self._claim(path, url)
             if path.parent != self._made:  # (one mkdir per directory in a row)
                 make_parents(path, url)

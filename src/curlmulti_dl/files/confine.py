@@ -11,8 +11,8 @@ mode by umask, as ``wget -P`` and ``aria2c -d`` do.
 
 Example::
 
-    output_path(Path("/data"), "sub/a.nc", "x.nc", url)    # /data/sub/a.nc
-    output_path(Path("/data"), "../a.nc", "x.nc", url)     # UnsafePathError
+    output_path(Path("/data"), "sub/a.nc", url)    # /data/sub/a.nc
+    output_path(Path("/data"), "../a.nc", url)     # UnsafePathError
 """
 
 from __future__ import annotations
@@ -22,25 +22,26 @@ import stat
 from pathlib import Path
 
 from .._exceptions import StorageError, UnsafePathError
-from .names import without_controls
+from .names import filename_from_url, without_controls
 
 __all__ = ["make_parents", "output_path", "relative_dest"]
 
 Dest = str | os.PathLike[str] | None
 
 
-def output_path(base: Path, dest: Dest, default_name: str, url: str) -> Path:
+def output_path(base: Path, dest: Dest, url: str) -> Path:
     """Where an item goes below ``base``: ``dest`` (a file, or a directory
-    when it ends in a separator or is one) or ``default_name`` in ``base``.
+    when it ends in a separator or is one), or the URL's file name in
+    ``base`` (worked out only then: a listed file's ``dest`` names it).
     Raises ``UnsafePathError`` for a path that would leave ``base``, and
     ``StorageError`` for one that cannot be looked at (too long, no access)."""
     if dest is None:
-        relative = Path(default_name)
+        relative = Path(filename_from_url(url))
     else:
         text = os.fspath(dest)
         relative = relative_dest(text, url)
         if text.endswith(os.sep) or text in ("", ".") or (base / relative).is_dir():
-            relative = relative / default_name
+            relative = relative / filename_from_url(url)
     _check_inside(base, relative, url)
     return base / relative
 
