@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import re
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import termios
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +30,13 @@ def cli(
         cwd=cwd,
         input=stdin,
     )
+
+
+def json_lines(stdout: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``--json`` output: each file's record, and the summary (the last line).
+    Every line must be JSON."""
+    records = [json.loads(line) for line in stdout.splitlines()]
+    return records[:-1], records[-1]["summary"]
 
 
 def assert_one_line_error(stderr: str, *words: str) -> None:

@@ -4,7 +4,6 @@ others. Real downloads from the loopback server, every sha256 checked."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from curlmulti_dl.cli.inputfile import InputFileError, read_input
 
 from .conftest import DataFiles, Server, sha256_file
-from .test_cli import cli, on_terminal
+from .test_cli import cli, json_lines, on_terminal
 
 
 def files(data: DataFiles, prefix: str, count: int, size: int) -> list[str]:
@@ -31,8 +30,7 @@ def test_a_list_of_500_files_with_json_lines(
     out.mkdir()
     done = cli("-i", str(listing), "-d", str(out), "--json", "--max-host-connections", "8")
     assert done.returncode == 0, done.stderr[-2000:]
-    records = [json.loads(line) for line in done.stdout.splitlines()]  # every line is JSON
-    summary = records.pop()["summary"]
+    records, summary = json_lines(done.stdout)
     assert summary["files"] == summary["downloaded"] == 500 and summary["failed"] == 0
     assert len(records) == 500 and all(r["ok"] and r["error"] is None for r in records)
     for name in names:
@@ -60,8 +58,7 @@ def test_standard_input_in_aria2c_form_with_failures_among_good_files(
     done = cli("-i", "-", "-d", str(tmp_path), "--json", "--retries", "0", stdin=stdin)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
-    records = [json.loads(line) for line in done.stdout.splitlines()]
-    summary = records.pop()["summary"]
+    records, summary = json_lines(done.stdout)
     assert (summary["downloaded"], summary["failed"]) == (3, 2), done.stdout
     errors = {r["url"]: r["error"] for r in records if not r["ok"]}
     assert errors[http_server.url("nothing-here.bin")]["status"] == 404
@@ -78,8 +75,8 @@ def test_skip_existing_and_a_rerun(http_server: Server, data: DataFiles, tmp_pat
     urls = [http_server.url(n) for n in names]
     assert cli("-q", "-d", str(tmp_path), *urls).returncode == 0
     done = cli("-d", str(tmp_path), "--skip-existing", "--json", *urls)
-    records = [json.loads(line) for line in done.stdout.splitlines()]
-    assert records.pop()["summary"]["skipped"] == 3
+    records, summary = json_lines(done.stdout)
+    assert summary["skipped"] == 3
     assert all(r["skipped"] for r in records)
     for name in names:
         data.assert_same(name, tmp_path / Path(name).name)

@@ -3,7 +3,6 @@ intact journal, no final file."""
 
 from __future__ import annotations
 
-import json
 import resource
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 import curlmulti_dl
 
 from .conftest import DataFiles, Server, assert_left_resumable
-from .test_cli import assert_one_line_error
+from .test_cli import assert_one_line_error, json_lines
 from .test_cli_safety import start_cli, wait_for
 
 
@@ -73,8 +72,8 @@ def test_a_full_disk_fails_one_item_of_a_batch(
     )  # fmt: skip
     assert done.returncode == 1
     assert_one_line_error(done.stderr, "big.bin")
-    records = [json.loads(line) for line in done.stdout.splitlines()]
-    assert records.pop()["summary"]["failed"] == 1
+    records, summary = json_lines(done.stdout)
+    assert summary["failed"] == 1
     [failed] = [r for r in records if not r["ok"]]
     assert failed["error"]["type"] == "DiskFullError"
     data.assert_same("seven.bin", out / "seven.bin")

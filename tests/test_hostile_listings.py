@@ -19,7 +19,7 @@ import curlmulti_dl
 from curlmulti_dl.protocol.listing import Entry
 
 from .conftest import DataFiles, Server, start_server, stop_server
-from .test_cli import cli
+from .test_cli import cli, json_lines
 
 S3 = {"s3_endpoint": "", "s3_anonymous": True}
 
@@ -151,8 +151,7 @@ def test_a_listing_that_cannot_be_read_fails_its_item_only(
     done = cli("-i", str(listing), "-d", str(out), "--json")
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
-    records = [json.loads(line) for line in done.stdout.splitlines()]
-    summary = records.pop()["summary"]
+    records, summary = json_lines(done.stdout)
     assert (summary["downloaded"], summary["failed"]) == (2, 1)
     [failed] = [r for r in records if not r["ok"]]
     assert failed["error"]["type"] == "ProtocolError"
@@ -171,8 +170,7 @@ def test_a_walk_into_a_directory_that_cannot_be_made_fails_those_files_only(
     done = cli("-d", str(tmp_path), "-r", "-l", "1", "--json", f"{server.base}/walked/*.bin")
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
-    records = [json.loads(line) for line in done.stdout.splitlines()]
-    summary = records.pop()["summary"]
+    records, summary = json_lines(done.stdout)
     assert (summary["downloaded"], summary["failed"]) == (1, 1)
     [failed] = [r for r in records if not r["ok"]]
     assert failed["error"]["type"] == "StorageError" and "sub" in failed["error"]["message"]
@@ -194,8 +192,7 @@ def test_a_name_listed_as_a_file_and_a_directory_is_said(
     server = crafted_ftp(mlsd="type=file;size=700; top.bin\r\ntype=dir; top.bin\r\n")
     done = cli("-d", str(tmp_path), "-r", "-l", "1", "--json", f"{server.base}/walked/*.bin")
     assert done.returncode == 1
-    records = [json.loads(line) for line in done.stdout.splitlines()]
-    summary = records.pop()["summary"]
+    records, summary = json_lines(done.stdout)
     assert (summary["downloaded"], summary["failed"]) == (1, 1)
     [failed] = [r for r in records if not r["ok"]]
     assert failed["error"]["type"] == "DuplicateOutputError"

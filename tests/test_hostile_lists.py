@@ -20,7 +20,7 @@ from curlmulti_dl.files.confine import output_path
 from curlmulti_dl.files.names import local_name, part_path_for
 
 from .conftest import DataFiles, Server
-from .test_cli import cli
+from .test_cli import cli, json_lines
 
 
 def tree(root: Path) -> list[str]:
@@ -61,8 +61,7 @@ def test_a_list_cannot_write_outside_its_directory(
     done = cli("-i", str(listing), "-d", str(out), "--json", "--force")
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
-    records = [json.loads(line) for line in done.stdout.splitlines()]
-    summary = records.pop()["summary"]
+    records, summary = json_lines(done.stdout)
     assert (summary["downloaded"], summary["failed"]) == (2, 4)
     refused = [r for r in records if not r["ok"]]
     assert {r["error"]["type"] for r in refused} == {"UnsafePathError"}
@@ -269,8 +268,8 @@ def test_a_glob_sent_outside_fails_once_before_any_listing(
     listing.write_text(f"{http_server.url('hostile-index/')}\n  dir=../up\n")
     done = cli("-i", str(listing), "-d", str(tmp_path / "out"), "--json")
     assert done.returncode == 1
-    records = [json.loads(line) for line in done.stdout.splitlines()]
-    assert records.pop()["summary"]["failed"] == 1
+    records, summary = json_lines(done.stdout)
+    assert summary["failed"] == 1
     assert [r["error"]["type"] for r in records] == ["UnsafePathError"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["list.txt"]
 
