@@ -17,9 +17,8 @@ import pycurl
 
 from .._config import DownloadOptions
 from .._exceptions import HTTPStatusError, ListingLimitError
-from .._redact import redact_url
 from ..protocol.headers import ResponseHead
-from ..protocol.redirects import RedirectChain, location_of, secret_names
+from ..protocol.redirects import RedirectChain, location_of
 from .curl_errors import error_from_curl
 from .curlopts import configure_listing, watch_sockets
 from .multi import CurlBridge
@@ -58,13 +57,9 @@ async def fetch_listing(
         if location is None:
             return body
         chain.follow(location)
-        if secrets and not chain.at_origin:
-            dropped = secret_names(options.headers, options.auth is not None)
-            if dropped:
-                _log.debug(
-                    "%s: redirected to another origin, %s: not sending %s there",
-                    redact_url(url), redact_url(chain.url), ", ".join(dropped),
-                )  # fmt: skip
+        note = chain.left_behind(options.headers, options.auth is not None)
+        if note is not None:
+            _log.debug(note)
 
 
 async def _fetch_once(

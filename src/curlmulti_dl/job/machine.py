@@ -50,7 +50,7 @@ from ..files.stamps import LocalCopy
 from ..files.verify import expected_digests
 from ..protocol.ftpdialect import ListingUnusable
 from ..protocol.probe import ProbeResult
-from ..protocol.redirects import RedirectChain, Redirected, secret_names
+from ..protocol.redirects import RedirectChain, Redirected
 from ..protocol.urls import Origin
 from ..ranges.plan import ByteRange
 from ..schedule.scheduler import Rank
@@ -413,19 +413,13 @@ class FileMachine:
         bytes asked, as resuming may ask from byte N)."""
         self.book.redirected(transfer)
         chain = self.redirects
-        was_home = chain.at_origin
         try:
-            target = chain.follow(location)
+            chain.follow(location)
         except DownloadError as exc:
             return self.fail(exc)
-        if was_home and not chain.at_origin:
-            options = self.options
-            dropped = secret_names(options.headers, options.auth is not None)
-            if dropped:
-                _log.debug(
-                    "%s: redirected to another origin, %s: not sending %s there",
-                    self.public_url, redact_url(target), ", ".join(dropped),
-                )  # fmt: skip
+        note = chain.left_behind(self.options.headers, self.options.auth is not None)
+        if note is not None:
+            _log.debug(note)
         return [act.RetryAfter(0.0, None)]
 
     def _from_byte_zero(self) -> Actions:

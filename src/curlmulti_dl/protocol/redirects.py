@@ -25,6 +25,7 @@ from __future__ import annotations
 from urllib.parse import quote, urljoin, urlsplit
 
 from .._exceptions import DownloadError, InsecureRedirectError, ProtocolError, ServerError
+from .._redact import redact_url
 from .headers import ResponseHead
 from .urls import DEFAULT_PORTS
 
@@ -124,6 +125,7 @@ class RedirectChain:
         self.hops = 0
         self.max_redirects = max_redirects
         self.allow_insecure = allow_insecure
+        self.left_origin = False  # the last hop went from the origin to another
 
     @property
     def at_origin(self) -> bool:
@@ -138,9 +140,22 @@ class RedirectChain:
                 f"more than {self.max_redirects} redirects (max_redirects, --max-redirs)",
                 url=self.origin_url,
             )
+        was_home = self.at_origin
         self.url = redirect_target(self.url, location, allow_insecure=self.allow_insecure)
         self.hops += 1
+        self.left_origin = was_home and not self.at_origin
         return self.url
+
+    def left_behind(self, headers: tuple[str, ...], has_login: bool) -> str | None:
+        """A debug line for the hop that just left the origin: which secrets
+        stay home (names, never values); None for any other hop."""
+        dropped = secret_names(headers, has_login) if self.left_origin else []
+        if not dropped:
+            return None
+        return (
+            f"{redact_url(self.origin_url)}: redirected to another origin, "
+            f"{redact_url(self.url)}: not sending {', '.join(dropped)} there"
+        )
 
 
 def secret_names(headers: tuple[str, ...], has_login: bool) -> list[str]:
