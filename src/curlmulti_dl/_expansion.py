@@ -66,14 +66,14 @@ async def expand(
 ) -> AsyncIterator[Item | DownloadResult]:
     """Items as they are, but a glob or a directory URL in place of its files
     (their listed sizes told to ``expected``)."""
+    sizes = expected if expected is not None else ExpectedSizes()  # (one nobody reads)
     async for item in items:
         request = as_request(item)
         glob = split_glob(request.url.strip()) if expansion.globs else None
         if glob is None or expansion.lister is None:
             yield item
             continue
-        walk = _Walk(expansion.lister, expansion.max_entries, request, options)
-        walk.expected = expected
+        walk = _Walk(expansion.lister, expansion.max_entries, request, options, sizes)
         try:
             # Matches go below the item's own directory (dest), keeping the
             # listing's subdirectories when walking: refused once, not per file.
@@ -95,9 +95,8 @@ async def expand(
 
 
 class _Walk:
-    """One item's listings: the directories seen and the entries counted."""
-
-    expected: ExpectedSizes | None = None  # told the sizes of the files found
+    """One item's listings: the directories seen and the entries counted;
+    ``expected`` is told the sizes of the files found."""
 
     def __init__(
         self,
@@ -105,7 +104,9 @@ class _Walk:
         max_entries: int,
         template: DownloadRequest,
         options: Mapping[str, Any],
+        expected: ExpectedSizes,
     ) -> None:
+        self.expected = expected
         self._lister = lister
         self._max_entries = max_entries
         self._template = template
@@ -146,13 +147,11 @@ class _Walk:
                     else:
                         directories.append(entry.name)
                 files.sort(key=lambda e: -(e.size or 0))  # longest first: the tail is short
-                if self.expected is not None:
-                    self.expected.listed(e.size for e in files)
+                self.expected.listed(e.size for e in files)
                 for entry in files:
                     self.matched += 1
                     request = self._request(glob.directory, entry.name, under)
-                    if self.expected is not None:
-                        self.expected.handed(request.url, entry.size)
+                    self.expected.handed(request.url, entry.size)
                     yield request
             seen.clear()
         for name in directories:
