@@ -16,16 +16,12 @@ starts it with the texts given.
 from __future__ import annotations
 
 import argparse
-import logging
 import re
-import sys
 from pathlib import Path
 
-from lifecycle import exit_with_parent
+from ftpd import serve
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
-from pyftpdlib.log import config_logging
-from pyftpdlib.servers import ThreadedFTPServer
 
 
 def crafted_handler(args: argparse.Namespace) -> type[FTPHandler]:
@@ -91,16 +87,8 @@ def main() -> None:
     authorizer.add_anonymous(args.root, perm="elr")
     handler = crafted_handler(args)
     handler.authorizer = authorizer
-    handler.banner = "curlmulti_dl crafted test server"
-    handler.permit_foreign_addresses = False
     handler.unicode_errors = "surrogateescape"  # names that are not UTF-8 pass as bytes
-    server = ThreadedFTPServer(("127.0.0.1", args.port), handler)
-    server.max_cons = 512
-    config_logging(level=logging.ERROR)
-    exit_with_parent(args.lifetime)
-    print(f"PORT {server.address[1]}", flush=True)
-    sys.stdout.close()
-    server.serve_forever(timeout=0.05, handle_exit=False)
+    serve(handler, args.port, args.lifetime, "curlmulti_dl crafted test server")
 
 
 if __name__ == "__main__":

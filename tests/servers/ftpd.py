@@ -131,13 +131,21 @@ def main() -> None:
     if args.log:
         handler = logging_handler(handler, CommandLog(args.log))
     handler.authorizer = authorizer
-    handler.banner = "curlmulti_dl test server"
+    serve(handler, args.port, args.lifetime, "curlmulti_dl test server", args.max_cons_per_ip)
+
+
+def serve(
+    handler: type[FTPHandler], port: int, lifetime: float, banner: str, max_cons_per_ip: int = 0
+) -> None:
+    """Serve ``handler`` on 127.0.0.1: ``PORT <n>`` on stdout, then until the
+    parent goes (or ``lifetime`` seconds pass)."""
+    handler.banner = banner
     handler.permit_foreign_addresses = False
-    server = ThreadedFTPServer(("127.0.0.1", args.port), handler)
+    server = ThreadedFTPServer(("127.0.0.1", port), handler)
     server.max_cons = 512
-    server.max_cons_per_ip = args.max_cons_per_ip
+    server.max_cons_per_ip = max_cons_per_ip
     config_logging(level=logging.ERROR)
-    exit_with_parent(args.lifetime)
+    exit_with_parent(lifetime)
     print(f"PORT {server.address[1]}", flush=True)
     sys.stdout.close()
     server.serve_forever(timeout=0.05, handle_exit=False)
