@@ -51,7 +51,7 @@ def leases_back(base: str) -> None:
     (its connections closed), at most 10 s."""
     import distributed
 
-    from curlmulti_dl.dask.leases import semaphore_name
+    from curlmulti_dl.leases.semaphore import semaphore_name
 
     semaphore = distributed.Semaphore(name=semaphore_name(base.split("//")[1]))
     deadline = time.monotonic() + 10

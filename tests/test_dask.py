@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from curlmulti_dl.leases.semaphore import semaphore_name
+
 from .conftest import DataFiles, Server
 from .conftest import server_stats as stats
 
@@ -42,7 +44,7 @@ def leases_back(host: str) -> None:
     """Wait until the workers have given back every lease of ``host``: their
     connections are closed by then, and the server's counters are final
     (a /_stats request made before would count among them)."""
-    semaphore = distributed.Semaphore(name=cdask.leases.semaphore_name(host))  # not registered
+    semaphore = distributed.Semaphore(name=semaphore_name(host))  # not registered
     deadline = time.monotonic() + 15
     while semaphore.get_value() and time.monotonic() < deadline:
         time.sleep(0.05)

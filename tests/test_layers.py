@@ -18,9 +18,10 @@ LAYERS: list[set[str]] = [
     {"view"},
     {"engine"},
     {"schedule"},
+    {"leases"},  # above the scheduler and sockets its ConnectionLeases drives
     {"job"},
     {"_batch", "_batchitems", "_expansion"},
-    {"_downloader", "_leasing", "_api", "_s3access"},
+    {"_downloader", "_listings", "_api"},
     {"dask"},
     {"cli", "__init__", "__main__"},
 ]

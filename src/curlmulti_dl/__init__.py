@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     )
     from ._policy import RebalancePolicy, RetryPolicy
     from ._progress import DownloadResult, ProgressSnapshot
-    from .schedule.leases import HostLeases, LocalLeases
+    from .leases import HostLeases, LocalLeases
 
 __all__ = [
     "Batch",
@@ -117,8 +117,8 @@ _HOMES = {
     "RetryPolicy": "_policy",
     "DownloadResult": "_progress",
     "ProgressSnapshot": "_progress",
-    "HostLeases": "schedule.leases",
-    "LocalLeases": "schedule.leases",
+    "HostLeases": "leases",
+    "LocalLeases": "leases",
 }
 
 

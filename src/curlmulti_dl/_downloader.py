@@ -14,50 +14,37 @@ import functools
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from typing import Any
 
-import anyio
 import pycurl
 
 from ._batch import Batch, Item
 from ._config import DownloadOptions
-from ._exceptions import DownloaderClosedError, DownloadError, ProtocolError, TransportError
+from ._exceptions import DownloaderClosedError, DownloadError
 from ._expansion import MAX_LISTING_ENTRIES, Expansion
-from ._leasing import ConnectionLeases
+from ._listings import Listings
 from ._policy import RebalancePolicy
 from ._progress import DownloadResult, ProgressCallback
-from ._s3access import PAGE_LIMIT, list_s3, s3_request
 from .engine.curlopts import configure_multi
-from .engine.listing import fetch_listing
 from .engine.multi import CurlBridge
-from .engine.runtime import cancel_and_wait, running_loop
+from .engine.runtime import running_loop
+from .engine.s3access import s3_request
 from .engine.sockets import SocketRegistry
 from .engine.transfer import BudgetHooks, RangeTransfer
 from .files.destination import Dest
 from .files.target import prepare_target
 from .job.driver import DownloadState, FileDownload
-from .protocol.listing import Entry, parse_index_page, parse_list, parse_mlsd, parse_nlst
-from .protocol.s3 import is_s3
-from .protocol.urls import Origin, normalize_url, parse_origin
-from .schedule.leases import HostLeases
+from .leases.connections import ConnectionLeases, lease_error
+from .leases.source import HostLeases
+from .protocol.listing import Entry
+from .protocol.urls import normalize_url, parse_origin
 from .schedule.profile import HostProfile
 from .schedule.rates import PacedBudget, RateGate
 from .schedule.scheduler import Rank, Scheduler
 from .schedule.sharing import connections_to_open_ahead, share_of_free_slots, unplanned_on
 
 __all__ = ["DEFAULT_LOOP_BUDGET", "Downloader"]
-
-
-class _Lister:
-    """A directory listing as the scheduler's slots see it."""
-
-    def __init__(self, host_key: str) -> None:
-        self.host_key = host_key
-
-
-def _lease_error(url: str, error: BaseException) -> DownloadError:
-    return DownloadError(f"no connection lease: {type(error).__name__}: {error}", url=url)
 
 
 #: Seconds of libcurl work per event-loop iteration before the bridge yields.
@@ -139,7 +126,6 @@ class Downloader:
             if connection_leases is not None
             else None
         )  # fmt: skip
-        self._listers_waiting: Counter[str] = Counter()  # listings waiting for a slot
         if self._rate_gate is not None:
             self.sockets.receive_buffer = self._rate_gate.receive_window(max_host_connections)
         self._profiles: dict[str, HostProfile] = {}  # what each host's set-ups cost
@@ -153,8 +139,9 @@ class Downloader:
         self._pumping = False
         self._pump_again = False
         self._closed = False
-        # Sessions logging in ahead of a listing's files (see _log_in_ahead).
-        self._background: set[Any] = set()  # the loop's tasks
+        self._listings = Listings(
+            self.scheduler, self.sockets, self._profiles, self._leasing, self._pump
+        )
 
     # --------------------------------------------------------------- lifecycle
 
@@ -172,7 +159,7 @@ class Downloader:
         for job in list(self._jobs):
             job.fail(DownloaderClosedError("the Downloader was closed", url=job.url))
             self._settle(job)
-        await cancel_and_wait(list(self._background))
+        await self._listings.aclose()
         if self._tick_handle is not None:
             self._tick_handle.cancel()
             self._tick_handle = None
@@ -373,113 +360,10 @@ class Downloader:
             opts = self.options.with_changes(**options)
         except (TypeError, ValueError) as exc:
             raise DownloadError(f"invalid option: {exc}", url=url) from None
-        if is_s3(url):
-            https, opts = s3_request(url, opts)
-            key = parse_origin(https, directory=True).host_key
-
-            async def fetch_page(page_url: str) -> bytes:
-                async with self._listing_slot(key, page_url):
-                    return await fetch_listing(
-                        bridge, page_url, opts, "GET", self.sockets, key, limit=PAGE_LIMIT
-                    )
-
-            async with contextlib.aclosing(list_s3(url, opts, fetch_page)) as pages:
-                async for page in pages:
-                    yield page
-            return
-        origin = parse_origin(url, directory=True)
-        key = origin.host_key
-        async with self._listing_slot(key, url):
-            try:
-                entries = await self._list_once(bridge, url, opts, origin, log_in_ahead)
-            except ProtocolError as exc:  # (the parsers are pure: they know no URL)
-                raise exc if exc.url else ProtocolError(exc.message, url=url) from None
-        yield entries
-
-    @contextlib.asynccontextmanager
-    async def _listing_slot(self, key: str, url: str) -> AsyncIterator[None]:
-        """One of the host's slots, held while one listing request runs."""
-        slot = _Lister(key)
-        # Listings come before their files are in line, so a slot is usually
-        # free at once; else the next one that frees (polled: listings are few).
-        self._listers_waiting[key] += 1
-        try:
-            while not self.scheduler.acquire(slot, slot):
-                self._pump()  # asks for a lease if leased
-                error = self._leasing.unavailable(key) if self._leasing is not None else None
-                if error is not None:
-                    raise _lease_error(url, error)
-                await anyio.sleep(0.05)
-        finally:
-            self._listers_waiting[key] -= 1
-            if not self._listers_waiting[key]:
-                del self._listers_waiting[key]
-        try:
-            yield
-        finally:
-            self.scheduler.release(slot, slot)
-            self._pump()
-
-    async def _list_once(
-        self, bridge: CurlBridge, url: str, opts: DownloadOptions, origin: Origin, ahead: bool
-    ) -> list[Entry]:
-        key = origin.host_key
-        fetch = functools.partial(fetch_listing, bridge, url, opts, sockets=self.sockets, host=key)
-        if origin.is_sftp:
-            # libcurl lists an SFTP directory in the form of ``ls -l``.
-            listed = parse_list((await fetch("LIST")).decode("utf-8", "surrogateescape"))
-            if listed is None:
-                raise ProtocolError("the SFTP listing is not in the ls -l form", url=url)
-            return listed
-        if not origin.is_ftp:
-            page = (await fetch("GET")).decode("utf-8", "surrogateescape")
-            return parse_index_page(page, url)
-        profile = self._profiles.setdefault(key, HostProfile())
-        if ahead:
-            self._log_in_ahead(url, opts, profile, key)
-        if profile.ftp.may_list_directories():
-            try:
-                text = (await fetch("MLSD")).decode("utf-8", "surrogateescape")
-            except TransportError:
-                raise
-            except DownloadError:
-                profile.ftp.directory_listing_answered(False)  # NLST from now on
-            else:
-                profile.ftp.directory_listing_answered(True)
-                return parse_mlsd(text)  # (one it cannot read fails the listing)
-        listed = parse_list((await fetch("LIST")).decode("utf-8", "surrogateescape"))
-        if listed is not None:
-            return listed
-        return parse_nlst((await fetch("NLST")).decode("utf-8", "surrogateescape"))
-
-    def _log_in_ahead(
-        self, url: str, opts: DownloadOptions, profile: HostProfile, key: str
-    ) -> None:
-        """Sessions for the files of a listing, logged in while it runs: one
-        per free slot of the host, each left in libcurl's cache, logged in
-        and at the directory, for a file to take."""
-        method = profile.ftp.file_method(opts.ftp_file_method)
-        bridge = self._ensure_bridge()
-
-        async def log_in(slot: _Lister) -> None:
-            try:
-                await fetch_listing(
-                    bridge, url, opts, f"LOGIN:{method}", sockets=self.sockets, host=key
-                )
-                profile.session_kept()
-            except DownloadError:
-                pass  # a refusal or a failure here costs nothing: the files log in themselves
-            finally:
-                self.scheduler.release(slot, slot)
-                self._pump()
-
-        for _ in range(self.scheduler.host(key).available):
-            slot = _Lister(key)
-            if not self.scheduler.acquire(slot, slot):
-                break
-            task = self._loop.create_task(log_in(slot))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        pages = self._listings.pages(bridge, url, opts, log_in_ahead=log_in_ahead)
+        async with contextlib.aclosing(pages):
+            async for page in pages:
+                yield page
 
     # ------------------------------------------------------------ slots
 
@@ -523,7 +407,7 @@ class Downloader:
             wanted[key] = self.scheduler.slots_taken(key) + self.scheduler.new_waiting(key)
         for job in self._started:
             wanted[job.host_key] += job.more_connections_wanted
-        wanted.update(self._listers_waiting)
+        wanted.update(self._listings.waiting)
         return wanted
 
     def _busy_sockets(self, key: str) -> set[int] | None:
@@ -547,11 +431,12 @@ class Downloader:
         """A lease of ``key`` could not be had: with none held, its downloads
         fail (with some, they go on within them; the next request may work)."""
         assert self._leasing is not None
+        self.scheduler.wake(key)  # a listing waiting for a slot fails too
         if self._leasing.book.held(key):
             return
         for job in list(self._jobs):
             if job.host_key == key and not job.is_over:
-                job.fail(_lease_error(job.url, error))
+                job.fail(lease_error(job.url, error))
                 self._settle(job)
 
     def _start_one(self, job: FileDownload) -> None:

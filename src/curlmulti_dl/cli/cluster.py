@@ -33,7 +33,7 @@ def run_on_cluster(
 ) -> int:
     try:
         from ..dask import fetch_on_cluster
-        from ..dask.leases import load_distributed
+        from ..leases.semaphore import load_distributed
 
         client_class = load_distributed().Client
     except ImportError:

@@ -11,7 +11,7 @@ from typing import Any
 from .._batch import BatchSummary, Item, failed_result
 from .._exceptions import DownloadError
 from .._progress import DownloadResult
-from .leases import load_distributed
+from ..leases.semaphore import load_distributed
 from .worker import PLUGIN_NAME, DownloaderPlugin, run_chunk
 
 __all__ = ["ClusterBatch", "fetch_on_cluster"]

@@ -9,7 +9,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from .._batch import Item
 from .._downloader import Downloader
 from .._progress import DownloadResult
-from .leases import SemaphoreLeases
+from ..leases.semaphore import SemaphoreLeases
 
 __all__ = ["PLUGIN_NAME", "DownloaderPlugin", "run_chunk"]
 

@@ -21,6 +21,10 @@ so that the cap holds where it is counted, at the server.
 With ``leased=True`` a host has no slot until one is given from outside
 (``set_ceiling``: the leases of a cap shared with other processes, one per
 connection).
+
+A slot taken outside the line (a directory listing's) is waited for with
+``when_free``: a callback called once when one of the host's slots may have
+freed. The scheduler only calls it; the waiter sets its own event.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
@@ -119,6 +123,9 @@ class Scheduler(Generic[W]):
         # host -> slots granted from outside (leases of a cap shared by processes).
         self._ceilings: dict[str, int] = {}
         self._order = itertools.count()
+        # host -> callbacks of those waiting for one of its slots outside the
+        # line (listings), each called once when one may have freed.
+        self._slot_waiters: dict[str, list[Callable[[], None]]] = {}
 
     def host(self, key: str) -> SlotLimiter:
         """The limiter of host ``key`` (``limiter.total`` may be changed live)."""
@@ -142,12 +149,15 @@ class Scheduler(Generic[W]):
         refusals stays down (the leases above it are parked); one that is
         not takes the new level."""
         limiter = self.host(key)
+        before = limiter.total
         self._ceilings[key] = max(0, min(slots, self.max_host_connections))
         most = self._most(key)
         if key in self._held:
             limiter.total = min(limiter.total, most)
         else:
             limiter.total = most
+        if limiter.total > before:
+            self._freed(key)
 
     def want(self, waiter: W) -> None:
         """``waiter`` has a transfer to start when a slot is free (idempotent)."""
@@ -232,6 +242,8 @@ class Scheduler(Generic[W]):
             return
         host.release(borrower)
         self.total.release(borrower)
+        if self._slot_waiters:
+            self._freed(waiter.host_key)
 
     def expire(self, now: float) -> None:
         """Free the lingering slots whose time is up."""
@@ -248,6 +260,13 @@ class Scheduler(Generic[W]):
             if host.holds(borrower):
                 host.release(borrower)
                 self.total.release(borrower)
+                if self._slot_waiters:
+                    self._freed(key)
+
+    def next_expiry(self) -> float | None:
+        """When the first lingering slot is due (None: none lingers); it is
+        freed by the first ``expire`` or ``grants`` from then on."""
+        return self._lingering[0][0] if self._lingering else None
 
     def hold(self, key: str, now: float, pause: float = 0.0) -> None:
         """Host ``key`` refused one more connection: hold it to the slots in
@@ -295,6 +314,35 @@ class Scheduler(Generic[W]):
                 continue
             limiter.total += 1
             self._held[key] = now
+            self._freed(key)
+
+    def when_free(self, key: str, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, when a slot of host ``key`` may have freed
+        (a release, a lingering slot due, a higher ceiling or limit; a slot
+        of another host too while the Downloader's own cap is full), or at
+        ``wake(key)``. Another waiter may take the slot first."""
+        self._slot_waiters.setdefault(key, []).append(callback)
+
+    def stop_waiting(self, key: str, callback: Callable[[], None]) -> None:
+        """``callback`` is not to be called (its waiter got a slot or left)."""
+        waiting = self._slot_waiters.get(key)
+        if waiting is not None and callback in waiting:
+            waiting.remove(callback)
+            if not waiting:
+                del self._slot_waiters[key]
+
+    def wake(self, key: str) -> None:
+        """Call the waiters of ``key`` now: something else they wait on
+        changed (a lease of the host could not be had)."""
+        for callback in self._slot_waiters.pop(key, ()):
+            callback()
+
+    def _freed(self, key: str) -> None:
+        if self.total.available == 1:  # the Downloader's cap was full: every host's waiters
+            for other in list(self._slot_waiters):
+                self.wake(other)
+        else:
+            self.wake(key)
 
     def statistics(self) -> dict[str, LimiterStatistics]:
         """Per host, and ``"*"`` for the whole Downloader (for tests)."""

@@ -7,10 +7,10 @@ import os
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
-from ._config import Credentials, DownloadOptions
-from ._exceptions import DownloadError, ListingLimitError, ProtocolError
-from .protocol.listing import Entry
-from .protocol.s3 import (
+from .._config import Credentials, DownloadOptions
+from .._exceptions import DownloadError, ListingLimitError, ProtocolError
+from ..protocol.listing import Entry
+from ..protocol.s3 import (
     is_s3,
     list_url,
     object_url,

@@ -17,18 +17,25 @@ from typing import Any
 
 import anyio
 
-from .engine.runtime import cancel_and_wait
-from .engine.sockets import SocketRegistry
-from .schedule.leasebook import LeaseBook
-from .schedule.leases import HostLeases
-from .schedule.scheduler import Scheduler
+from .._exceptions import DownloadError
+from ..engine.runtime import cancel_and_wait
+from ..engine.sockets import SocketRegistry
+from ..schedule.scheduler import Scheduler
+from .book import LeaseBook
+from .source import HostLeases
 
-__all__ = ["ConnectionLeases"]
+__all__ = ["ConnectionLeases", "lease_error"]
 
 #: Seconds a spare lease is kept: long enough for a batch's next file (or
 #: a Dask worker's next chunk) to take its connection, short against a
 #: lease timeout.
 KEEP_SPARE_FOR = 0.5
+
+
+def lease_error(url: str, error: BaseException) -> DownloadError:
+    """What a download or a listing of ``url`` fails with when no lease of
+    its host can be had (``error``: why the lease source said no)."""
+    return DownloadError(f"no connection lease: {type(error).__name__}: {error}", url=url)
 
 
 class ConnectionLeases:

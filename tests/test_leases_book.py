@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from curlmulti_dl.schedule.leasebook import LeaseBook
+from curlmulti_dl.leases.book import LeaseBook
 
 KEY = "h:21"
 

@@ -1,7 +1,7 @@
 """Connection leases from a Dask cluster's scheduler: one
 ``distributed.Semaphore`` per host, of ``cap`` leases, shared by every worker.
 
-The adapter of ``curlmulti_dl.schedule.leases.HostLeases`` that each
+The adapter of ``HostLeases`` (``leases.source``) that each
 worker's Downloader takes a lease from before it opens a connection and gives
 it back to once the connection is closed. ``max_leases`` cannot change once
 a semaphore exists (registering its name again with another value raises):
