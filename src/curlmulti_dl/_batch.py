@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import os
 import time
-from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._batchitems import (
     DownloadRequest,
@@ -106,9 +107,6 @@ class Fetch(Protocol):
     ) -> Awaitable[DownloadResult]: ...
 
 
-_DONE = object()
-
-
 class Batch:
     """Made by ``Downloader.fetch_many``: an async context manager and an
     async iterator of ``DownloadResult`` in the order files finish."""
@@ -136,12 +134,17 @@ class Batch:
         self._progress = progress
         self._options = dict(options or {})
         self._expansion = expansion or Expansion()
-        self._slots = _Slots(lookahead)
-        self._results = _Results()
+        # At most ``lookahead`` files in flight or done and not yet taken: a
+        # slot is taken before an item is read and given back as its result
+        # is taken. (fast_acquire: a free slot costs no turn of the loop.)
+        self._slots = anyio.Semaphore(lookahead, fast_acquire=True)
+        # Results in the order they come; closed once the last one is in.
+        # Made by _start: a batch never started leaves no stream to close.
+        self._send: MemoryObjectSendStream[DownloadResult] | None = None
+        self._receive: MemoryObjectReceiveStream[DownloadResult] | None = None
         self._tasks: set[Any] = set()  # the loop's tasks (asyncio's, or trio's adapter)
         self._feeder: Any = None
         self._fed = False
-        self._ended = False  # _DONE is in the queue
         self._outstanding = 0
         self._input_error: Exception | None = None
         # 8-byte digests of the output paths seen: a million items cost ~60 MB
@@ -167,27 +170,34 @@ class Batch:
         return self
 
     async def __anext__(self) -> DownloadResult:
-        item = await self._results.get()
-        if item is _DONE:
-            self._results.put(_DONE)  # for any later __anext__
+        self._start()
+        assert self._receive is not None
+        try:
+            try:
+                result = self._receive.receive_nowait()  # (no turn of the loop when one waits)
+            except anyio.WouldBlock:
+                result = await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):  # (closed: ended before)
+            self._receive.close()
             if self.summary.ended_at is None:
                 self.summary.ended_at = time.monotonic()
             if self._input_error is not None:
                 error, self._input_error = self._input_error, None
-                raise error
-            raise StopAsyncIteration
-        assert isinstance(item, DownloadResult)
+                raise error from None
+            raise StopAsyncIteration from None
         self._slots.release()
-        self.summary.add(item)
-        return item
+        self.summary.add(result)
+        return result
 
     async def aclose(self) -> None:
         """Stop the batch: files in flight are cancelled (their NAME.part kept
         for a later run, as a stop of ``fetch`` keeps it)."""
         await cancel_and_wait([t for t in (self._feeder, *self._tasks) if t is not None])
         self._fed = True
-        self._maybe_done()  # (the feeder may never have run)
-        self._results.drop_all_but_last()  # finished, never taken: dropped with the batch
+        if self._send is not None:  # nothing runs now: the results end here
+            self._send.close()
+        if self._receive is not None:
+            self._receive.close()  # finished, never taken: dropped with the batch
         if self.summary.ended_at is None:
             self.summary.ended_at = time.monotonic()
 
@@ -195,6 +205,7 @@ class Batch:
 
     def _start(self) -> None:
         if self._feeder is None:
+            self._send, self._receive = anyio.create_memory_object_stream[DownloadResult](math.inf)
             self._feeder = running_loop().create_task(self._feed())
 
     async def _feed(self) -> None:
@@ -223,15 +234,15 @@ class Batch:
             result = await self._run(item, share)
             if share is not None:
                 share.ended(result)
-            self._results.put(result)
+            assert self._send is not None
+            self._send.send_nowait(result)
         finally:
             self._outstanding -= 1
             self._maybe_done()
 
     def _maybe_done(self) -> None:
-        if self._fed and not self._outstanding and not self._ended:
-            self._ended = True
-            self._results.put(_DONE)
+        if self._fed and not self._outstanding and self._send is not None:
+            self._send.close()  # (again: nothing)
 
     async def _run(
         self, item: Item | DownloadResult, share: FileSize | None = None
@@ -299,54 +310,3 @@ async def _lazily(items: Iterable[Item] | AsyncIterable[Item]) -> AsyncIterator[
         yield item
         if count % 256 == 0:
             await anyio.sleep(0)  # a long list must not hold the loop
-
-
-class _Slots:
-    """A counting semaphore on the running loop's futures (asyncio or trio)."""
-
-    def __init__(self, count: int) -> None:
-        self._free = count
-        self._waiters: deque[Any] = deque()
-
-    async def acquire(self) -> None:
-        while self._free <= 0:
-            waiter = running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-        self._free -= 1
-
-    def release(self) -> None:
-        self._free += 1
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-
-
-class _Results:
-    """A FIFO of results that one consumer awaits (asyncio or trio)."""
-
-    def __init__(self) -> None:
-        self._items: deque[object] = deque()
-        self._waiter: Any = None
-
-    def put(self, item: object) -> None:
-        self._items.append(item)
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def get(self) -> object:
-        while not self._items:
-            self._waiter = running_loop().create_future()
-            await self._waiter
-        return self._items.popleft()
-
-    def drop_all_but_last(self) -> None:
-        while len(self._items) > 1:
-            self._items.popleft()
