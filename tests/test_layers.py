@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "curlmulti_dl"
 
 # Lowest first. A module may import its own layer and the layers below it.
 LAYERS: list[set[str]] = [
-    {"_version", "_redact", "_exceptions", "_progress", "_expected"},
+    {"_version", "_redact", "_exceptions", "_progress", "_expected", "_eventloop"},
     {"protocol"},
     {"_policy", "_config"},
     {"ranges"},

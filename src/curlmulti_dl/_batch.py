@@ -44,7 +44,7 @@ from ._exceptions import DuplicateOutputError
 from ._expansion import Expansion, expand
 from ._expected import ExpectedSizes, FileSize
 from ._progress import DownloadResult, ProgressCallback
-from .engine.runtime import cancel_and_wait, running_loop
+from .engine.runtime import LoopFuture, cancel_and_wait, running_loop
 from .files.confine import make_parents, output_path
 from .files.names import JOURNAL_SUFFIX, journal_path_for, part_path_for
 from .protocol.urls import normalize_url
@@ -142,8 +142,8 @@ class Batch:
         # Made by _start: a batch never started leaves no stream to close.
         self._send: MemoryObjectSendStream[DownloadResult] | None = None
         self._receive: MemoryObjectReceiveStream[DownloadResult] | None = None
-        self._tasks: set[Any] = set()  # the loop's tasks (asyncio's, or trio's adapter)
-        self._feeder: Any = None
+        self._tasks: set[LoopFuture[None]] = set()  # the loop's (asyncio's, or trio's adapter)
+        self._feeder: LoopFuture[None] | None = None
         self._fed = False
         self._outstanding = 0
         self._input_error: Exception | None = None

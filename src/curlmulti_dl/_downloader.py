@@ -28,7 +28,7 @@ from ._policy import RebalancePolicy
 from ._progress import DownloadResult, ProgressCallback
 from .engine.curlopts import configure_multi
 from .engine.multi import CurlBridge
-from .engine.runtime import running_loop
+from .engine.runtime import Loop, TimerHandle, running_loop
 from .engine.s3access import s3_request
 from .engine.sockets import SocketRegistry
 from .engine.transfer import BudgetHooks, RangeTransfer
@@ -129,13 +129,13 @@ class Downloader:
         if self._rate_gate is not None:
             self.sockets.receive_buffer = self._rate_gate.receive_window(max_host_connections)
         self._profiles: dict[str, HostProfile] = {}  # what each host's set-ups cost
-        self._loop: Any = None  # asyncio's running loop, or engine.runtime.TrioLoop
+        self._loop: Loop | None = None  # asyncio's running loop, or engine.runtime.TrioLoop
         self._jobs: set[FileDownload] = set()
         # Files that got a connection: what the tick and the sharing of slots
         # look at (files still in line cost nothing per event).
         self._started: dict[FileDownload, None] = {}
         self._files_per_host: Counter[str] = Counter()
-        self._tick_handle: Any = None
+        self._tick_handle: TimerHandle | None = None
         self._pumping = False
         self._pump_again = False
         self._closed = False

@@ -29,7 +29,7 @@ from ._exceptions import DownloadError
 from .engine.directories import read_directory
 from .engine.listing import fetch_listing
 from .engine.multi import CurlBridge
-from .engine.runtime import cancel_and_wait
+from .engine.runtime import LoopFuture, cancel_and_wait
 from .engine.s3access import PAGE_LIMIT, list_s3, s3_request
 from .engine.sockets import SocketRegistry
 from .leases.connections import ConnectionLeases, lease_error
@@ -68,7 +68,7 @@ class Listings:
         self._leasing = leasing
         self._pump = pump
         self.waiting: Counter[str] = Counter()  # host -> listings waiting for a slot
-        self._background: set[Any] = set()  # the loop's tasks logging in ahead
+        self._background: set[LoopFuture[None]] = set()  # the tasks logging in ahead
 
     async def pages(
         self, bridge: CurlBridge, url: str, opts: DownloadOptions, *, log_in_ahead: bool = False

@@ -9,7 +9,6 @@ The caller holds a connection slot of the host for it (the Downloader).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -22,6 +21,7 @@ from ..protocol.redirects import RedirectChain, location_of
 from .curl_errors import error_from_curl
 from .curlopts import configure_listing, watch_sockets
 from .multi import CurlBridge
+from .runtime import LoopFuture
 from .sockets import SocketRegistry
 
 __all__ = ["LIMIT", "fetch_listing"]
@@ -90,7 +90,7 @@ async def _fetch_once(
     configure_listing(curl, url, options, command, on_write, head.feed, secrets=secrets)
     if sockets is not None:
         watch_sockets(curl, sockets.opener(host, None), sockets.sockopt)
-    done: asyncio.Future[tuple[int, str]] = bridge.loop.create_future()
+    done: LoopFuture[tuple[int, str]] = bridge.loop.create_future()
 
     def finished(code: int, message: str) -> None:
         if not done.done():

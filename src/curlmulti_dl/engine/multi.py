@@ -31,6 +31,8 @@ from typing import Any
 
 import pycurl
 
+from .runtime import Handle, Loop
+
 __all__ = ["CurlBridge", "DoneCallback"]
 
 DoneCallback = Callable[[int, str], None]
@@ -59,7 +61,7 @@ class CurlBridge:
         bridge.add(curl, lambda code, message: print("done", code))
     """
 
-    def __init__(self, loop: Any, budget: float | None) -> None:
+    def __init__(self, loop: Loop, budget: float | None) -> None:
         _require_selector_loop(loop)  # libcurl's sockets are watched with add_reader
         # asyncio's loop, or engine.runtime.TrioLoop (which has socket_closing).
         self._loop = loop
@@ -69,7 +71,7 @@ class CurlBridge:
         self._multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
         self._multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
         self._watched: dict[int, int] = {}
-        self._timer: Any = None  # the loop's handle of libcurl's timer
+        self._timer: Handle | None = None  # the loop's handle of libcurl's timer
         self._callbacks: dict[Any, DoneCallback] = {}
         # Told libcurl's descriptor of each transfer that ended well, while
         # it can still be read (the handle leaves the multi next): its
@@ -87,7 +89,7 @@ class CurlBridge:
     # ------------------------------------------------------------------ public
 
     @property
-    def loop(self) -> Any:
+    def loop(self) -> Loop:
         return self._loop
 
     @property
@@ -296,7 +298,7 @@ class CurlBridge:
             self._finish(curl, _MULTI_FAILED, message)
 
 
-def _require_selector_loop(loop: Any) -> None:
+def _require_selector_loop(loop: Loop) -> None:
     proactor = getattr(asyncio, "ProactorEventLoop", None)
     if proactor is not None and isinstance(loop, proactor):
         raise RuntimeError(

@@ -12,9 +12,11 @@ new socket on the same number never meets a stale waiter), timers as tasks
 sleeping to their deadline, futures on ``trio.Event``, worker threads by
 ``trio.to_thread``. Only the trio thread touches it.
 
+Both are typed as ``Loop``, the protocol of that handful (``_eventloop``).
+
 Example::
 
-    loop = running_loop()   # inside asyncio or trio
+    loop: Loop = running_loop()   # inside asyncio or trio
     loop.call_later(0.1, print, "later")
 """
 
@@ -26,10 +28,20 @@ import traceback
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
-__all__ = ["TrioLoop", "cancel_and_wait", "running_loop"]
+from .._eventloop import Handle, Loop, LoopFuture, TimerHandle
+
+__all__ = [
+    "Handle",
+    "Loop",
+    "LoopFuture",
+    "TimerHandle",
+    "TrioLoop",
+    "cancel_and_wait",
+    "running_loop",
+]
 
 
-def running_loop() -> Any:
+def running_loop() -> Loop:
     """The running loop: asyncio's, or a ``TrioLoop`` inside ``trio.run``.
     Raises ``RuntimeError`` outside both."""
     try:
@@ -45,7 +57,7 @@ def running_loop() -> Any:
         return TrioLoop.current()
 
 
-async def cancel_and_wait(tasks: list[Any]) -> None:
+async def cancel_and_wait(tasks: list[LoopFuture[Any]]) -> None:
     """Cancel the loop's ``tasks`` and wait until each has ended (whatever
     it ended with: they were told to stop)."""
     for task in tasks:

@@ -14,9 +14,9 @@ brought up to date before ``NAME.part`` is left for the next run.
 
 from __future__ import annotations
 
-import asyncio
 import os
 
+from .._eventloop import Loop, LoopFuture
 from ..protocol.probe import ProbeResult
 from ..ranges.ledger import RangeLedger, SpanSet
 from ..ranges.plan import ByteRange
@@ -32,7 +32,7 @@ JOURNAL_BYTES = 32 * 1024 * 1024
 class JournalWriter:
     """The journal of one download (``public_url``: its URL without password)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, public_url: str) -> None:
+    def __init__(self, loop: Loop, public_url: str) -> None:
         self._loop = loop
         self._url = public_url
         self._busy = False
@@ -88,7 +88,7 @@ class JournalWriter:
         work = self._loop.run_in_executor(None, sync)
         work.add_done_callback(lambda done: self._synced(done, ledger, snapshot))
 
-    def _synced(self, done: asyncio.Future[None], ledger: RangeLedger, snapshot: SpanSet) -> None:
+    def _synced(self, done: LoopFuture[None], ledger: RangeLedger, snapshot: SpanSet) -> None:
         self._busy = False
         if not done.cancelled() and done.exception() is None and ledger is self._ledger:
             ledger.mark_durable(snapshot)

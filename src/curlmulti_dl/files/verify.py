@@ -7,10 +7,10 @@ written. The comparison itself is pure (``mismatch``).
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable
 
+from .._eventloop import Loop, LoopFuture
 from .._exceptions import ChecksumMismatchError, DownloadError, StorageError
 from ..protocol.integrity import Checksum, hash_descriptor
 from ..protocol.probe import ProbeResult
@@ -49,10 +49,10 @@ class DigestCheck:
     """One download's digest check: ``start`` it, it calls ``done`` once with
     None (every digest matched) or the error, unless cancelled first."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, url: str) -> None:
+    def __init__(self, loop: Loop, url: str) -> None:
         self._loop = loop
         self._url = url
-        self._work: asyncio.Future[dict[str, str]] | None = None
+        self._work: LoopFuture[dict[str, str]] | None = None
 
     def start(
         self,
@@ -74,7 +74,7 @@ class DigestCheck:
             finally:
                 os.close(fd)
 
-        def hashed(work: asyncio.Future[dict[str, str]]) -> None:
+        def hashed(work: LoopFuture[dict[str, str]]) -> None:
             if work.cancelled():
                 return
             error = work.exception()

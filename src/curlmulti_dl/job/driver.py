@@ -12,10 +12,10 @@ Downloader while it decides.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Protocol
 
 from .._config import DownloadOptions
+from .._eventloop import Loop, LoopFuture, TimerHandle
 from .._exceptions import DownloadError, StorageError
 from .._policy import RebalancePolicy
 from .._progress import DownloadResult, ProgressCallback
@@ -73,7 +73,7 @@ class FileDownload:
         options: DownloadOptions,
         progress: ProgressCallback | None,
         *,
-        loop: asyncio.AbstractEventLoop,
+        loop: Loop,
         events: JobEvents,
         budget: BudgetHooks | None,
         storage: StreamFile | None = None,
@@ -109,14 +109,14 @@ class FileDownload:
         self.options = options
         self.destination = destination
         self.progress = progress
-        self.future: asyncio.Future[DownloadResult] = loop.create_future()
+        self.future: LoopFuture[DownloadResult] = loop.create_future()
         self.retired: list[RangeTransfer] = []  # for the Downloader to take off libcurl
         self._loop = loop
         self._events = events
         self._storage: Storage | None = storage  # a NAME.part is opened with the first slot
         self._journal = JournalWriter(loop, self.machine.public_url)
         self._digests = DigestCheck(loop, url)
-        self._timers: set[asyncio.TimerHandle] = set()
+        self._timers: set[TimerHandle] = set()
         if storage is not None:
             if options.checksum is not None:
                 storage.track_digest(Checksum.parse(options.checksum).algorithm)

@@ -12,13 +12,13 @@ libcurl keeps, and the give-back once the server has seen them close.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import anyio
 
 from .._exceptions import DownloadError
-from ..engine.runtime import cancel_and_wait
+from ..engine.runtime import Loop, LoopFuture, cancel_and_wait
 from ..engine.sockets import SocketRegistry
 from ..schedule.scheduler import Scheduler
 from .book import LeaseBook
@@ -61,8 +61,9 @@ class ConnectionLeases:
         self._sockets = sockets
         self._changed = changed  # a ceiling moved: the Downloader pumps
         self._failed = failed
-        self._tasks: set[Any] = set()
-        self._asks: dict[str, dict[_Ask, Any]] = {}  # host -> its requests out, oldest first
+        self._tasks: set[LoopFuture[None]] = set()
+        # host -> its requests out, oldest first
+        self._asks: dict[str, dict[_Ask, LoopFuture[None]]] = {}
         self._returning: dict[str, int] = {}  # given back once the server saw them close
 
     def unavailable(self, key: str) -> BaseException | None:
@@ -73,7 +74,7 @@ class ConnectionLeases:
     def holds_any(self) -> bool:
         return self.book.holds_any() or bool(self._returning)
 
-    def ask(self, loop: Any, wanted: Mapping[str, int]) -> None:
+    def ask(self, loop: Loop, wanted: Mapping[str, int]) -> None:
         """Ask for the leases ``wanted`` (connections per host) calls for, and
         withdraw the requests it no longer does (the newest first): a request
         left waiting would take a lease another Downloader waits for."""
@@ -122,7 +123,7 @@ class ConnectionLeases:
 
     def give_back_spare(
         self,
-        loop: Any,
+        loop: Loop,
         wanted: Mapping[str, int],
         now: float,
         busy: Callable[[str], set[int] | None],
@@ -178,7 +179,7 @@ class ConnectionLeases:
         for key, count in owed.items():
             await self._give_back(key, count)
 
-    def _spawn(self, loop: Any, work: Any) -> Any:
+    def _spawn(self, loop: Loop, work: Coroutine[Any, Any, None]) -> LoopFuture[None]:
         task = loop.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
