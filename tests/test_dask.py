@@ -126,7 +126,7 @@ def test_a_cluster_batch_keeps_the_global_cap_and_every_file_arrives(
     leases_back(own_http.base.split("//")[1])
     seen = stats(own_http)
     assert seen["max_active"] <= 4, seen  # one cap for both workers, at the server
-    assert batch.summary.succeeded == 300 and batch.summary.failures == 0
+    assert batch.summary.succeeded == 300 and batch.summary.failed_count == 0
     assert not list(out.glob("*.part")), "no part file left"
 
 

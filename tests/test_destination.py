@@ -188,7 +188,7 @@ def test_a_users_own_part_or_journal_is_never_touched(
         ],
         tmp_path,
     )
-    assert (summary.succeeded, summary.failures) == (1, 1)
+    assert (summary.succeeded, summary.failed_count) == (1, 1)
     assert isinstance(summary.failed[0].error, curlmulti_dl.ForeignFileError)
     data.assert_same("odd.bin", tmp_path / "odd.bin")
     for name in names:

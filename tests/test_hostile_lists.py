@@ -119,7 +119,7 @@ def test_fetch_many_makes_a_missing_directory(
         summary = curlmulti_dl.download_many([http_server.url("odd.bin")], out)
     finally:
         os.umask(old)
-    assert (summary.succeeded, summary.failures) == (1, 0)
+    assert (summary.succeeded, summary.failed_count) == (1, 0)
     data.assert_same("odd.bin", out / "odd.bin")
     assert out.stat().st_mode & 0o777 == 0o750  # by umask, as mkdir -p
 
@@ -165,7 +165,7 @@ def test_a_temporary_name_of_an_item_is_claimed_too(
         curlmulti_dl.DownloadRequest(http_server.url("seven.bin"), dest=second),
     ]
     summary = curlmulti_dl.download_many(items, tmp_path)
-    assert (summary.succeeded, summary.failures) == (1, 1)
+    assert (summary.succeeded, summary.failed_count) == (1, 1)
     [failed] = summary.failed
     assert isinstance(failed.error, curlmulti_dl.DuplicateOutputError)
     assert "temporary" in str(failed.error)

@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"leases"},  # above the scheduler and sockets its ConnectionLeases drives
     {"job"},
     {"_batch", "_batchitems", "_expansion"},
-    {"_downloader", "_listings", "_api"},
+    {"_downloader", "_listings", "_api", "_keywords"},
     {"dask"},
     {"cli", "__init__", "__main__"},
 ]

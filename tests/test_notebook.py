@@ -58,7 +58,7 @@ def test_download_many_shows_one_live_display_in_a_jupyter_cell(
         "import curlmulti_dl\n"
         f"summary = curlmulti_dl.download_many({json.dumps(urls)}, {str(dest)!r},\n"
         "    show_progress=True, max_host_connections=4)\n"
-        "print('SUMMARY', summary.succeeded, summary.failures)\n"
+        "print('SUMMARY', summary.succeeded, summary.failed_count)\n"
         "print([str(f.error) for f in summary.failed])\n"
     )
     notebook = run_cell(cell, tmp_path)

@@ -13,6 +13,7 @@ first connection before the engine's modules load (``cli.launch``).
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -20,7 +21,7 @@ from ._version import __version__
 if TYPE_CHECKING:
     from ._api import download, download_many, fetch
     from ._batch import Batch, BatchSummary, DownloadRequest
-    from ._config import Credentials, DownloadOptions
+    from ._config import Credentials, DownloadOptions, FileOptions
     from ._downloader import Downloader
     from ._exceptions import (
         CallbackError,
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
         DiskFullError,
         DownloaderClosedError,
         DownloadError,
-        DownloadTimeout,
+        DownloadTimeoutError,
         DuplicateOutputError,
         ForeignFileError,
         FTPError,
@@ -52,12 +53,17 @@ if TYPE_CHECKING:
         TransportError,
         UnsafePathError,
     )
+    from ._exceptions import (
+        DownloadTimeout as DownloadTimeout,  # deprecated: DownloadTimeoutError
+    )
+    from ._keywords import BatchOptions, DownloaderOptions
     from ._policy import RebalancePolicy, RetryPolicy
     from ._progress import DownloadResult, ProgressSnapshot
     from .leases import HostLeases, LocalLeases
 
 __all__ = [
     "Batch",
+    "BatchOptions",
     "BatchSummary",
     "CallbackError",
     "ChecksumMismatchError",
@@ -70,11 +76,13 @@ __all__ = [
     "DownloadOptions",
     "DownloadRequest",
     "DownloadResult",
-    "DownloadTimeout",
+    "DownloadTimeoutError",
     "Downloader",
     "DownloaderClosedError",
+    "DownloaderOptions",
     "DuplicateOutputError",
     "FTPError",
+    "FileOptions",
     "ForeignFileError",
     "HTTPStatusError",
     "HostKeyError",
@@ -112,6 +120,9 @@ _HOMES = {
     "DownloadRequest": "_batch",
     "Credentials": "_config",
     "DownloadOptions": "_config",
+    "FileOptions": "_config",
+    "BatchOptions": "_keywords",
+    "DownloaderOptions": "_keywords",
     "Downloader": "_downloader",
     "RebalancePolicy": "_policy",
     "RetryPolicy": "_policy",
@@ -121,10 +132,17 @@ _HOMES = {
     "LocalLeases": "leases",
 }
 
+# Old names, kept for one release (see the CHANGELOG).
+_DEPRECATED = {"DownloadTimeout": "DownloadTimeoutError"}
+
 
 if not TYPE_CHECKING:  # to a type checker the names above are plain imports; a typo is an error
 
     def __getattr__(name: str) -> Any:
+        if name in _DEPRECATED:  # warned at every use, so never cached
+            new = _DEPRECATED[name]
+            warnings.warn(f"{name} is now {new}", DeprecationWarning, stacklevel=2)
+            return getattr(importlib.import_module("._exceptions", __name__), new)
         if name not in __all__:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         home = _HOMES.get(name, "_exceptions")

@@ -8,14 +8,18 @@ import os
 import threading
 import weakref
 from collections.abc import AsyncIterable, Callable, Coroutine, Iterable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._batch import BatchSummary, Item
 from ._downloader import Downloader
 from ._expected import ExpectedSizes
+from ._keywords import Checked, ManyOptions, Options, check_options
 from ._progress import DownloadResult, ProgressCallback, ProgressSnapshot
 from .engine.runtime import running_loop
 from .files.destination import Dest
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # (typing's from Python 3.11)
 
 __all__ = ["download", "download_many", "fetch"]
 
@@ -31,20 +35,28 @@ async def fetch(
     url: str,
     dest: Dest = None,
     *,
-    parts: int = 8,
     progress: ProgressCallback | None = None,
-    **options: Any,
+    **options: Unpack[Options],
 ) -> DownloadResult:
-    """Download ``url`` over ``parts`` connections into ``dest``.
+    """Download ``url`` over ``parts`` connections (8 by default) into ``dest``.
 
-    Concurrent calls on one event loop share one Downloader (one multi handle,
-    one set of connection budgets), which closes when the last call returns.
+    The keywords are a file's (``FileOptions``) and a Downloader's
+    (``DownloaderOptions``); a bad value raises ``ValueError``, an unknown
+    keyword ``TypeError``, before anything is done. Concurrent calls on one
+    event loop share one Downloader (one multi handle, one set of connection
+    budgets), which closes when the last call returns; a call given a
+    Downloader's keywords (``max_connections=4``) runs on a Downloader of its
+    own, made with them, outside that shared budget.
 
     Example::
 
         result = await curlmulti_dl.fetch("https://example.org/big.nc", "/data", parts=8)
         print(result.path, result.size, result.speed)
     """
+    checked = check_options(options, downloader=True)
+    if checked.limits_given:
+        async with _own_downloader(checked) as downloader:
+            return await downloader.fetch(url, dest, progress=progress, **checked.file_given)
     loop = running_loop()
     entry = _shared.get(loop)
     if entry is None or entry[0].closed:
@@ -52,7 +64,7 @@ async def fetch(
     downloader, users = entry
     users[0] += 1
     try:
-        return await downloader.fetch(url, dest, parts=parts, progress=progress, **options)
+        return await downloader.fetch(url, dest, progress=progress, **checked.file_given)
     finally:
         users[0] -= 1
         if users[0] == 0:
@@ -64,11 +76,11 @@ def download(
     url: str,
     dest: Dest = None,
     *,
-    parts: int = 8,
     progress: ProgressCallback | None = None,
-    **options: Any,
+    **options: Unpack[Options],
 ) -> DownloadResult:
-    """Blocking ``fetch`` for scripts.
+    """Blocking ``fetch`` for scripts, on a Downloader of its own (the
+    keywords are ``fetch``'s, checked before anything is done).
 
     Inside a running event loop (a Jupyter cell) it runs in a worker thread
     with a loop of its own, so it neither blocks on nor disturbs that loop's
@@ -80,9 +92,11 @@ def download(
         result = curlmulti_dl.download("ftp://host/pub/file.nc", parts=8)
     """
 
+    checked = check_options(options, downloader=True)
+
     async def run() -> DownloadResult:
-        async with Downloader(**_downloader_kwargs(options)) as downloader:
-            return await downloader.fetch(url, dest, parts=parts, progress=progress, **options)
+        async with _own_downloader(checked) as downloader:
+            return await downloader.fetch(url, dest, progress=progress, **checked.file_given)
 
     return _run_blocking(run)
 
@@ -93,19 +107,22 @@ def download_many(
     *,
     on_result: Callable[[DownloadResult], object] | None = None,
     show_progress: bool = False,
-    **options: Any,
+    progress: ProgressCallback | None = None,
+    **options: Unpack[ManyOptions],
 ) -> BatchSummary:
     """Blocking ``Downloader.fetch_many`` for scripts and notebooks: every item
     downloaded into ``dest_dir``; ``on_result`` is called with each result as
     it finishes (in the batch's thread when a loop is already running). A
-    failed file never raises: it is counted in ``summary.failures`` and listed, with its
-    error, in ``summary.failed`` (the first 10,000).
+    failed file never raises: it is counted in ``summary.failed_count`` and
+    listed, with its error, in ``summary.failed`` (the first 10,000).
     ``show_progress=True`` shows one live display for the whole batch (files
     done, bytes, speed, the files in flight, failures kept to the end) on a
     terminal or in a Jupyter cell (with ipywidgets), else a batch line on
     stderr every few seconds.
-    Downloader keywords (``max_connections``, ``max_host_connections``, ...)
-    and those of ``fetch_many`` are accepted.
+    The keywords are a Downloader's (``max_connections``,
+    ``max_bytes_per_second``, ...: ``DownloaderOptions``), a batch's
+    (``BatchOptions``) and a file's (``FileOptions``), checked before
+    anything is done.
 
     Example::
 
@@ -116,19 +133,21 @@ def download_many(
             print(failed.url, failed.error)
     """
 
+    checked = check_options(options, downloader=True, batch=True)
+    keywords: dict[str, Any] = {**checked.file_given, **checked.batch_given}
+
     async def run() -> BatchSummary:
-        async with Downloader(**_downloader_kwargs(options)) as downloader:
+        async with _own_downloader(checked) as downloader:
             if not show_progress:
-                return await _run_batch(downloader, items, dest_dir, on_result, options)
+                return await _run_batch(downloader, items, dest_dir, on_result, progress, keywords)
             from .view.display import make_library_display
 
             display = make_library_display()
-            theirs: ProgressCallback | None = options.pop("progress", None)
 
-            def progress(snapshot: ProgressSnapshot) -> None:
+            def shown_progress(snapshot: ProgressSnapshot) -> None:
                 display.progress(snapshot)
-                if theirs is not None:
-                    theirs(snapshot)
+                if progress is not None:
+                    progress(snapshot)
 
             def shown(result: DownloadResult) -> None:
                 if result.error is None:
@@ -139,9 +158,8 @@ def download_many(
                     on_result(result)
 
             with display:
-                options["progress"] = progress
                 summary = await _run_batch(
-                    downloader, items, dest_dir, shown, options, display.follow
+                    downloader, items, dest_dir, shown, shown_progress, keywords, display.follow
                 )
                 display.batch_done(str(summary))
             return summary
@@ -154,10 +172,11 @@ async def _run_batch(
     items: Iterable[Item] | AsyncIterable[Item],
     dest_dir: str | os.PathLike[str] | None,
     on_result: Callable[[DownloadResult], object] | None,
-    options: dict[str, Any],
+    progress: ProgressCallback | None,
+    keywords: dict[str, Any],
     follow: Callable[[ExpectedSizes], object] | None = None,
 ) -> BatchSummary:
-    async with downloader.fetch_many(items, dest_dir, **options) as batch:
+    async with downloader.fetch_many(items, dest_dir, progress=progress, **keywords) as batch:
         if follow is not None:
             follow(batch.expected)  # a display's total and ETA
         async for result in batch:
@@ -245,9 +264,6 @@ def _cancel_requested(task: asyncio.Task[Any]) -> bool:
     return bool(getattr(task, "_must_cancel", False))
 
 
-_DOWNLOADER_KEYS = ("max_connections", "max_host_connections", "loop_budget", "multiplex")
-
-
-def _downloader_kwargs(options: dict[str, Any]) -> dict[str, Any]:
-    """Move the Downloader-level keywords out of the per-fetch options."""
-    return {key: options.pop(key) for key in _DOWNLOADER_KEYS if key in options}
+def _own_downloader(checked: Checked) -> Downloader:
+    """A Downloader with the limits a call gave (checked already)."""
+    return Downloader(**checked.limits_given)

@@ -24,10 +24,11 @@ import hashlib
 import math
 import os
 import time
+import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -40,6 +41,7 @@ from ._batchitems import (
     item_error,
     skipped_result,
 )
+from ._config import FileOptions
 from ._exceptions import DuplicateOutputError
 from ._expansion import Expansion, expand
 from ._expected import ExpectedSizes, FileSize
@@ -48,6 +50,9 @@ from .engine.runtime import LoopFuture, cancel_and_wait, running_loop
 from .files.confine import make_parents, output_path
 from .files.names import JOURNAL_SUFFIX, journal_path_for, part_path_for
 from .protocol.urls import normalize_url
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # (typing's from Python 3.11)
 
 __all__ = [
     "FAILED_LISTED",
@@ -64,11 +69,12 @@ FAILED_LISTED = 10_000  # failed results a summary keeps (all are counted)
 
 @dataclass
 class BatchSummary:
-    """What a batch did so far: counts, bytes, and the results that failed."""
+    """What a batch did so far: counts, bytes, and the results that failed
+    (``failed_count`` of them; ``failed`` lists the first 10,000)."""
 
     succeeded: int = 0  # downloaded (resumed ones included)
     skipped: int = 0  # already there
-    failures: int = 0  # files that failed
+    failed_count: int = 0  # files that failed
     failed: list[DownloadResult] = field(default_factory=list)  # the first FAILED_LISTED
     bytes: int = 0  # bytes of the files that succeeded
     started_at: float = field(default_factory=time.monotonic)
@@ -76,7 +82,13 @@ class BatchSummary:
 
     @property
     def total(self) -> int:
-        return self.succeeded + self.skipped + self.failures
+        return self.succeeded + self.skipped + self.failed_count
+
+    @property
+    def failures(self) -> int:
+        """Deprecated: ``failed_count`` (removed in the next release)."""
+        warnings.warn("BatchSummary.failures is now failed_count", DeprecationWarning, stacklevel=2)
+        return self.failed_count
 
     @property
     def elapsed(self) -> float:
@@ -84,7 +96,7 @@ class BatchSummary:
 
     def add(self, result: DownloadResult) -> None:
         if result.error is not None:
-            self.failures += 1
+            self.failed_count += 1
             if len(self.failed) < FAILED_LISTED:
                 self.failed.append(result)
         elif result.skipped:
@@ -97,13 +109,18 @@ class BatchSummary:
         files = f"{self.total} file{'' if self.total == 1 else 's'}"
         return (
             f"{files}: {self.succeeded} downloaded, {self.skipped} already there, "
-            f"{self.failures} failed ({self.bytes} bytes in {self.elapsed:.1f} s)"
+            f"{self.failed_count} failed ({self.bytes} bytes in {self.elapsed:.1f} s)"
         )
 
 
 class Fetch(Protocol):
     def __call__(
-        self, url: str, dest: Any, *, progress: ProgressCallback | None, **options: Any
+        self,
+        url: str,
+        dest: Any,
+        *,
+        progress: ProgressCallback | None,
+        **options: Unpack[FileOptions],
     ) -> Awaitable[DownloadResult]: ...
 
 

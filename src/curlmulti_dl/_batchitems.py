@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._exceptions import DownloadError, ProtocolError, StorageError
+from ._exceptions import DownloadError, ProtocolError, RetriesExhaustedError, StorageError
 from ._progress import DownloadResult
 from ._redact import redact_url
 
@@ -61,9 +61,10 @@ def skipped_result(url: str, path: Path) -> DownloadResult:
 
 
 def failed_result(url: str, path: Path | None, error: DownloadError) -> DownloadResult:
-    """A result for a file that failed. The error loses its traceback: its
-    frames would keep every failed file's locals alive (a long batch of
-    missing files grew by ~20 KB a file)."""
+    """A result for a file that failed; ``path``: where it would have gone,
+    None if that is not known. The error loses its traceback (and so do the
+    failures of its attempts): their frames would keep every failed file's
+    locals alive (a long batch of missing files grew by ~20 KB a file)."""
     _forget_frames(error)
     return dataclasses.replace(_result(redact_url(url), path), error=error)
 
@@ -88,7 +89,7 @@ def _result(public_url: str, path: Path | None) -> DownloadResult:
     return DownloadResult(
         url=public_url,
         effective_url=public_url,
-        path=path or Path(),
+        path=path,
         size=0,
         elapsed=0.0,
         connections=0,
@@ -99,8 +100,13 @@ def _result(public_url: str, path: Path | None) -> DownloadResult:
 
 def _forget_frames(error: BaseException) -> None:
     seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
         seen.add(id(current))
         current.__traceback__ = None
-        current = current.__cause__ or current.__context__
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+        if isinstance(current, RetriesExhaustedError):
+            pending += current.attempts

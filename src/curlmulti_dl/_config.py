@@ -7,6 +7,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from ._policy import RetryPolicy
 from ._redact import redact_url
@@ -14,7 +15,7 @@ from ._version import __version__
 from .protocol.ftpdialect import FILE_METHODS
 from .protocol.integrity import Checksum
 
-__all__ = ["Credentials", "DownloadOptions", "KiB", "MiB", "milliseconds"]
+__all__ = ["Credentials", "DownloadOptions", "FileOptions", "KiB", "MiB", "milliseconds"]
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -236,17 +237,18 @@ class DownloadOptions:
         if not isinstance(self.parts, int) or self.parts < 1:
             raise ValueError(f"parts must be an integer >= 1, not {self.parts!r}")
         for name in ("min_part_size", "ftp_min_part_size", "min_split_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, not {value!r}")
         if self.checksum is not None:
             Checksum.parse(self.checksum)  # ValueError with the reason
         if not isinstance(self.retry, RetryPolicy):
             raise ValueError(f"retry must be a RetryPolicy, not {self.retry!r}")
         if self.ftp_file_method not in FILE_METHODS:
             raise ValueError(f"ftp_file_method must be one of {', '.join(FILE_METHODS)}")
-        if not 1024 <= self.buffer_size <= 10 * MiB:
+        if not isinstance(self.buffer_size, int) or not 1024 <= self.buffer_size <= 10 * MiB:
             raise ValueError("buffer_size must be between 1 KiB and 10 MiB")
-        if self.write_buffer_size < 16 * KiB:
+        if not isinstance(self.write_buffer_size, int) or self.write_buffer_size < 16 * KiB:
             raise ValueError("write_buffer_size must be at least 16 KiB")
         if self.max_time is not None and not (
             isinstance(self.max_time, (int, float))
@@ -260,6 +262,51 @@ class DownloadOptions:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+
+
+class FileOptions(TypedDict, total=False):
+    """The keywords of one download, as ``fetch``, ``download``,
+    ``fetch_many``, ``download_many`` and ``Downloader`` take them: the fields
+    of ``DownloadOptions`` (see there for their meaning), typed for your
+    type checker. ``headers`` and ``auth`` are taken in their loose forms.
+
+    >>> options: FileOptions = {"parts": 4, "checksum": "sha256:" + "0" * 64}
+    """
+
+    parts: int
+    min_part_size: int
+    ftp_min_part_size: int
+    min_split_size: int
+    verify_tls: bool
+    cacert: str | None
+    ftp_tls: bool
+    ftp_file_method: str
+    connect_timeout: float
+    stall_timeout: float
+    stall_bytes_per_second: int
+    buffer_size: int
+    write_buffer_size: int
+    fsync: bool
+    overwrite: bool
+    reuse_connections: bool
+    preconnect: bool
+    retry: RetryPolicy
+    checksum: str | None
+    resume: bool
+    max_time: float | None
+    user_agent: str
+    headers: Mapping[str, str] | Sequence[str]
+    auth: Credentials | tuple[str, str] | None
+    netrc: bool | str
+    proxy: str | None
+    noproxy: str | None
+    max_redirects: int
+    allow_insecure_redirects: bool
+    s3_endpoint: str | None
+    s3_anonymous: bool
+    aws_sigv4: str | None
+    ssh_known_hosts: str | None
+    ssh_key: str | None
 
 
 def milliseconds(seconds: float) -> int:

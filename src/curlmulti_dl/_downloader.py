@@ -15,14 +15,15 @@ import os
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pycurl
 
 from ._batch import Batch, Item
-from ._config import DownloadOptions
+from ._config import FileOptions
 from ._exceptions import DownloaderClosedError, DownloadError
-from ._expansion import MAX_LISTING_ENTRIES, Expansion
+from ._expansion import Expansion
+from ._keywords import DEFAULT_LOOP_BUDGET, BatchFileOptions, Options, check_options
 from ._listings import Listings
 from ._policy import RebalancePolicy
 from ._progress import DownloadResult, ProgressCallback
@@ -36,7 +37,6 @@ from .files.destination import Dest
 from .files.target import prepare_target
 from .job.driver import DownloadState, FileDownload
 from .leases.connections import ConnectionLeases, lease_error
-from .leases.source import HostLeases
 from .protocol.listing import Entry
 from .protocol.urls import normalize_url, parse_origin
 from .schedule.profile import HostProfile
@@ -44,12 +44,12 @@ from .schedule.rates import PacedBudget, RateGate
 from .schedule.scheduler import Rank, Scheduler
 from .schedule.sharing import connections_to_open_ahead, share_of_free_slots, unplanned_on
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # (typing's from Python 3.11)
+
 __all__ = ["DEFAULT_LOOP_BUDGET", "Downloader"]
 
 
-#: Seconds of libcurl work per event-loop iteration before the bridge yields.
-#: Chosen from benchmarks/responsiveness.py (see the README's trade-off table).
-DEFAULT_LOOP_BUDGET = 0.005
 _TICK = 0.1  # seconds between looks at running downloads (progress, rebalancing)
 
 
@@ -69,9 +69,10 @@ class Downloader:
     cluster's in ``curlmulti_dl.dask``) shares each host's cap with other
     Downloaders: one lease is taken per connection before it opens and given
     back once it is closed.
-    Keyword ``options`` are the defaults of every ``fetch`` (see
-    ``DownloadOptions``); ``rebalance`` tunes how work moves between
-    connections.
+    The keywords of a file (``FileOptions``, see ``DownloadOptions``) are the
+    defaults of every ``fetch``; ``rebalance`` tunes how work moves between
+    connections. A bad value raises ``ValueError``, a keyword it does not
+    take ``TypeError`` (``DownloaderOptions`` and ``FileOptions`` list them).
 
     Example::
 
@@ -80,43 +81,25 @@ class Downloader:
             b = await dl.fetch("https://host/b.nc")
     """
 
-    def __init__(
-        self,
-        *,
-        max_connections: int = 64,
-        max_host_connections: int = 16,
-        loop_budget: float | None = DEFAULT_LOOP_BUDGET,
-        multiplex: bool = False,
-        rebalance: RebalancePolicy | None = None,
-        limit_recovery: float = 30.0,
-        max_bytes_per_second: float | None = None,
-        max_host_bytes_per_second: float | None = None,
-        connection_leases: HostLeases | None = None,
-        **options: Any,
-    ) -> None:
-        if max_connections < 1 or max_host_connections < 1:
-            raise ValueError("connection limits must be >= 1")
-        if loop_budget is not None and loop_budget <= 0:
-            raise ValueError("loop_budget must be positive or None")
-        if not limit_recovery > 0:
-            raise ValueError("limit_recovery must be a positive number of seconds")
-        self.max_connections = max_connections
-        self.max_host_connections = max_host_connections
-        self.loop_budget = loop_budget
-        self.multiplex = multiplex
+    def __init__(self, **options: Unpack[Options]) -> None:
+        checked = check_options(options, downloader=True)
+        limits = checked.limits
+        self.max_connections = limits.max_connections
+        self.max_host_connections = max_host_connections = limits.max_host_connections
+        self.loop_budget = limits.loop_budget
         # A host that refused a connection gets one slot back per quiet period.
-        self.limit_recovery = limit_recovery
-        self.rebalance = rebalance or RebalancePolicy()
-        self.options = DownloadOptions(**options)
+        self.limit_recovery = limits.limit_recovery
+        self.rebalance = limits.rebalance or RebalancePolicy()
+        self.options = checked.file
+        connection_leases = limits.connection_leases
         self.scheduler: Scheduler[FileDownload] = Scheduler(
-            max_connections, max_host_connections, leased=connection_leases is not None
+            self.max_connections, max_host_connections, leased=connection_leases is not None
         )
         # One bucket for the run (and one per host) that every transfer's
         # write path draws from; None: no limit.
+        rate, host_rate = limits.max_bytes_per_second, limits.max_host_bytes_per_second
         self._rate_gate = (
-            RateGate(max_bytes_per_second, max_host_bytes_per_second)
-            if max_bytes_per_second is not None or max_host_bytes_per_second is not None
-            else None
+            RateGate(rate, host_rate) if rate is not None or host_rate is not None else None
         )
         self._bridge: CurlBridge | None = None
         self.sockets = SocketRegistry()
@@ -193,9 +176,7 @@ class Downloader:
         if self._bridge is None:
             self._loop = loop
             bridge = CurlBridge(loop, self.loop_budget)
-            configure_multi(
-                bridge.setopt, self.max_connections, self.max_host_connections, self.multiplex
-            )
+            configure_multi(bridge.setopt, self.max_connections, self.max_host_connections)
             if self._leasing is not None:  # idle kept connections it may cut
                 bridge.on_kept_connection = self.sockets.served
             self._bridge = bridge
@@ -210,9 +191,8 @@ class Downloader:
         url: str,
         dest: Dest = None,
         *,
-        parts: int | None = None,
         progress: ProgressCallback | None = None,
-        **options: Any,
+        **options: Unpack[FileOptions],
     ) -> DownloadResult:
         """Download ``url`` to ``dest``: a file path, an existing directory to
         put the URL's file name in (default: the working directory), a
@@ -222,15 +202,12 @@ class Downloader:
         never created or changed, and ``NAME.part`` is kept with its journal
         for a later run (``resume=False``: removed). An existing file that is
         already the remote file is skipped; another is replaced only with
-        ``overwrite=True``.
+        ``overwrite=True``. The keywords are a file's (``FileOptions``), over
+        this Downloader's; a bad one raises ``ValueError`` or ``TypeError``
+        before anything is done.
         """
+        opts = check_options(options, self.options).file
         bridge = self._ensure_bridge()
-        if parts is not None:
-            options["parts"] = parts
-        try:
-            opts = self.options.with_changes(**options)
-        except (TypeError, ValueError) as exc:
-            raise DownloadError(f"invalid option: {exc}", url=url) from None
         url, opts = s3_request(url, opts)
         url = normalize_url(url)
         origin = parse_origin(url)
@@ -279,14 +256,8 @@ class Downloader:
         items: Iterable[Item] | AsyncIterable[Item],
         dest_dir: str | os.PathLike[str] | None = None,
         *,
-        parts: int | None = None,
         progress: ProgressCallback | None = None,
-        lookahead: int | None = None,
-        skip_existing: bool = False,
-        globs: bool = True,
-        depth: int = 0,
-        max_listing_entries: int = MAX_LISTING_ENTRIES,
-        **options: Any,
+        **options: Unpack[BatchFileOptions],
     ) -> Batch:
         """Download every item (a URL or a ``DownloadRequest``) into ``dest_dir``
         (default: the working directory), sharing this Downloader's budget.
@@ -303,8 +274,9 @@ class Downloader:
         turns that off), and ``depth`` levels of subdirectories below it
         (their files keep their place under ``dest_dir``), each directory
         once, at most ``max_listing_entries`` entries per item. Every output
-        stays inside ``dest_dir``, which is made when missing. Keyword
-        ``options`` are those of ``fetch``.
+        stays inside ``dest_dir``, which is made when missing. The other
+        keywords are those of ``fetch`` (``FileOptions``); ``BatchOptions``
+        lists the batch's.
 
         Example::
 
@@ -313,32 +285,33 @@ class Downloader:
                     print(result.path if result.ok else result.error)
             print(batch.summary)
         """
-        if parts is not None:
-            options["parts"] = parts
-        try:
-            self.options.with_changes(**options)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"invalid option: {exc}") from None
+        checked = check_options(options, self.options, batch=True)
+        settings = checked.batch
         return Batch(
             self.fetch,
             items,
             dest_dir,
-            lookahead=lookahead or max(64, 2 * self.max_connections),
-            skip_existing=skip_existing,
+            lookahead=settings.lookahead or max(64, 2 * self.max_connections),
+            skip_existing=settings.skip_existing,
             progress=progress,
-            options=options,
+            options=checked.file_given,
             expansion=Expansion(
-                self._list_for_batch, globs, max(0, depth), max(1, max_listing_entries)
+                self._list_for_batch,
+                settings.globs,
+                settings.depth,
+                settings.max_listing_entries,
             ),
         )
 
-    def _list_for_batch(self, url: str, **options: Any) -> AsyncGenerator[list[Entry], None]:
+    def _list_for_batch(
+        self, url: str, **options: Unpack[FileOptions]
+    ) -> AsyncGenerator[list[Entry], None]:
         """``iter_directory`` for files about to be fetched: on FTP, the host's
         free slots log in meanwhile (the listing's round trips overlap the
         logins of the sessions that will fetch its files)."""
         return self.iter_directory(url, _log_in_ahead=True, **options)
 
-    async def list_directory(self, url: str, **options: Any) -> list[Entry]:
+    async def list_directory(self, url: str, **options: Unpack[FileOptions]) -> list[Entry]:
         """The entries of directory ``url`` (ending in ``/``): FTP ``MLSD``
         (names, sizes and dates), else ``LIST`` in the Unix form (names, kinds
         and sizes), else ``NLST`` (names); SFTP's ``ls -l`` form; an S3
@@ -349,17 +322,16 @@ class Downloader:
             entries += page
         return entries
 
-    async def iter_directory(self, url: str, **options: Any) -> AsyncGenerator[list[Entry], None]:
+    async def iter_directory(
+        self, url: str, *, _log_in_ahead: bool = False, **options: Unpack[FileOptions]
+    ) -> AsyncGenerator[list[Entry], None]:
         """``list_directory`` a page at a time: an S3 prefix one ListObjectsV2
         page (up to 1,000 keys) per request, asked for only as the pages are
         taken; other listings in one page. Each request takes one of the
         host's slots while it runs, never while its page waits to be taken."""
+        opts = check_options(options, self.options).file
         bridge = self._ensure_bridge()
-        log_in_ahead = bool(options.pop("_log_in_ahead", False))
-        try:
-            opts = self.options.with_changes(**options)
-        except (TypeError, ValueError) as exc:
-            raise DownloadError(f"invalid option: {exc}", url=url) from None
+        log_in_ahead = _log_in_ahead
         pages = self._listings.pages(bridge, url, opts, log_in_ahead=log_in_ahead)
         async with contextlib.aclosing(pages):
             async for page in pages:

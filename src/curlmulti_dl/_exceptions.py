@@ -9,7 +9,7 @@ escapes the public API. The tree::
     │   ├── ConnectError             could not resolve or connect
     │   ├── TLSError                 certificate or handshake failure
     │   ├── HostKeyError             SFTP: the server's key is unknown or changed
-    │   └── DownloadTimeout          connect timeout or stalled transfer
+    │   └── DownloadTimeoutError     connect timeout or stalled transfer
     ├── ServerError                  the server answered, but not with the file
     │   ├── HTTPStatusError          an HTTP error status (.status)
     │   ├── FTPError                 an FTP failure (missing file, login denied, ...)
@@ -31,19 +31,31 @@ escapes the public API. The tree::
     │   ├── UnsafePathError          an output path outside the batch's directory
     │   └── ForeignFileError         a NAME.part (or its journal) this tool did not make
     ├── RetriesExhaustedError        failed more often than the retry policy allows
-    │                                (.last_error, also the __cause__)
+    │                                (.attempts: each failure; .last_error, also the
+    │                                __cause__); also an instance of the last failure's
+    │                                class: a 503 after retries is an HTTPStatusError
     ├── CallbackError                your progress callback raised (the __cause__)
     └── DownloaderClosedError        the Downloader was closed while this waited
 
 Every URL an exception carries or prints has its password replaced by ``***``
 (``exc.url``, ``str(exc)``); the real URL stays inside the transfer.
 
+The error raised once retries are spent is a ``RetriesExhaustedError`` and an
+instance of its last failure's class at once (a class made for the pair,
+``RetriesExhaustedError[HTTPStatusError]``, with that failure's fields such as
+``status``): code that catches the cause catches it whether or not it was
+retried, and code that cares about retries catches ``RetriesExhaustedError``.
+(Wrapping alone would hide the cause from ``except``; raising the bare cause
+would lose the attempts.)
+
 Example::
 
     try:
         await curlmulti_dl.fetch(url)
-    except curlmulti_dl.HTTPStatusError as exc:
+    except curlmulti_dl.HTTPStatusError as exc:   # at once, or after the retries
         print(exc.status, exc.url)
+        if isinstance(exc, curlmulti_dl.RetriesExhaustedError):
+            print(len(exc.attempts), "attempts:", [str(e) for e in exc.attempts])
     except curlmulti_dl.DownloadError as exc:
         print(exc)
 """
@@ -60,7 +72,7 @@ __all__ = [
     "DestinationLockedError",
     "DiskFullError",
     "DownloadError",
-    "DownloadTimeout",
+    "DownloadTimeoutError",
     "DownloaderClosedError",
     "DuplicateOutputError",
     "FTPError",
@@ -140,8 +152,12 @@ class HostKeyError(TransportError):
     from the key there. Never accepted silently: check the key, then add it."""
 
 
-class DownloadTimeout(TransportError):
+class DownloadTimeoutError(TransportError):
     """Connecting took too long, or the transfer stalled."""
+
+
+#: Deprecated name of ``DownloadTimeoutError``, kept for one release.
+DownloadTimeout = DownloadTimeoutError
 
 
 class ServerError(DownloadError):
@@ -237,12 +253,62 @@ class ForeignFileError(StorageError):
 
 
 class RetriesExhaustedError(DownloadError):
-    """A file failed more often than its retry policy allows; ``last_error``
-    (also the ``__cause__``) is the last failure."""
+    """A file failed more often than its retry policy allows. ``attempts``:
+    the failure of each attempt, oldest first; ``last_error`` (also the
+    ``__cause__``) is the last of them.
 
-    def __init__(self, message: str, *, last_error: DownloadError) -> None:
-        super().__init__(message, url=last_error.url)
+    Made with a ``last_error`` of another class, it is an instance of a class
+    made for both (``RetriesExhaustedError[HTTPStatusError]``, one per cause
+    class), carrying the last failure's fields (``status``, ``curl_code``):
+    ``except HTTPStatusError`` catches a 503 that outlived its retries.
+
+    >>> last = HTTPStatusError("503 Service Unavailable", url="https://h/f", status=503)
+    >>> error = RetriesExhaustedError("gave up", last_error=last)
+    >>> isinstance(error, HTTPStatusError), error.status, len(error.attempts)
+    (True, 503, 1)
+    """
+
+    last_error: DownloadError
+    attempts: tuple[DownloadError, ...]
+
+    def __new__(
+        cls,
+        message: str,
+        *,
+        last_error: DownloadError,
+        attempts: tuple[DownloadError, ...] = (),
+    ) -> RetriesExhaustedError:
+        if cls is RetriesExhaustedError:
+            cls = exhausted_class(type(last_error))
+        return super().__new__(cls, message)
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        last_error: DownloadError,
+        attempts: tuple[DownloadError, ...] = (),
+    ) -> None:
+        # Not super().__init__: the cause's class may be next in line, and its
+        # fields are copied from the failure instead of given again.
+        DownloadError.__init__(
+            self,
+            message,
+            url=last_error.url,
+            curl_code=last_error.curl_code,
+            curl_message=last_error.curl_message,
+        )
+        for name, value in vars(last_error).items():
+            self.__dict__.setdefault(name, value)  # the cause's own: status, algorithm
         self.last_error = last_error
+        self.attempts = tuple(attempts) or (last_error,)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        cause = _CAUSES.get(type(self))
+        if cause is None:
+            return super().__reduce__()
+        # The made class is found again from its cause's (which pickles by name).
+        return (_restore_exhausted, (cause, self.args, self.__dict__))
 
 
 class CallbackError(DownloadError):
@@ -252,6 +318,30 @@ class CallbackError(DownloadError):
 
 class DownloaderClosedError(DownloadError):
     """The ``Downloader`` was closed before this download finished."""
+
+
+_MADE: dict[type[DownloadError], type[RetriesExhaustedError]] = {}
+_CAUSES: dict[type[RetriesExhaustedError], type[DownloadError]] = {}
+
+
+def exhausted_class(cause: type[DownloadError]) -> type[RetriesExhaustedError]:
+    """The class of a ``RetriesExhaustedError`` whose last failure is a
+    ``cause``: a subclass of both, made once per cause class."""
+    if cause is DownloadError or issubclass(cause, RetriesExhaustedError):
+        return RetriesExhaustedError
+    made = _MADE.get(cause)
+    if made is None:
+        name = f"RetriesExhaustedError[{cause.__name__}]"
+        made = type(name, (RetriesExhaustedError, cause), {"__module__": __name__})
+        made.__qualname__ = name
+        _MADE[cause], _CAUSES[made] = made, cause
+    return made
+
+
+def _restore_exhausted(
+    cause: type[DownloadError], args: tuple[object, ...], state: dict[str, object]
+) -> DownloadError:
+    return _restore(exhausted_class(cause), args, state)
 
 
 def _restore(

@@ -22,9 +22,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._batchitems import DownloadRequest, Item, as_request, failed_result, item_error
+from ._config import FileOptions
 from ._exceptions import DuplicateOutputError, ListingLimitError, ServerError
 from ._expected import ExpectedSizes
 from ._progress import DownloadResult
@@ -32,6 +33,9 @@ from ._redact import redact_url
 from .files.confine import relative_dest
 from .files.names import local_name
 from .protocol.listing import Entry, Glob, entry_url, safe_name, split_glob
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # (typing's from Python 3.11)
 
 __all__ = ["MAX_LISTING_ENTRIES", "Expansion", "Lister", "expand"]
 
@@ -43,7 +47,9 @@ MAX_LISTING_ENTRIES = 10_000_000
 class Lister(Protocol):
     """A directory's entries, a page at a time (``Downloader.iter_directory``)."""
 
-    def __call__(self, url: str, **options: Any) -> AsyncGenerator[list[Entry], None]: ...
+    def __call__(
+        self, url: str, **options: Unpack[FileOptions]
+    ) -> AsyncGenerator[list[Entry], None]: ...
 
 
 @dataclass(frozen=True)

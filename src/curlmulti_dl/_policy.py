@@ -1,8 +1,9 @@
 """Policies as frozen values: how to rebalance, when to retry. Pure.
 
 ``RetryPolicy`` follows urllib3's ``Retry``: ``increment`` returns a new policy
-(or raises ``RetriesExhaustedError`` carrying the last cause) and computing a
-backoff never sleeps; the caller waits with ``loop.call_later``.
+(or raises ``RetriesExhaustedError`` carrying every failure, and catchable as
+the last one's class) and computing a backoff never sleeps; the caller waits
+with ``loop.call_later``.
 
 Example::
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from ._exceptions import (
     ConnectError,
     DownloadError,
-    DownloadTimeout,
+    DownloadTimeoutError,
     HTTPStatusError,
     RetriesExhaustedError,
     TLSError,
@@ -129,14 +130,16 @@ class RetryPolicy:
         return max(0, self.attempts - self.failures)
 
     def increment(self, error: DownloadError) -> RetryPolicy:
-        """The policy after one more ``error``; raises ``RetriesExhaustedError`` once
-        the budget is spent."""
+        """The policy after one more ``error``; raises ``RetriesExhaustedError``
+        (an instance of ``error``'s class too, with every failure in
+        ``attempts``) once the budget is spent."""
         history = (*self.history, error)
         if len(history) > self.attempts:
             raise RetriesExhaustedError(
                 f"gave up after {len(history)} failure{'s' if len(history) > 1 else ''}; "
                 f"the last: {error.message}",
                 last_error=error,
+                attempts=history,
             ) from error
         return dataclasses.replace(self, history=history)
 
@@ -172,7 +175,7 @@ class RetryPolicy:
             return False
         if isinstance(error, ConnectError):
             return error.curl_code != _COULDNT_RESOLVE_HOST
-        return type(error) in (TransportError, DownloadTimeout)
+        return type(error) in (TransportError, DownloadTimeoutError)
 
 
 def is_refusal(error: DownloadError, ftp_reply: int | None, ftp_text: str = "") -> bool:

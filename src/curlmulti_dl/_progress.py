@@ -75,12 +75,14 @@ class DownloadResult:
     counts from the file's first connection; ``queued`` is the time it
     waited for it (behind the host's or the Downloader's limit). In a
     batch, a file that failed is a result too, with ``error`` set (and
-    ``size`` 0): ``ok`` tells them apart.
+    ``size`` 0): ``ok`` tells them apart; its ``path`` is where the file
+    would have gone, or None when that was never known (a listing that
+    failed, a URL that cannot be read).
     """
 
     url: str
     effective_url: str
-    path: Path
+    path: Path | None
     size: int
     elapsed: float
     connections: int

@@ -10,18 +10,16 @@ import re
 import sys
 from pathlib import Path
 
-from .._config import header_lines
 from .._exceptions import DownloadError
 from .._expansion import MAX_LISTING_ENTRIES
 from .._policy import RetryPolicy
 from .._version import __version__
 from ..protocol.ftpdialect import FILE_METHODS
-from ..protocol.integrity import Checksum
 from ..protocol.listing import split_glob
 from ..protocol.s3 import is_s3, object_url
 from ..protocol.urls import parse_origin
 
-__all__ = ["build_parser", "usage_error"]
+__all__ = ["build_parser", "in_flags", "usage_error"]
 
 _EPILOG = """\
 examples:
@@ -348,42 +346,52 @@ def _size(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
+# The flag that sets each option (or a policy's field): a check's words, said
+# in the command's terms.
+_FLAGS = {
+    "parts": "--parts",
+    "max_connections": "--max-connections",
+    "max_host_connections": "--max-host-connections",
+    "connect_timeout": "--connect-timeout",
+    "stall_timeout": "--timeout",
+    "max_time": "--max-time",
+    "attempts": "--retries",
+    "retry_wait_max": "--retry-wait-max",
+    "max_redirects": "--max-redirs",
+    "checksum": "--checksum",
+    "min_part_size": "--min-part-size",
+    "ftp_min_part_size": "--min-part-size",
+    "max_bytes_per_second": "--limit-rate",
+    "max_host_bytes_per_second": "--host-limit-rate",
+    "max_listing_entries": "--max-listing-entries",
+    "depth": "--level",
+}
+
+
+def in_flags(message: str) -> str:
+    """An option check's message with the option named by its flag.
+
+    >>> in_flags("stall_timeout must be a positive number of seconds, not -1")
+    '--timeout must be a positive number of seconds, not -1'
+    """
+    name, space, rest = message.partition(" ")
+    flag = _FLAGS.get(name)
+    return f"{flag} {rest}" if flag and space else message
+
+
 def usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
-    """A one-line reason why these arguments cannot work, or None."""
-    if args.parts < 1:
-        return f"--parts must be at least 1, not {args.parts}"
+    """A one-line reason why these arguments cannot work, or None. (The
+    options' own values are checked where they are made: ``check_options``.)"""
     if not args.urls and not args.input_file:
         return "give a URL, or -i FILE with a list of them"
-    if args.max_host_connections < 1:
-        return "--max-host-connections must be at least 1"
     if args.dask_scheduler and args.output:
         return "--dask-scheduler runs batches: give -d DIR, not -o"
     if args.dask_scheduler and args.input_file == "-":
         return "--dask-scheduler reads -i from a file, not standard input"
-    if args.max_connections < 1:
-        return "--max-connections must be at least 1"
-    if args.max_listing_entries < 1:
-        return "--max-listing-entries must be at least 1"
-    if args.level < 0:
-        return "--level must be 0 or more"
     if args.input_file and args.input_file != "-" and not Path(args.input_file).is_file():
         return f"-i {args.input_file}: no such file"
-    if not math.isfinite(args.connect_timeout) or args.connect_timeout <= 0:
-        return "--connect-timeout must be a positive number of seconds"
-    if args.checksum is not None:
-        if len(args.urls) > 1 or args.input_file:
-            return "--checksum takes one URL (in a list, give each its checksum= line)"
-        try:
-            Checksum.parse(args.checksum)
-        except ValueError as exc:
-            return f"--checksum: {exc}"
-    for flag, value in (("--timeout", args.timeout), ("--max-time", args.max_time)):
-        if value is not None and (not math.isfinite(value) or value <= 0):
-            return f"{flag} must be a positive number of seconds"
-    if args.retries < 0:
-        return f"--retries must be 0 or more, not {args.retries}"
-    if not math.isfinite(args.retry_wait_max) or args.retry_wait_max < 0:
-        return "--retry-wait-max must be 0 or more seconds"
+    if args.checksum is not None and (len(args.urls) > 1 or args.input_file):
+        return "--checksum takes one URL (in a list, give each its checksum= line)"
     if not math.isfinite(args.progress_interval) or args.progress_interval <= 0:
         return "--progress-interval must be a positive number of seconds"
     if args.output and (len(args.urls) > 1 or args.input_file):
@@ -400,18 +408,11 @@ def usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> st
             return str(exc)
         if args.output and many:
             return "-o/--output takes one file, and this URL names many: use -d, or --globoff"
-    if args.max_redirs < 0:
-        return "--max-redirs must be 0 or more"
     files = {"--netrc-file": args.netrc_file, "--ssh-known-hosts": args.ssh_known_hosts,
              "--ssh-key": args.ssh_key}  # fmt: skip
     for flag, name in files.items():
         if name and not Path(name).is_file():
             return f"{flag} {name}: no such file"
-    for line in args.header:
-        try:
-            header_lines([line])
-        except ValueError as exc:
-            return f"-H {line.partition(':')[0][:40]!r}: {exc}"
     if args.cacert and not Path(args.cacert).is_file():
         return f"--cacert {args.cacert}: no such file"
     if args.output == "-":

@@ -73,4 +73,4 @@ def run_on_cluster(
         print(summary_line(batch.summary), flush=True)
     elif not args.quiet:
         print(str(batch.summary), file=sys.stderr)
-    return EXIT_FAILED if batch.summary.failures else EXIT_OK
+    return EXIT_FAILED if batch.summary.failed_count else EXIT_OK

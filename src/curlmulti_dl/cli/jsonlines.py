@@ -25,7 +25,7 @@ def result_line(result: DownloadResult) -> str:
     """``{"url", "ok", "path", "size", "elapsed", "queued", "connections",
     "skipped", "error"}``; ``error`` is null or ``{"type", "message"}`` (and
     ``status`` for an HTTP status); ``path_raw`` for a path that is not UTF-8."""
-    path = str(result.path) if result.path.parts else None
+    path = str(result.path) if result.path is not None else None
     record: dict[str, Any] = {
         "url": printable(result.url),
         "ok": result.ok,
@@ -55,7 +55,7 @@ def summary_line(summary: BatchSummary) -> str:
             "files": summary.total,
             "downloaded": summary.succeeded,
             "skipped": summary.skipped,
-            "failed": summary.failures,
+            "failed": summary.failed_count,
             "bytes": summary.bytes,
             "elapsed": round(summary.elapsed, 3),
             "failures": [

@@ -20,6 +20,7 @@ from .._batch import DownloadRequest, failed_result
 from .._config import Credentials
 from .._downloader import Downloader
 from .._exceptions import DiskFullError, DownloadError, StorageError
+from .._keywords import check_options
 from .._policy import RetryPolicy
 from ..engine.preconnect import until_connected
 from ..files.destination import resolve_destination
@@ -28,7 +29,7 @@ from ..protocol.listing import split_glob
 from ..protocol.urls import normalize_url, parse_origin
 from ..view.display import make_display
 from ..view.printable import printable
-from .args import build_parser, usage_error
+from .args import build_parser, in_flags, usage_error
 from .early import EarlyConnection
 from .inputfile import InputFileError, InputReader
 from .jsonlines import result_line, summary_line
@@ -46,7 +47,7 @@ def main(argv: Sequence[str] | None = None, early: EarlyConnection | None = None
         parser = build_parser()
         args = parser.parse_args(argv)
         blank_in_process_list(command_line_secrets(args))
-        problem = usage_error(parser, args) or _ask_password(args)
+        problem = usage_error(parser, args) or _ask_password(args) or _options_problem(args)
         if problem:
             if not args.urls and not args.input_file:
                 parser.print_usage(sys.stderr)
@@ -68,6 +69,19 @@ def main(argv: Sequence[str] | None = None, early: EarlyConnection | None = None
     except KeyboardInterrupt:  # before the downloads started, or after they ended
         print("curlmulti-dl: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _options_problem(args: argparse.Namespace) -> str | None:
+    """What the options' own check says of the values given (the library's
+    one check, in the flags' names), or None."""
+    try:
+        options, limits = fetch_options(args)
+        given = {"parts": args.parts, "max_host_connections": args.max_host_connections,
+                 "depth": args.level, "max_listing_entries": args.max_listing_entries}  # fmt: skip
+        check_options({**options, **limits, **given}, downloader=True, batch=True)
+    except ValueError as exc:
+        return in_flags(str(exc))
+    return None
 
 
 def _ask_password(args: argparse.Namespace) -> str | None:
@@ -195,8 +209,9 @@ async def _download_one(dl: Downloader, args: argparse.Namespace, dest: Any, dis
         progress = display.callback(url, _label(url, args))
         result = await dl.fetch(url, dest, parts=args.parts, progress=progress)
     except DownloadError as exc:
-        display.failed(url, exc, _kept(_final_path(url, dest), exc))
-        result = failed_result(url, None, exc)
+        final = _final_path(url, dest)
+        display.failed(url, exc, _kept(final, exc))
+        result = failed_result(url, final, exc)
     except Exception as exc:  # a bug of ours: still one line, never a traceback
         error = DownloadError(f"internal error: {exc!r}", url=url)
         display.failed(url, error)
@@ -233,7 +248,7 @@ async def _download_batch(dl: Downloader, args: argparse.Namespace, display: Any
                 if result.error is None:
                     display.finished(shown, result)
                 else:
-                    kept = _kept(result.path, result.error) if result.path.parts else ""
+                    kept = _kept(result.path, result.error)
                     display.failed(shown, result.error, kept)
                 if args.json:
                     print(result_line(result), flush=True)
@@ -245,7 +260,7 @@ async def _download_batch(dl: Downloader, args: argparse.Namespace, display: Any
             print(summary_line(batch.summary), flush=True)
     if batch.summary.total > 1:
         display.batch_done(str(batch.summary))
-    return EXIT_FAILED if batch.summary.failures else EXIT_OK
+    return EXIT_FAILED if batch.summary.failed_count else EXIT_OK
 
 
 async def _items(args: argparse.Namespace) -> AsyncIterator[str | DownloadRequest]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .._exceptions import (
     ConnectError,
     DownloadError,
-    DownloadTimeout,
+    DownloadTimeoutError,
     FTPError,
     HostKeyError,
     InvalidURLError,
@@ -44,7 +44,7 @@ def error_from_curl(code: int, message: str, url: str) -> DownloadError:
         )
     kinds: list[tuple[set[int], type[DownloadError], str]] = [
         (_CONNECT, ConnectError, "could not connect"),
-        (_TIMEOUT, DownloadTimeout, "timed out"),
+        (_TIMEOUT, DownloadTimeoutError, "timed out"),
         (_TLS, TLSError, "TLS failed"),
         (_URL, InvalidURLError, "URL rejected"),
         (_FTP, FTPError, "FTP server refused"),

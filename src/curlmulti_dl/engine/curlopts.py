@@ -317,12 +317,14 @@ def watch_sockets(
 
 
 def configure_multi(
-    setopt: Callable[[int, Any], None], max_connections: int, max_host: int, multiplex: bool
+    setopt: Callable[[int, Any], None], max_connections: int, max_host: int
 ) -> None:
     """The scheduler keeps running transfers per host below ``max_host``;
     libcurl's caps make the open connections, idle cached ones included,
-    stay below it too (it closes the oldest idle one to make room)."""
+    stay below it too (it closes the oldest idle one to make room). No
+    HTTP/2 multiplexing: it would put every range of a file on one TCP
+    connection, and the ranges are there to use many."""
     setopt(pycurl.M_MAX_HOST_CONNECTIONS, max_host)
     setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, max_connections)
     setopt(pycurl.M_MAXCONNECTS, max_connections)
-    setopt(pycurl.M_PIPELINING, pycurl.PIPE_MULTIPLEX if multiplex else pycurl.PIPE_NOTHING)
+    setopt(pycurl.M_PIPELINING, pycurl.PIPE_NOTHING)
