@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from curlmulti_dl import (
     DiskFullError,
-    DownloadTimeout,
+    DownloadTimeoutError,
     HTTPStatusError,
     RetriesExhaustedError,
     RetryPolicy,
@@ -20,7 +20,7 @@ URL = "http://127.0.0.1/f.bin"
 passing = st.sampled_from(
     [
         TransportError("connection reset", url=URL),
-        DownloadTimeout("no data for 60 s", url=URL),
+        DownloadTimeoutError("no data for 60 s", url=URL),
         HTTPStatusError("HTTP status 502", url=URL, status=502),
     ]
 )
@@ -163,7 +163,7 @@ def test_retry_after_not_respected_is_no_appointment() -> None:
 
 def test_an_ftp_421_is_a_refusal_and_a_550_is_not() -> None:
     recovery = Recovery(RetryPolicy())
-    timeout = DownloadTimeout("timed out", url=URL)
+    timeout = DownloadTimeoutError("timed out", url=URL)
     assert recovery.judge(Failure(timeout, ftp_reply=421), 0.5).refused
     verdict = recovery.judge(Failure(TransportError("cut", url=URL), ftp_reply=550), 0.5)
     assert not verdict.refused
