@@ -102,11 +102,16 @@ def check(out: Path, sources: list[Path]) -> None:
             raise SystemExit(f"{got} differs from {source}")
 
 
+def ours(listing: Path, out: Path) -> list[str]:
+    """curlmulti-dl fetching every URL of ``listing`` into ``out`` on 16 connections."""
+    return [PYTHON, "-m", "curlmulti_dl", "-q", "-i", str(listing), "-d", str(out),
+            "--max-host-connections", "16"]  # fmt: skip
+
+
 def batch_commands(listing: Path, urls: list[str], out: Path) -> dict[str, list[str]]:
     """Each tool fetching every URL of ``listing`` into ``out`` on 16 connections."""
     commands = {
-        "curlmulti_dl": [PYTHON, "-m", "curlmulti_dl", "-q", "-i", str(listing), "-d", str(out),
-                         "--max-host-connections", "16"],
+        "curlmulti_dl": ours(listing, out),
         # One host: --parallel-max is its per-host cap too (--parallel-max-host
         # needs curl 8.16; Debian 12 has 7.88).
         "curl --parallel": ["curl", "-s", "--parallel", "--parallel-max", "16",
@@ -136,12 +141,18 @@ def curl_config(urls: list[str]) -> bytes:
     return "".join(f'url = "{url}"\n' for url in urls).encode()
 
 
-def batch(nginx: Nginx, runs: int, folder: str, count: int, size: int) -> list[str]:
-    """Every tool on the same list, alternating: files/s, peak RSS, descriptors."""
+def job(nginx: Nginx, folder: str, count: int, size: int) -> tuple[list[Path], list[str], Path]:
+    """``count`` files of ``size`` served unthrottled: the sources, their URLs, the URL list."""
     sources = make_files(folder, count, size)
     urls = [nginx.url("fast", f"{folder}/{s.name}") for s in sources]
     listing = WORK / f"{folder}.txt"
     listing.write_text("\n".join(urls) + "\n")
+    return sources, urls, listing
+
+
+def batch(nginx: Nginx, runs: int, folder: str, count: int, size: int) -> list[str]:
+    """Every tool on the same list, alternating: files/s, peak RSS, descriptors."""
+    sources, urls, listing = job(nginx, folder, count, size)
     out = WORK / f"out-{folder}"
     commands = batch_commands(listing, urls, out)
     stdin = {"curl --parallel": curl_config(urls)}

@@ -92,6 +92,29 @@ def start(script: str, *args: str) -> tuple[subprocess.Popen[bytes], list[int]]:
     return process, ports
 
 
+def far_ftp(try_port_21: bool) -> tuple[list[subprocess.Popen[bytes]], str, int, bool]:
+    """The FTP server (at most CAP sessions) behind the emulator (DELAY, RATE).
+
+    Its processes (kill them when done), base URL, the proxy's stats port, and
+    whether the proxy got port 21: parfive's FTP client ignores the port in a
+    URL, so the proxy takes 21 when it can (root, nothing else there).
+    """
+    ftpd, (ftp_port,) = start(
+        "ftpd.py", "--root", str(WORK / "far" / "data"), "--max-cons-per-ip", str(CAP)
+    )
+    far = ["--target", f"127.0.0.1:{ftp_port}", "--delay", str(DELAY), "--rate", str(RATE)]
+    on_21 = False
+    if try_port_21:
+        try:
+            proxy, (port, stats) = start("farproxy.py", *far, "--ftp", "--port", "21")
+            on_21 = True
+        except (IndexError, ValueError):
+            pass  # the port is taken or not ours to bind
+    if not on_21:
+        proxy, (port, stats) = start("farproxy.py", *far, "--ftp")
+    return [proxy, ftpd], f"ftp://127.0.0.1:{port}", stats, on_21
+
+
 def proxy_stats(stats_port: int) -> dict[str, Any]:
     """The far-server emulator's counters (tests/servers/farproxy.py)."""
     with socket.create_connection(("127.0.0.1", stats_port)) as sock:
@@ -157,18 +180,9 @@ def main() -> None:
     # PYTHONDONTWRITEBYTECODE, so every start would compile from source.
     subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "src")], check=True)
     tools = [t for t in args.tools.split(",") if t != "parfive" or os.path.exists(PEERS_PYTHON)]
-    ftpd, (ftp_port,) = start(
-        "ftpd.py", "--root", str(WORK / "far" / "data"), "--max-cons-per-ip", str(CAP)
-    )
-    # parfive's FTP client ignores the port in a URL: the proxy takes port 21
-    # when it can (root, nothing else there), and parfive sits out otherwise.
-    far = ["--target", f"127.0.0.1:{ftp_port}", "--delay", str(DELAY), "--rate", str(RATE)]
-    try:
-        proxy, (port, stats) = start("farproxy.py", *far, "--ftp", "--port", "21")
-    except (IndexError, ValueError):
-        proxy, (port, stats) = start("farproxy.py", *far, "--ftp")
+    ftp, base, stats, on_21 = far_ftp(try_port_21=True)
+    if not on_21:
         tools = [t for t in tools if t != "parfive"]
-    base = f"ftp://127.0.0.1:{port}"
     httpd, (http_port,) = start("httpd.py", "--root", str(WORK / "far" / "data"))
     http_far = ["--target", f"127.0.0.1:{http_port}", "--delay", str(DELAY), "--rate", str(4 * MiB)]
     http_proxy, (hport, _) = start("farproxy.py", *http_far)
@@ -213,7 +227,7 @@ def main() -> None:
                     f"{m / best_peer:.2f}  (runs: {', '.join(f'{t:.2f}' for t in times[tool])})"
                 )
     finally:
-        for process in (proxy, ftpd, http_proxy, httpd):
+        for process in (*ftp, http_proxy, httpd):
             process.kill()
     print("\n".join(lines))
     for line in lines:
