@@ -13,10 +13,11 @@ import pytest
 import curlmulti_dl
 from curlmulti_dl import Downloader
 from curlmulti_dl._config import DownloadOptions
-from curlmulti_dl.engine.curlopts import RangeRequest
 from curlmulti_dl.engine.transfer import RangeTransfer
 from curlmulti_dl.files.destination import resolve_destination
 from curlmulti_dl.files.storage import PartFile
+from curlmulti_dl.protocol.request import RangeRequest
+from curlmulti_dl.ranges.lane import Lane
 
 from .conftest import FILES, DataFiles, Server, assert_left_resumable
 from .test_http import served
@@ -155,16 +156,16 @@ class FlakyStorage:
 def test_failed_flush_keeps_the_buffer_and_the_flushed_mark() -> None:
     options = DownloadOptions(write_buffer_size=16 * 1024)
     storage = FlakyStorage()
-    request = RangeRequest("http://127.0.0.1:9/x", 1000, 1000 + 40_000, is_ftp=False)
-    transfer = RangeTransfer(request, storage, options)
-    transfer.head_checked = True  # the head is not what this test is about
+    lane = Lane(1, RangeRequest("http://127.0.0.1:9/x", 1000, 1000 + 40_000, is_ftp=False))
+    transfer = RangeTransfer(lane, storage, options)
+    lane.head_checked = True  # the head is not what this test is about
     chunk = memoryview(b"a" * 10_000)
     assert transfer._on_write(chunk) is None  # buffered
     assert transfer._on_write(chunk) == 0  # the flush fails: abort
-    assert isinstance(transfer.error, curlmulti_dl.DiskFullError)
-    assert (transfer.pos, transfer.flushed, transfer.buffered) == (11_000, 1000, 10_000)
+    assert isinstance(lane.error, curlmulti_dl.DiskFullError)
+    assert (lane.pos, lane.flushed, transfer.buffered) == (11_000, 1000, 10_000)
     transfer.flush()  # the bytes were kept, and now reach the file
-    assert storage.written == [(1000, b"a" * 10_000)] and transfer.flushed == 11_000
+    assert storage.written == [(1000, b"a" * 10_000)] and lane.flushed == 11_000
     transfer.close()
 
 

@@ -10,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from curlmulti_dl import ProtocolError
-from curlmulti_dl.engine.curlopts import listing_argument
 from curlmulti_dl.protocol.ftpdialect import FtpDialect, Support
 from curlmulti_dl.protocol.headers import (
     ContentRange,
@@ -19,6 +18,7 @@ from curlmulti_dl.protocol.headers import (
     parse_content_range,
     parse_status_line,
 )
+from curlmulti_dl.protocol.request import listing_argument
 
 
 @given(st.integers(0, 1 << 50), st.integers(0, 1 << 50), st.integers(1, 1 << 50))

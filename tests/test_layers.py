@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"leases"},  # above the scheduler and sockets its ConnectionLeases drives
     {"job"},
     {"_batch", "_batchitems", "_expansion"},
-    {"_downloader", "_listings", "_api", "_keywords"},
+    {"_downloader", "_api", "_listings", "_keywords"},
     {"dask"},
     {"cli", "__init__", "__main__"},
 ]
@@ -101,9 +101,48 @@ def test_no_module_imports_itself_through_others() -> None:
 
 def test_the_layers_are_seen_by_the_checks() -> None:
     # The checks above would pass on an empty graph: make sure they read imports.
-    graph = imports_of("job.machine", modules()["job.machine"])
-    assert {"job.rangebook", "engine.transfer", "_config"} <= graph
-    assert layer("job.machine") > layer("engine.transfer") > layer("protocol.probe")
+    graph = imports_of("job.driver", modules()["job.driver"])
+    assert {"job.machine", "engine.transfer", "_config"} <= graph
+    assert layer("job.driver") > layer("engine.transfer") > layer("protocol.probe")
+
+
+# A file's decisions do no I/O: the machine and what it decides with import
+# neither the engine nor pycurl, whatever their layers would allow.
+SANS_IO = ("job.machine", "job.rangebook", "job.firstanswer", "job.recovery", "job.actions",
+           "job.report", "job.state", "ranges.lane")  # fmt: skip
+
+
+def _reaches(name: str, graph: dict[str, set[str]]) -> set[str]:
+    seen, todo = set(), [name]
+    while todo:
+        for target in graph[todo.pop()]:
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def _imports_pycurl(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import) and any(a.name == "pycurl" for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.module == "pycurl":
+            return True
+    return False
+
+
+def test_a_files_decisions_reach_no_engine_and_no_pycurl() -> None:
+    known = modules()
+    graph = {name: imports_of(name, path) for name, path in known.items()}
+    reached = {name: _reaches(name, graph) for name in SANS_IO}
+    engine = {
+        name: sorted(t for t in found if t.startswith("engine")) for name, found in reached.items()
+    }
+    assert all(not found for found in engine.values()), engine
+    with_pycurl = sorted(
+        t for name in SANS_IO for t in {name} | reached[name] if _imports_pycurl(known[t])
+    )
+    assert with_pycurl == []
 
 
 def test_only_the_bridge_touches_the_socket_and_timer_callbacks() -> None:

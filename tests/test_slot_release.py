@@ -1,4 +1,5 @@
-"""A slot is given back once: a transfer that fails its file from the write
+"""A transfer is ended once: one close, one slot given back, whatever ends
+it (``job.transfers``). A slot is given back once: a transfer that fails its file from the write
 callback (curl code 23: a write that failed, a reader gone) ended on libcurl
 and is then retired with the file; both release its slot with a linger, and
 the second must not count it as lingering twice (``Scheduler._in_use``, the
@@ -8,16 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import curlmulti_dl
+from curlmulti_dl.engine.transfer import RangeTransfer
 from curlmulti_dl.protocol.urls import parse_origin
 from curlmulti_dl.schedule.scheduler import Scheduler
 
-from .conftest import DataFiles, Server
+from .conftest import DataFiles, Server, server_stats
 from .test_scheduling import Job
 
 
@@ -85,3 +90,112 @@ def test_a_write_that_fails_the_file_gives_its_slot_back_once(
     lowest, in_use, taken = arun(run())
     assert lowest == 0 and in_use == 0, (lowest, in_use)
     assert taken <= 1
+
+
+class Ledger:
+    """Every transfer made, and how often each was closed and given its
+    slot back (real transfers on a real server; only counted here)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.made: list[RangeTransfer] = []
+        self.closed: Counter[int] = Counter()
+        self.released: Counter[int] = Counter()
+        made, close, release = RangeTransfer.__init__, RangeTransfer.close, Scheduler.release
+
+        def counting_init(transfer: RangeTransfer, *args: Any, **kwargs: Any) -> None:
+            made(transfer, *args, **kwargs)
+            self.made.append(transfer)
+
+        def counting_close(transfer: RangeTransfer) -> None:
+            self.closed[id(transfer)] += 1
+            close(transfer)
+
+        def counting_release(
+            scheduler: Scheduler[Any], waiter: Any, borrower: Any, **kw: Any
+        ) -> None:
+            if isinstance(borrower, RangeTransfer):
+                self.released[id(borrower)] += 1
+            release(scheduler, waiter, borrower, **kw)
+
+        monkeypatch.setattr(RangeTransfer, "__init__", counting_init)
+        monkeypatch.setattr(RangeTransfer, "close", counting_close)
+        monkeypatch.setattr(Scheduler, "release", counting_release)
+
+    def assert_each_ended_once(self) -> None:
+        assert self.made, "no transfer was made"
+        ids = [id(t) for t in self.made]
+        assert [self.closed[i] for i in ids] == [1] * len(ids), "closed more or less than once"
+        assert [self.released[i] for i in ids] == [1] * len(ids), "released more or less than once"
+
+
+def test_a_transfer_ended_by_a_failed_write_is_ended_once(
+    http_server: Server, data: DataFiles, monkeypatch: pytest.MonkeyPatch, arun
+) -> None:
+    name = data.add("ends/write-error.bin", 3_000_000)
+    ledger = Ledger(monkeypatch)
+
+    async def run() -> None:
+        reader, writer = os.pipe()
+        os.close(reader)  # the first write fails (EPIPE), inside libcurl's write callback
+        try:
+            async with curlmulti_dl.Downloader() as dl:
+                with pytest.raises(curlmulti_dl.StorageError):
+                    await dl.fetch(http_server.url(name), writer)
+        finally:
+            os.close(writer)
+
+    arun(run())
+    ledger.assert_each_ended_once()
+
+
+def test_transfers_of_a_cancelled_download_are_ended_once(
+    http_server: Server, data: DataFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arun
+) -> None:
+    name = data.add("ends/cancelled.bin", 4_000_000)
+    ledger = Ledger(monkeypatch)
+
+    async def run() -> None:
+        async with curlmulti_dl.Downloader() as dl:
+            task = asyncio.ensure_future(
+                dl.fetch(http_server.url(name) + "?rate=100000", tmp_path, parts=4)
+            )
+            for _ in range(500):
+                if len(ledger.made) >= 3:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.3)  # the ranges have bytes
+            assert not task.done()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    arun(run())
+    assert len(ledger.made) >= 3
+    ledger.assert_each_ended_once()
+
+
+def test_ranges_cut_by_rebalancing_are_ended_once(
+    http_server: Server, data: DataFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arun
+) -> None:
+    # One of four connections is slow: its range is split or moved off it.
+    name = data.add("ends/rebalanced.bin", 6_000_000)
+    ledger = Ledger(monkeypatch)
+    url = http_server.url(name) + "?slow_token=cut&slow_rate=100000"
+    result = arun(curlmulti_dl.fetch(url, tmp_path, parts=4, min_split_size=65536))
+    data.assert_same(name, result.path)
+    assert result.splits + result.reconnects > 0, result
+    ledger.assert_each_ended_once()
+
+
+def test_refused_connections_are_ended_once(
+    http_server: Server, data: DataFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arun
+) -> None:
+    # Eight ranges asked, two connections served at a time: the rest are 503s.
+    name = data.add("ends/refused.bin", 4_000_000)
+    ledger = Ledger(monkeypatch)
+    url = http_server.url(name) + "?max_conns=2&rate=2000000"
+    refused = server_stats(http_server)["refused"]
+    result = arun(curlmulti_dl.fetch(url, tmp_path, parts=8, min_part_size=262144))
+    data.assert_same(name, result.path)
+    assert server_stats(http_server)["refused"] > refused
+    ledger.assert_each_ended_once()

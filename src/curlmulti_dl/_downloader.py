@@ -10,14 +10,11 @@ itself; anything that frees a slot while it runs makes it go round once more.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from typing import TYPE_CHECKING
-
-import pycurl
 
 from ._batch import Batch, Item
 from ._config import FileOptions
@@ -36,6 +33,7 @@ from .engine.transfer import BudgetHooks, RangeTransfer
 from .files.destination import Dest
 from .files.target import prepare_target
 from .job.driver import DownloadState, FileDownload
+from .job.transfers import Transfers
 from .leases.connections import ConnectionLeases, lease_error
 from .protocol.listing import Entry
 from .protocol.urls import normalize_url, parse_origin
@@ -51,6 +49,29 @@ __all__ = ["DEFAULT_LOOP_BUDGET", "Downloader"]
 
 
 _TICK = 0.1  # seconds between looks at running downloads (progress, rebalancing)
+
+
+class _Events:
+    """What a file tells (and asks) its Downloader (``JobEvents``), kept off
+    the Downloader's public names."""
+
+    def __init__(self, downloader: Downloader) -> None:
+        self._downloader = downloader
+
+    def probe_ready(self, job: FileDownload, lane_id: int) -> None:
+        self._downloader._probe_ready(job, lane_id)
+
+    def retry_ready(self, job: FileDownload) -> None:
+        self._downloader._retry_ready(job)
+
+    def host_refused(self, job: FileDownload, pause: float) -> None:
+        self._downloader._host_refused(job, pause)
+
+    def connections_to_open_ahead(self, job: FileDownload) -> int:
+        return self._downloader._connections_to_open_ahead(job)
+
+    def share_of_free_slots(self, job: FileDownload) -> int:
+        return self._downloader._share_of_free_slots(job)
 
 
 class Downloader:
@@ -122,6 +143,8 @@ class Downloader:
         self._pumping = False
         self._pump_again = False
         self._closed = False
+        self._transfers = Transfers(self.scheduler, self._close_grace, self._transfer_ended)
+        self._events = _Events(self)
         self._listings = Listings(
             self.scheduler, self.sockets, self._profiles, self._leasing, self._pump
         )
@@ -179,7 +202,7 @@ class Downloader:
             configure_multi(bridge.setopt, self.max_connections, self.max_host_connections)
             if self._leasing is not None:  # idle kept connections it may cut
                 bridge.on_kept_connection = self.sockets.served
-            self._bridge = bridge
+            self._bridge = self._transfers.bridge = bridge
         elif loop is not self._loop:
             raise RuntimeError("a Downloader is bound to the event loop it started on")
         return self._bridge
@@ -224,7 +247,7 @@ class Downloader:
             target.options,
             progress,
             loop=bridge.loop,
-            events=self,
+            events=self._events,
             budget=budget,
             storage=target.stream,
             rebalance=self.rebalance,
@@ -331,18 +354,17 @@ class Downloader:
         host's slots while it runs, never while its page waits to be taken."""
         opts = check_options(options, self.options).file
         bridge = self._ensure_bridge()
-        log_in_ahead = _log_in_ahead
-        pages = self._listings.pages(bridge, url, opts, log_in_ahead=log_in_ahead)
+        pages = self._listings.pages(bridge, url, opts, log_in_ahead=_log_in_ahead)
         async with contextlib.aclosing(pages):
             async for page in pages:
                 yield page
 
     # ------------------------------------------------------------ slots
 
-    def share_of_free_slots(self, job: FileDownload) -> int:
+    def _share_of_free_slots(self, job: FileDownload) -> int:
         return share_of_free_slots(job, self._started, self.scheduler)
 
-    def connections_to_open_ahead(self, job: FileDownload) -> int:
+    def _connections_to_open_ahead(self, job: FileDownload) -> int:
         return connections_to_open_ahead(job, self._jobs, self.scheduler, self.sockets.warm.count)
 
     def _pump(self, now: float | None = None) -> None:
@@ -390,11 +412,10 @@ class Downloader:
         for borrower in self.scheduler.host(key).statistics().borrowers:
             if not isinstance(borrower, RangeTransfer):
                 return None
-            try:
-                fd = int(borrower.curl.getinfo(pycurl.ACTIVESOCKET))
-            except pycurl.error:
-                continue  # closed: a lingering slot, its connection gone
-            if fd < 0:
+            if borrower.closed:
+                continue  # a lingering slot, its connection gone
+            fd = borrower.socket()
+            if fd is None:
                 return None
             busy.add(fd)
         return busy
@@ -430,48 +451,26 @@ class Downloader:
             return
         self._pump_again = True
         self._started[job] = None
-        if not self.scheduler.acquire(job, transfer):  # cannot happen: grants counted
+        if not self._transfers.start(job, transfer):  # cannot happen: grants counted
             job.fail(DownloadError("internal error: no slot for a granted transfer", url=job.url))
-            self._settle(job)
-            return
-        assert bridge is not None
-        try:
-            bridge.add(transfer.curl, functools.partial(self._on_done, job, transfer))
-        except pycurl.error as exc:
-            self._on_done(job, transfer, int(exc.args[0]), str(exc.args[-1]))
-            return
         self._settle(job)
 
     # ------------------------------------------------------------ events
 
-    def probe_ready(self, job: FileDownload, transfer: RangeTransfer) -> None:
-        job.apply_probe(transfer)
+    def _probe_ready(self, job: FileDownload, lane_id: int) -> None:
+        job.apply_probe(lane_id)
         self._settle(job)
         self._pump()
 
-    def host_refused(self, job: FileDownload, pause: float) -> None:
+    def _host_refused(self, job: FileDownload, pause: float) -> None:
         self.scheduler.hold(job.host_key, time.monotonic(), pause)
 
-    def retry_ready(self, job: FileDownload) -> None:
+    def _retry_ready(self, job: FileDownload) -> None:
         self._settle(job)
         self._pump()
         self._ensure_tick()
 
-    def _on_done(self, job: FileDownload, transfer: RangeTransfer, code: int, msg: str) -> None:
-        now = time.monotonic()
-        # A write callback's refusal (a range cut short, a full disk) closes
-        # the connection mid-body: the server has yet to notice.
-        linger = self._close_grace(job.host_key) if code == pycurl.E_WRITE_ERROR else 0.0
-        self.scheduler.release(job, transfer, linger=linger, now=now)
-        if transfer.served(code):
-            self.scheduler.served(job.host_key, now)
-        try:
-            serving = self.scheduler.serving(job.host_key, now)
-            job.transfer_done(transfer, code, msg, host_serving=serving)
-        except Exception as exc:  # a bug must fail the download, never hang it
-            error = DownloadError(f"internal error: {exc!r}", url=job.url)
-            error.__cause__ = exc
-            job.fail(error)
+    def _transfer_ended(self, job: FileDownload) -> None:
         self._settle(job)
         self._pump()
 
@@ -484,16 +483,9 @@ class Downloader:
         return min(0.5, 0.05 + (setup or 0.0))
 
     def _settle(self, job: FileDownload, *, rewant: bool = True) -> None:
-        """Carry out what ``job`` decided: remove the transfers it stopped, and
+        """Carry out what ``job`` decided: end the transfers it stopped, and
         put it in line for a slot if it wants one."""
-        retired = job.retired
-        while retired:
-            transfer = retired.pop()
-            if self._bridge is not None:
-                self._bridge.remove(transfer.curl)
-            grace = self._close_grace(job.host_key)
-            self.scheduler.release(job, transfer, linger=grace, now=time.monotonic())
-            transfer.close()
+        self._transfers.end_retired(job)
         if job.state.is_over:
             self.scheduler.forget(job)
         elif rewant and job.wants_connection():

@@ -15,8 +15,9 @@ from .._exceptions import (
     TLSError,
     TransportError,
 )
+from ..ranges.lane import Ending
 
-__all__ = ["error_from_curl"]
+__all__ = ["ending_of", "error_from_curl"]
 
 # libcurl's CURLcode numbers (stable ABI).
 _CONNECT = {5, 6, 7}  # couldn't resolve proxy / host, couldn't connect
@@ -29,6 +30,19 @@ _RANGE = {33}
 _WEIRD_REPLY = 8
 _SSH_LOGIN, _SSH_MISSING, _SSH = 67, 78, 79
 _HOST_KEY = 60  # on SFTP: the host key was not in known_hosts, or differed
+
+
+_WRITE_ERROR = 23  # our write callback said stop
+_NOT_FOUND = 78  # CURLE_REMOTE_FILE_NOT_FOUND
+
+
+def ending_of(code: int) -> Ending:
+    """libcurl result ``code`` as the file's decisions see it."""
+    if code == 0:
+        return Ending.DONE
+    if code == _WRITE_ERROR:
+        return Ending.CUT
+    return Ending.NOT_FOUND if code == _NOT_FOUND else Ending.FAILED
 
 
 def error_from_curl(code: int, message: str, url: str) -> DownloadError:

@@ -3,7 +3,9 @@
 The machine decides; the driver (``job.driver``) carries out each
 action in order. An action that touches the file on disk may fail with a
 ``StorageError``: the driver then hands the error to the machine's ``fail``
-and drops the actions after it, which assumed it had worked.
+and drops the actions after it, which assumed it had worked. Transfers are
+named by their lane (``ranges.lane``): the driver makes and ends the
+transfer that runs each one.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from dataclasses import dataclass
 
 from .._exceptions import DownloadError
 from .._progress import DownloadResult
-from ..engine.transfer import RangeTransfer
 from ..protocol.integrity import Checksum
 from ..protocol.probe import ProbeResult
+from ..ranges.lane import Lane
 from ..ranges.ledger import RangeLedger
 from ..ranges.plan import ByteRange
 
@@ -31,6 +33,7 @@ __all__ = [
     "Resolve",
     "Retire",
     "RetryAfter",
+    "StartRange",
     "Stop",
     "WantSlot",
     "WriteJournal",
@@ -38,10 +41,18 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Retire:
-    """Take ``transfer`` off libcurl, free its slot and close it (the Downloader)."""
+class StartRange:
+    """Start a transfer for ``lane`` (its ``request``) on the slot just granted."""
 
-    transfer: RangeTransfer
+    lane: Lane
+
+
+@dataclass(frozen=True)
+class Retire:
+    """End the transfer of lane ``lane_id``: off libcurl, its slot freed, closed
+    (nothing if it has ended already)."""
+
+    lane_id: int
 
 
 @dataclass(frozen=True)
@@ -140,7 +151,8 @@ class Stop:
 
 
 Action = (
-    Retire
+    StartRange
+    | Retire
     | RetryAfter
     | WantSlot
     | HoldHost

@@ -2,16 +2,20 @@
 
 It owns what acts: the future its caller awaits, the back-off timers, the
 file on disk (NAME.part or a stream), its resume journal, the digest check
-off the loop and the progress callback. The ``Downloader`` hands it slots
-(``start_transfer``), tells it when a transfer ends (``transfer_done``) and
-ticks it; it forwards each event to its ``FileMachine`` and performs the
-actions that come back. Transfers to take off libcurl wait in ``retired``,
-which the Downloader empties after every call, so nothing here calls the
-Downloader while it decides.
+off the loop, the progress callback, and the transfer (easy handle and
+write buffer) that runs each of the machine's lanes. The ``Downloader``
+hands it slots (``start_transfer``), tells it when a transfer ends
+(``transfer_done``) and ticks it; it writes its transfers' buffers out,
+forwards the event to its ``FileMachine`` and performs the actions that
+come back. Transfers to end wait in ``retired``, which the Downloader's
+``Transfers`` empties after every call (it ends each transfer once), so
+nothing here calls the Downloader while it decides.
 """
 
 from __future__ import annotations
 
+import functools
+import time
 from typing import Protocol
 
 from .._config import DownloadOptions
@@ -19,6 +23,7 @@ from .._eventloop import Loop, LoopFuture, TimerHandle
 from .._exceptions import DownloadError, StorageError
 from .._policy import RebalancePolicy
 from .._progress import DownloadResult, ProgressCallback
+from ..engine.curl_errors import ending_of, error_from_curl
 from ..engine.sockets import SocketRegistry
 from ..engine.transfer import BudgetHooks, RangeTransfer
 from ..files.destination import Destination
@@ -30,10 +35,11 @@ from ..files.verify import DigestCheck
 from ..protocol.integrity import Checksum
 from ..protocol.probe import ProbeResult
 from ..protocol.urls import Origin
+from ..ranges.lane import Ending, Lane
 from ..ranges.plan import ByteRange
 from ..schedule.profile import HostProfile
 from . import actions as act
-from .machine import FileMachine
+from .machine import Ended, FileMachine
 from .rangebook import RangeBook
 from .state import DownloadState
 
@@ -43,7 +49,7 @@ __all__ = ["DownloadState", "FileDownload", "JobEvents"]
 class JobEvents(Protocol):
     """What a file tells (and asks) its Downloader."""
 
-    def probe_ready(self, job: FileDownload, transfer: RangeTransfer) -> None:
+    def probe_ready(self, job: FileDownload, lane_id: int) -> None:
         """The first answer arrived (called soon after, never inside libcurl)."""
 
     def retry_ready(self, job: FileDownload) -> None:
@@ -60,6 +66,16 @@ class JobEvents(Protocol):
     def share_of_free_slots(self, job: FileDownload) -> int:
         """How many connections ``job`` may start on (arithmetic only: this is
         asked inside libcurl's write callback)."""
+
+
+class _Nowhere:
+    """Where a request without a body writes (nothing of the file)."""
+
+    def write_at(self, data: memoryview, offset: int) -> None:
+        return None
+
+
+_NOWHERE = _Nowhere()
 
 
 class FileDownload:
@@ -87,10 +103,8 @@ class FileDownload:
             url,
             origin.is_ftp,
             options,
-            budget,
             rebalance or RebalancePolicy(),
-            sockets=sockets,
-            host=origin.host_key,
+            time.monotonic,
             profile=profile,
             is_sftp=origin.is_sftp,
         )
@@ -100,6 +114,7 @@ class FileDownload:
             destination.path,
             options,
             book,
+            share=self._share,
             streamed=storage is not None,
             local_copy=local_copy,
             notice=notice,
@@ -110,9 +125,13 @@ class FileDownload:
         self.destination = destination
         self.progress = progress
         self.future: LoopFuture[DownloadResult] = loop.create_future()
-        self.retired: list[RangeTransfer] = []  # for the Downloader to take off libcurl
+        self.retired: list[RangeTransfer] = []  # for the Downloader to end
         self._loop = loop
         self._events = events
+        self._budget = budget
+        self._sockets = sockets
+        self._running: dict[int, RangeTransfer] = {}  # lane id -> its transfer
+        self._started: RangeTransfer | None = None  # made by the last StartRange
         self._storage: Storage | None = storage  # a NAME.part is opened with the first slot
         self._journal = JournalWriter(loop, self.machine.public_url)
         self._digests = DigestCheck(loop, url)
@@ -120,7 +139,7 @@ class FileDownload:
         if storage is not None:
             if options.checksum is not None:
                 storage.track_digest(Checksum.parse(options.checksum).algorithm)
-            self.machine.storage_opened(storage, None)
+            self.machine.file_opened(None)
 
     # ------------------------------------------------------------ as the scheduler sees it
 
@@ -194,52 +213,86 @@ class FileDownload:
             except StorageError as exc:
                 self._perform(machine.fail(exc))
                 return None
-        transfer, actions = machine.start_transfer(self._on_first_answer, self._open_ahead)
-        self._perform(actions)
-        return transfer
+        if self._written_out():
+            self._perform(machine.slot_granted())
+        started, self._started = self._started, None
+        return started
 
     def _open_part(self) -> None:
         resume = self.options.resume
         part = PartFile(self.destination, self.url, keep_existing=resume)
         self._storage = part
         found = self._journal.load(part) if resume else None
-        self.machine.storage_opened(part, found)
-
-    def _open_ahead(self) -> int:
-        return self._events.connections_to_open_ahead(self)
-
-    def _on_first_answer(self, transfer: RangeTransfer, probe: ProbeResult) -> int | None:
-        """Inside the write callback: where the first range ends; the plan
-        comes soon, outside libcurl."""
-        end = self.machine.first_answer(transfer, probe, self._share)
-        self._loop.call_soon(self._events.probe_ready, self, transfer)
-        return end
+        self.machine.file_opened(found)
 
     def _share(self) -> int:
         return self._events.share_of_free_slots(self)
 
-    def apply_probe(self, transfer: RangeTransfer) -> None:
-        """Plan the file from its first answer (outside libcurl)."""
-        self._perform(self.machine.plan(transfer))
+    def _on_first_answer(self, lane: Lane, probe: ProbeResult) -> int | None:
+        """Inside the write callback: where the first range ends; the plan
+        comes soon, outside libcurl."""
+        end = self.machine.first_answer(lane, probe)
+        if not lane.halted:
+            self._loop.call_soon(self._events.probe_ready, self, lane.id)
+        return end
 
-    def transfer_done(
-        self, transfer: RangeTransfer, code: int, message: str, *, host_serving: bool = False
-    ) -> None:
-        """``transfer`` ended with libcurl ``code`` (outside libcurl's callbacks)."""
-        try:
-            actions = self.machine.transfer_done(transfer, code, message, host_serving=host_serving)
-        finally:
-            transfer.close()
-        self._perform(actions)
+    def apply_probe(self, lane_id: int) -> None:
+        """Plan the file from its first answer (outside libcurl)."""
+        self._perform(self.machine.plan(lane_id))
+
+    def transfer_ended(self, transfer: RangeTransfer) -> None:
+        """libcurl is done with ``transfer``: read what only its handle knows,
+        and write its buffer out (unless it failed on its side), before the
+        handle is closed and the machine hears of it (``transfer_done``)."""
+        lane = transfer.lane
+        self._running.pop(lane.id, None)
+        transfer.note_connection()
+        if lane.is_sftp:
+            transfer.read_stat()
+        if lane.error is None:
+            try:
+                transfer.flush()
+            except StorageError as exc:
+                lane.error = exc
+
+    def transfer_done(self, lane: Lane, code: int, message: str, *, host_serving: bool) -> None:
+        """``lane``'s transfer ended with libcurl ``code`` (and was closed)."""
+        ending = ending_of(code)
+        error = None if ending is Ending.DONE else error_from_curl(code, message, self.url)
+        if self._written_out():
+            self._perform(self.machine.transfer_done(Ended(lane.id, ending, error, host_serving)))
 
     def tick(self, now: float) -> None:
         """Every 0.1 s while running: positions, slow connections, progress."""
-        self._perform(self.machine.tick(now))
+        for transfer in self._running.values():
+            transfer.note_connection()
+        if self._written_out():
+            self._perform(self.machine.tick(now))
 
     def fail(self, error: DownloadError | None) -> None:
         """Stop every transfer and report ``error`` (None: cancelled by the
         caller, with nobody left to tell)."""
+        self._written_out()
         self._perform(self.machine.fail(error))
+
+    def internal_error(self, exc: Exception) -> None:
+        """A bug met while deciding: the download fails, never hangs."""
+        error = DownloadError(f"internal error: {exc!r}", url=self.url)
+        error.__cause__ = exc
+        self.fail(error)
+
+    def _written_out(self) -> bool:
+        """Write every running transfer's buffer, so that the machine books
+        what is in the file; False if one failed (the file has failed then)."""
+        for transfer in self._running.values():
+            if transfer.lane.error is not None:
+                continue
+            try:
+                transfer.flush()
+            except StorageError as exc:
+                self._perform(self.machine.fail(exc))
+                return False
+        return True
 
     def _retry_due(self, rest: ByteRange | None) -> None:
         now = self._loop.time()
@@ -264,8 +317,12 @@ class FileDownload:
 
     def _do(self, action: act.Action) -> None:
         storage = self._storage
-        if isinstance(action, act.Retire):
-            self.retired.append(action.transfer)
+        if isinstance(action, act.StartRange):
+            self._start(action.lane)
+        elif isinstance(action, act.Retire):
+            transfer = self._running.pop(action.lane_id, None)
+            if transfer is not None:  # (one that ended by itself is ended already)
+                self.retired.append(transfer)
         elif isinstance(action, act.RetryAfter):
             self._timers.add(self._loop.call_later(action.delay, self._retry_due, action.rest))
         elif isinstance(action, act.WantSlot):
@@ -302,6 +359,28 @@ class FileDownload:
                 self.future.set_result(action.result)
         elif isinstance(action, act.Stop):
             self._stop(action)
+
+    def _start(self, lane: Lane) -> None:
+        """The transfer that runs ``lane``, for the slot just granted."""
+        storage = self._storage
+        assert storage is not None
+        transfer = RangeTransfer(
+            lane,
+            # libcurl hands what FTP answers to MDTM and SIZE to the write
+            # callback of a request without a body: none of it is the file.
+            _NOWHERE if lane.request.date_only else storage,
+            self.options,
+            on_probe=functools.partial(self._on_first_answer, lane) if lane.probe else None,
+            budget=self._budget,
+            sockets=self._sockets,
+            host=self.origin.host_key,
+            preconnect=self._open_ahead if lane.probe else None,
+        )
+        self._running[lane.id] = transfer
+        self._started = transfer
+
+    def _open_ahead(self) -> int:
+        return self._events.connections_to_open_ahead(self)
 
     def _report_progress(self) -> None:
         if self.progress is None:

@@ -6,6 +6,7 @@ arithmetic on the probe (it is checked inside libcurl's write callback).
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 
 from .._exceptions import DestinationExistsError
@@ -13,9 +14,17 @@ from ..files.journal import JournalState
 from ..files.stamps import LocalCopy
 from ..protocol.probe import ProbeResult
 from ..ranges.plan import ByteRange
-from .state import AlreadyThere, StartOver
 
-__all__ = ["FirstAnswer"]
+__all__ = ["FirstAnswer", "Verdict"]
+
+
+class Verdict(enum.Enum):
+    """What the first answer means for the download."""
+
+    TAKE = "take"  # download it
+    ALREADY_THERE = "already there"  # the destination is already the remote file
+    START_OVER = "start over"  # the remote file is not the journal's: from byte 0
+    IN_THE_WAY = "in the way"  # another file is at the destination
 
 
 class FirstAnswer:
@@ -64,26 +73,26 @@ class FirstAnswer:
         """The spans the journal vouched for (resuming), else none."""
         return self.journal.durable if self.journal is not None else ()
 
-    def vet(self, start: int, probe: ProbeResult, url: str) -> None:
-        """Raise if the answer to a first request from byte ``start`` is not
-        to be downloaded: ``AlreadyThere`` (the copy is the remote file),
-        ``DestinationExistsError`` (another file is in the way), ``StartOver``
-        (the remote file is not the journal's)."""
+    def vet(self, start: int, probe: ProbeResult) -> Verdict:
+        """What the answer to a first request from byte ``start`` means."""
         local = self.local_copy
         if local is not None:
             if local.is_copy_of(probe, self._url):
-                raise AlreadyThere("already complete", url=url)
-            raise DestinationExistsError(
-                f"{self._path} already exists and is not the remote file "
-                "(overwrite=True or --force replaces it)",
-                url=url,
-            )
+                return Verdict.ALREADY_THERE
+            return Verdict.IN_THE_WAY
         found = self.journal
         if found is None:
-            return
+            return Verdict.TAKE
         # A whole file (a 200 to a range from ``start``) says nothing of our bytes.
         from_start = start == 0 or probe.ranged
         if start == found.first_missing() and from_start and found.matches(probe):
-            return
+            return Verdict.TAKE
         self.journal, self.changed = None, True
-        raise StartOver("the remote file changed since the last run", url=url)
+        return Verdict.START_OVER
+
+    def in_the_way(self, url: str) -> DestinationExistsError:
+        return DestinationExistsError(
+            f"{self._path} already exists and is not the remote file "
+            "(overwrite=True or --force replaces it)",
+            url=url,
+        )

@@ -1,23 +1,26 @@
-"""One file's download as a state machine: events in, actions out.
+"""One file's download as a state machine: events in, actions out, no I/O.
 
 States (``DownloadState``): QUEUED (no slot yet, no descriptor), PROBING
 (the first request is out), RUNNING (planned ranges), VERIFYING (digests
 being checked), DATING (an FTP file's date asked after its bytes), then
 FINISHED or FAILED.
 
-Events are the machine's methods: a slot granted (``start_transfer``), the
-first answer inside the write callback (``first_answer``, arithmetic only),
-the first answer outside libcurl (``plan``), a transfer's end
-(``transfer_done``), the tick, a back-off that ran out (``retry_due``), the
-digests' outcome, the commit, a stop (``fail``). Each returns the actions
-(``job.actions``) for the driver to carry out: retire transfers, retry a
-span after D seconds, write the journal, commit, fail with E. The machine
-sets no timer, resolves no future, opens no file and never calls the
-Downloader, so it never re-enters anything while it decides.
+Events are the machine's methods: the file opened (``file_opened``), a slot
+granted (``slot_granted``), the first answer inside the write callback
+(``first_answer``, arithmetic only), the first answer outside libcurl
+(``plan``), a transfer's end (``transfer_done``, an ``Ended``), the tick, a
+back-off that ran out (``retry_due``), the digests' outcome, the commit, a
+stop (``fail``). Each returns the actions (``job.actions``) for the driver to
+carry out: start a range, end a transfer, retry a span after D seconds,
+write the journal, commit, fail with E.
 
-Its ranges (``RangeBook``) make the transfers and move bytes between them;
-stopping a range flushes its buffer into the file (where it stops must be
-exact), and a flush that fails becomes the file's failure here.
+The machine imports neither pycurl nor the engine: it sets no timer,
+resolves no future, opens no file and writes no byte, and reads the time
+and its jitter from what it is given. A transfer is a ``Lane`` (plain data)
+in which the driver's transfer records where its bytes are; the driver
+writes a lane's buffer out before each event, so that what a lane has
+``flushed`` is what the machine books (the journal never names a byte that
+is not in the file).
 """
 
 from __future__ import annotations
@@ -27,57 +30,70 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-
-import pycurl
 
 from .._config import DownloadOptions
 from .._exceptions import (
     CallbackError,
     ChecksumMismatchError,
     DownloadError,
-    DownloadTimeout,
+    DownloadTimeoutError,
     RemoteFileChangedError,
-    StorageError,
     TransportError,
 )
 from .._progress import ProgressSnapshot, SpeedMeter
 from .._redact import redact_url
-from ..engine.curl_errors import error_from_curl
-from ..engine.transfer import RangeTransfer, Writer
 from ..files.journal import JournalState
 from ..files.stamps import LocalCopy
 from ..files.verify import expected_digests
-from ..protocol.ftpdialect import ListingUnusable
 from ..protocol.probe import ProbeResult
-from ..protocol.redirects import RedirectChain, Redirected
+from ..protocol.redirects import RedirectChain
 from ..protocol.urls import Origin
+from ..ranges.lane import Ending, Lane, read_answer
 from ..ranges.plan import ByteRange
 from ..schedule.scheduler import Rank
 from . import actions as act
-from .firstanswer import FirstAnswer
+from .firstanswer import FirstAnswer, Verdict
 from .rangebook import RangeBook
 from .recovery import Failure, Recovery
 from .report import notice_for, result_of
-from .state import AlreadyThere, DownloadState, StartOver
+from .state import DownloadState
 
-__all__ = ["FileMachine"]
+__all__ = ["Ended", "FileMachine"]
 
 _log = logging.getLogger(__name__)
 
 Actions = list[act.Action]
-OnProbe = Callable[[RangeTransfer, ProbeResult], "int | None"]
 
-# How a server that takes no paths answers RETR dir/file (550); not 425,
-# 450 or 451, which are passing troubles (libcurl: E_FTP_COULDNT_RETR_FILE).
-_NOT_FOUND = {pycurl.E_REMOTE_FILE_NOT_FOUND}
+
+@dataclass(frozen=True)
+class Ended:
+    """Lane ``lane_id``'s transfer ended, ``ending`` as libcurl says; ``error``:
+    libcurl's error (None when it ended cleanly); ``host_serving``: the host
+    serves this run (its refusals spend no retry budget)."""
+
+    lane_id: int
+    ending: Ending
+    error: DownloadError | None = None
+    host_serving: bool = False
 
 
 class FileMachine:
     """The decisions of one file's download (see the module docstring).
 
     ``streamed``: the destination is a stream (a device, FIFO or descriptor),
-    written in order, with no NAME.part, journal or date stamp.
+    written in order, with no NAME.part, journal or date stamp. ``share``:
+    how many connections the file may start on (the host's free slots, fixed
+    at the first answer). ``clock`` and ``jitter`` (in [0, 1), to spread
+    back-offs) are the machine's only sources of time and chance.
+
+    Example::
+
+        machine = FileMachine(url, parse_origin(url), Path("f"), DownloadOptions(),
+                              book, share=lambda: 4, clock=time.monotonic)
+        machine.file_opened(None)
+        [start] = machine.slot_granted()      # StartRange(lane): the first request
     """
 
     def __init__(
@@ -88,6 +104,9 @@ class FileMachine:
         options: DownloadOptions,
         book: RangeBook,
         *,
+        share: Callable[[], int],
+        clock: Callable[[], float] = time.monotonic,
+        jitter: Callable[[], float] = random.random,
         streamed: bool = False,
         local_copy: LocalCopy | None = None,
         notice: str | None = None,
@@ -99,19 +118,23 @@ class FileMachine:
         self.book = book
         self.state = DownloadState.QUEUED
         self.notice = notice
-        self.queued_at = time.monotonic()
+        self._clock = clock
+        self._jitter = jitter
+        self._share = share
+        self.queued_at = clock()
         self.started_at = 0.0  # the first connection (elapsed and max_time count from it)
         self.first = FirstAnswer(self.public_url, path, local_copy)
         self.redirects = self._new_chain()
         self.recovery = Recovery(options.retry)
         self._path = path
         self._streamed = streamed
-        self._writer: Writer | None = None  # NAME.part or the stream, once opened
+        self._opened = streamed  # NAME.part (or the stream) is open
         self._meter = SpeedMeter()
         self._last_check = 0.0
         self._verified = False  # the digests were checked
-        self._date_query: RangeTransfer | None = None
+        self._date_query: Lane | None = None
         self._dated = False
+        self._halt: Verdict | None = None  # why the first answer stopped its transfer
 
     # ------------------------------------------------------------ queries
 
@@ -144,7 +167,7 @@ class FileMachine:
         return (book.ledger.size - book.bytes_done()) / len(book.active)
 
     def snapshot(self) -> ProgressSnapshot:
-        now = time.monotonic()
+        now = self._clock()
         done = self.book.bytes_done()
         probe = self.book.probe
         return ProgressSnapshot(
@@ -157,96 +180,93 @@ class FileMachine:
             notice=self.notice,
         )
 
+    def lanes(self) -> list[Lane]:
+        """The lanes whose transfers run now (the date query's included)."""
+        active = list(self.book.active)
+        return active if self._date_query is None else [*active, self._date_query]
+
     def _elapsed(self) -> float:
-        return time.monotonic() - self.started_at if self.started_at else 0.0
+        return self._clock() - self.started_at if self.started_at else 0.0
 
     def _queued(self) -> float:
-        return (self.started_at or time.monotonic()) - self.queued_at
+        return (self.started_at or self._clock()) - self.queued_at
 
     # ------------------------------------------------------------ a slot
 
-    def storage_opened(self, writer: Writer, journal: JournalState | None) -> None:
-        """The driver opened the file (and read its journal, when resuming)."""
-        self._writer = writer
+    def file_opened(self, journal: JournalState | None) -> None:
+        """The driver opened NAME.part (and read its journal, when resuming)."""
+        self._opened = True
         self.first.journal_read(journal)
 
     @property
     def has_storage(self) -> bool:
-        return self._writer is not None
+        return self._opened
 
-    def start_transfer(
-        self, on_probe: OnProbe, preconnect: Callable[[], int]
-    ) -> tuple[RangeTransfer | None, Actions]:
-        """A transfer for a slot just granted (None: none is worth one now).
-        ``on_probe`` hears the first answer inside the write callback;
-        ``preconnect`` says how many connections to open ahead meanwhile."""
-        writer = self._writer
-        if writer is None:
-            return None, []
-        try:
-            if self.state is DownloadState.QUEUED:
-                self.state = DownloadState.PROBING
-                self.started_at = self.started_at or time.monotonic()
-                first = self.first
-                transfer = self.book.first(
-                    writer,
-                    on_probe,
-                    first.start,
-                    first.if_range,
-                    first.may_list,
-                    preconnect,
-                    url=self.redirects.url,
-                )
-                return transfer, []
-            if self.state is DownloadState.RUNNING:
-                return self.book.next(writer), self._retired()
-            if self.state is DownloadState.DATING and self._date_query is None:
-                self._date_query = self.book.date_query(writer)
-                return self._date_query, []
-        except StorageError as exc:
-            return None, self.fail(exc)
-        return None, []
+    def slot_granted(self) -> Actions:
+        """A slot is free for this file: a ``StartRange`` if a range is worth it."""
+        if not self._opened:
+            return []
+        if self.state is DownloadState.QUEUED:
+            self.state = DownloadState.PROBING
+            self.started_at = self.started_at or self._clock()
+            first = self.first
+            lane = self.book.first(
+                first.start, first.if_range, first.may_list, url=self.redirects.url
+            )
+            return [act.StartRange(lane)]
+        if self.state is DownloadState.RUNNING:
+            planned = self.book.next()
+            retired = self._retired()  # a quiet tail taken over ends first
+            return [*retired, act.StartRange(planned)] if planned is not None else retired
+        if self.state is DownloadState.DATING and self._date_query is None:
+            self._date_query = self.book.date_query()
+            return [act.StartRange(self._date_query)]
+        return []
 
     # ------------------------------------------------------------ the first answer
 
-    def first_answer(
-        self, transfer: RangeTransfer, probe: ProbeResult, share: Callable[[], int]
-    ) -> int | None:
+    def first_answer(self, lane: Lane, probe: ProbeResult) -> int | None:
         """Inside the write callback: where this first range ends (arithmetic
-        only; ``plan`` applies the rest later). Raises the first answer's
-        signals (``FirstAnswer.vet``). ``share``: the file's share of its
-        host's free slots, fixed now (the Downloader counts it as promised)."""
-        end = self._first_end(transfer, probe, share)
+        only; ``plan`` applies the rest later). An answer not to be downloaded
+        halts the lane (``lane.halted``), and its end says what follows."""
+        verdict = self.first.vet(lane.start, probe)
+        if verdict is not Verdict.TAKE:
+            self._halt = verdict
+            lane.halted = True
+            if verdict is Verdict.IN_THE_WAY:
+                lane.error = self.first.in_the_way(self.url)
+            return lane.end
+        end = self._first_end(lane, probe)
         # A stat (SFTP) fetched nothing: every planned range goes in line.
-        return transfer.start if transfer.request.date_only else end
+        return lane.start if lane.request.date_only else end
 
-    def _first_end(
-        self, transfer: RangeTransfer, probe: ProbeResult, share: Callable[[], int]
-    ) -> int | None:
-        self.first.vet(transfer.start, probe, self.url)
+    def _first_end(self, lane: Lane, probe: ProbeResult) -> int | None:
         book = self.book
         if self.first.journal is not None:
             assert probe.size is not None
             book.restored = self.first.restored
-            return book.missing_end(transfer.start, probe.size)
+            return book.missing_end(lane.start, probe.size)
         if probe.size is None or not probe.ranged:
             return probe.size
-        promised = share()
+        promised = self._share()
         book.promised = promised
         plan = book.plan(probe.size, self._min_part()[0], promised)
         return plan[0].end if plan else probe.size
 
-    def plan(self, transfer: RangeTransfer) -> Actions:
+    def plan(self, lane_id: int) -> Actions:
         """Plan the file from the first answer (once; outside libcurl)."""
-        probe = transfer.probe_result
+        lane = self.book.find(lane_id)
+        if lane is None:
+            return []
+        probe = lane.probe_result
         book = self.book
-        book.learn_dialect(transfer)
-        usable = transfer.error is None and transfer in book.active
+        book.learn_dialect(lane)
+        usable = lane.error is None and not lane.answered_aside
         if probe is None or not usable or book.probe is not None or self.state.is_over:
             return []
         min_part, option = self._min_part()
         self.state = DownloadState.RUNNING
-        book.apply(probe, min_part, transfer)
+        book.apply(probe, min_part, lane)
         actions: Actions = []
         ledger = book.ledger
         if ledger is not None and self.keeps_journal:
@@ -271,87 +291,112 @@ class FileMachine:
 
     # ------------------------------------------------------------ a transfer's end
 
-    def transfer_done(
-        self, transfer: RangeTransfer, code: int, message: str, *, host_serving: bool = False
-    ) -> Actions:
-        """``transfer`` ended with libcurl ``code`` (outside libcurl's callbacks).
-        ``host_serving``: the host serves this run (its refusals spend no budget)."""
-        if transfer is self._date_query:
-            return self._dating_done(transfer, code)
+    def transfer_done(self, ended: Ended) -> Actions:
+        """A lane's transfer ended (outside libcurl's callbacks; its buffer
+        written out, unless it failed on its side)."""
+        query = self._date_query
+        if query is not None and query.id == ended.lane_id:
+            return self._dating_done(query, ended)
         book = self.book
-        book.learn_dialect(transfer)
-        if transfer not in book.active or self.state.is_over:
+        lane = book.find(ended.lane_id)
+        if lane is None:
+            return []  # stopped here already
+        book.learn_dialect(lane)
+        if self.state.is_over:
             return []
         try:
-            actions = self._settle(transfer, code, message)
+            actions = self._settle(lane, ended)
         except DownloadError as exc:
-            return self._failed(transfer, exc, host_serving)
+            not_found = ended.ending is Ending.NOT_FOUND
+            return self._failed(lane, exc, ended.host_serving, not_found=not_found)
         if self.state is DownloadState.RUNNING and book.complete and not book.queue:
             actions += self._finish()
         return actions
 
-    def _settle(self, transfer: RangeTransfer, code: int, message: str) -> Actions:
-        """Book a transfer's clean end; raises the error it ended with."""
-        if transfer.error is None:
-            try:
-                transfer.flush()
-            except StorageError as exc:
-                transfer.error = exc
-        if transfer.error is not None:
-            raise transfer.error
-        if code != 0 and not (code == pycurl.E_WRITE_ERROR and transfer.reached_end):
-            raise error_from_curl(code, message, self.url)
+    def _settle(self, lane: Lane, ended: Ended) -> Actions:
+        """Book a lane's clean end, or follow what its answer asked; raises
+        the error it ended with."""
+        if lane.error is not None:
+            raise lane.error
+        signalled = self._signalled(lane)
+        if signalled is not None:
+            return signalled
+        if ended.error is not None and not (ended.ending is Ending.CUT and lane.reached_end):
+            raise ended.error
         book = self.book
-        if code == 0 and self.options.reuse_connections:
+        if ended.ending is Ending.DONE and self.options.reuse_connections:
             book.profile.session_kept()
-        if transfer.first_byte_at and not transfer.setup_noted:
-            book.note_setup(transfer)
-        if not transfer.head_checked:  # no body came: an empty file, or an error
-            transfer.head_checked = True
-            transfer.check_head()
-        actions = self.plan(transfer) if transfer.probe else []
-        book.learn_date(transfer)
-        if transfer.end is not None and transfer.pos != transfer.end:
+        if lane.first_byte_at and not lane.setup_noted:
+            book.note_setup(lane)
+        if not lane.head_checked:  # no body came: an empty file, an error, a stat
+            self._read_late_answer(lane)
+            signalled = self._signalled(lane)
+            if signalled is not None:
+                return signalled
+        actions = self.plan(lane.id) if lane.probe else []
+        book.learn_date(lane)
+        if lane.end is not None and lane.pos != lane.end:
             raise TransportError(
-                f"connection ended at byte {transfer.pos}, expected {transfer.end}", url=self.url
+                f"connection ended at byte {lane.pos}, expected {lane.end}", url=self.url
             )
-        book.finished(transfer)
+        book.finished(lane)
         return actions
+
+    def _read_late_answer(self, lane: Lane) -> None:
+        """The answer of a transfer that brought no byte, read at its end."""
+        lane.head_checked = True
+        probe = read_answer(lane)  # raises what the answer is not
+        if probe is not None and lane.redirect is None:
+            lane.probe_result = probe
+            lane.end = self.first_answer(lane, probe)
+            lane.natural_end = probe.size
+        if lane.error is not None:
+            raise lane.error
+
+    def _signalled(self, lane: Lane) -> Actions | None:
+        """What a first answer that is not the file's data asks, if it is one:
+        a redirect, an MLST of no use, or a verdict of ``FirstAnswer``."""
+        if lane.redirect is not None:
+            return self._redirected(lane, lane.redirect)
+        if lane.listing_refused is not None:
+            if lane.listing_refused:
+                self.book.profile.ftp.listing_answered(False)
+            return self._again_without_listing(lane)
+        if not lane.halted:
+            return None
+        if self._halt is Verdict.ALREADY_THERE:
+            return self._skip(lane)
+        self.book.lost(lane)  # Verdict.START_OVER: the journal's file is gone
+        return self._from_byte_zero()
 
     # ------------------------------------------------------------ failures
 
     def _failed(
-        self, transfer: RangeTransfer, error: DownloadError, host_serving: bool = False
+        self,
+        lane: Lane,
+        error: DownloadError,
+        host_serving: bool = False,
+        *,
+        not_found: bool = False,
     ) -> Actions:
-        """Fetch ``transfer``'s unwritten bytes again after a back-off, if the
+        """Fetch ``lane``'s unwritten bytes again after a back-off, if the
         error may pass and the file's retry budget allows; else fail."""
         book = self.book
-        if isinstance(error, StartOver):
-            book.lost(transfer)
-            return self._from_byte_zero()
-        if isinstance(error, AlreadyThere):
-            return self._skip(transfer)
-        if isinstance(error, Redirected):
-            return self._redirected(transfer, error.location)
-        if transfer.probe:
+        if lane.probe:
             # A first request sent again starts from the file's own URL: a
             # redirect's target may be a signed link that has expired since.
             self.redirects = self._new_chain()
-        if self._paths_refused(transfer, error):
+        if not_found and self._paths_refused(lane):
             # Once more at once, outside the budget, with a CWD (the host remembers).
-            return [act.RetryAfter(0.0, book.lost(transfer))]
-        if isinstance(error, ListingUnusable):
-            if error.refused:
-                book.profile.ftp.listing_answered(False)
-            return self._again_without_listing(transfer)
-        failure = self._failure(transfer, error, host_serving)
-        verdict = self.recovery.judge(failure, random.random())
+            return [act.RetryAfter(0.0, book.lost(lane))]
+        failure = self._failure(lane, error, host_serving)
+        verdict = self.recovery.judge(failure, self._jitter())
         actions: Actions = [act.HoldHost(verdict.pause)] if verdict.refused else []
         if verdict.error is not None:
             return actions + self.fail(verdict.error)
-        if self.state is DownloadState.PROBING and transfer.probe_result is not None:
-            actions += self.plan(transfer)  # the size is known: plan, then retry this range
-        rest = book.lost(transfer)
+        if self.state is DownloadState.PROBING and lane.probe_result is not None:
+            actions += self.plan(lane.id)  # the size is known: plan, then retry this range
+        rest = book.lost(lane)
         if self.state is DownloadState.RUNNING and rest is None:
             # It had written all it held (the error came after its last byte).
             if book.complete and not book.queue:
@@ -360,39 +405,38 @@ class FileMachine:
         actions.append(act.RetryAfter(verdict.delay, rest))
         return actions
 
-    def _failure(
-        self, transfer: RangeTransfer, error: DownloadError, host_serving: bool
-    ) -> Failure:
+    def _failure(self, lane: Lane, error: DownloadError, host_serving: bool) -> Failure:
         # Progress counts only where the bytes are kept: a file without byte
         # ranges (or of unknown size) starts again from its first byte.
-        probe = self.book.probe or transfer.probe_result
+        probe = self.book.probe or lane.probe_result
         kept = probe is not None and probe.ranged and probe.size is not None
-        replies = transfer.replies
+        replies = lane.replies
         return Failure(
             error,
-            ftp_reply=replies.last_code if transfer.is_ftp else None,
+            ftp_reply=replies.last_code if lane.is_ftp else None,
             ftp_text=replies.last_text,
-            retry_after=None if transfer.is_ftp else transfer.head.retry_after,
-            progressed=kept and transfer.flushed > transfer.start,
+            retry_after=None if lane.is_ftp else lane.head.retry_after,
+            progressed=kept and lane.flushed > lane.start,
             streaming=self.state is DownloadState.RUNNING and self.book.ledger is None,
             host_serving=host_serving,
             file_bytes=self.book.bytes_done(),
         )
 
-    def _paths_refused(self, transfer: RangeTransfer, error: DownloadError) -> bool:
-        """A request by path answered "not found": the server may take no
-        paths (see ``FtpDialect.paths_refused``)."""
-        if self.options.ftp_file_method != "auto" or error.curl_code not in _NOT_FOUND:
+    def _paths_refused(self, lane: Lane) -> bool:
+        """A request by path answered "not found" (RETR dir/file: 550; not 425,
+        450 or 451, which are passing troubles): the server may take no paths
+        (see ``FtpDialect.paths_refused``)."""
+        if self.options.ftp_file_method != "auto":
             return False
-        return transfer.request.names_a_directory and self.book.profile.ftp.paths_refused()
+        return lane.request.names_a_directory and self.book.profile.ftp.paths_refused()
 
-    def _again_without_listing(self, transfer: RangeTransfer) -> Actions:
+    def _again_without_listing(self, lane: Lane) -> Actions:
         """MLST gave this file nothing usable: ask it again from the start,
         at once and outside the retry budget, with MDTM and SIZE. A plan
         already made from a listed size is dropped with its ranges."""
         book = self.book
         self.first.listing_failed = True
-        book.lost(transfer)
+        book.lost(lane)
         actions: Actions = []
         if book.probe is not None:
             book.stop_all()
@@ -407,11 +451,11 @@ class FileMachine:
             self.url, options.max_redirects, allow_insecure=options.allow_insecure_redirects
         )
 
-    def _redirected(self, transfer: RangeTransfer, location: str) -> Actions:
+    def _redirected(self, lane: Lane, location: str) -> Actions:
         """The first request was answered with a redirect: the first request
         again, at once and outside the retry budget, to its target (the same
         bytes asked, as resuming may ask from byte N)."""
-        self.book.redirected(transfer)
+        self.book.redirected(lane)
         chain = self.redirects
         try:
             chain.follow(location)
@@ -429,13 +473,13 @@ class FileMachine:
         reset: Actions = [] if self._streamed else [act.ResetPart()]
         return [*reset, act.RetryAfter(0.0, None)]
 
-    def _skip(self, transfer: RangeTransfer) -> Actions:
+    def _skip(self, lane: Lane) -> Actions:
         """Nothing to do: the destination is already the remote file."""
         book = self.book
-        book.lost(transfer)
+        book.lost(lane)
         book.stop_all()
         self.state = DownloadState.FINISHED
-        probe = transfer.probe_result
+        probe = lane.probe_result
         size = probe.size if probe is not None and probe.size is not None else 0
         result = result_of(
             self.public_url, probe, self._path, size, self._elapsed(), (0, 0, 0, 0),
@@ -464,7 +508,8 @@ class FileMachine:
             return []
         limit = self.options.max_time
         if limit is not None and now - self.started_at > limit:
-            return self.fail(DownloadTimeout(f"not done after max_time={limit:g} s", url=self.url))
+            late = DownloadTimeoutError(f"not done after max_time={limit:g} s", url=self.url)
+            return self.fail(late)
         book = self.book
         book.observe(now)
         actions = self._stop_stalled(now)
@@ -475,10 +520,7 @@ class FileMachine:
             actions.append(act.WriteJournal(now, book.probe))
         if running and now - self._last_check >= book.rebalance.check_every:
             self._last_check = now
-            try:
-                book.replace_slow(now)
-            except StorageError as exc:
-                return actions + self.fail(exc)
+            book.replace_slow(now)
             actions += self._retired()
         actions.append(act.ReportProgress())
         return actions
@@ -489,14 +531,10 @@ class FileMachine:
         over a window of several seconds)."""
         quiet_for = self.options.stall_timeout
         actions: Actions = []
-        for transfer in self.book.stalled(now, quiet_for):
-            actions.append(act.Retire(transfer))
-            try:
-                transfer.flush()
-            except StorageError as exc:
-                return actions + self.fail(exc)
-            error = DownloadTimeout(f"no data for {quiet_for:g} s", url=self.url)
-            actions += self._failed(transfer, error)
+        for lane in self.book.stalled(now, quiet_for):
+            actions.append(act.Retire(lane.id))
+            error = DownloadTimeoutError(f"no data for {quiet_for:g} s", url=self.url)
+            actions += self._failed(lane, error)
             if self.state.is_over:
                 break
         return actions
@@ -542,11 +580,11 @@ class FileMachine:
             and not self._streamed
         )
 
-    def _dating_done(self, transfer: RangeTransfer, code: int) -> Actions:
+    def _dating_done(self, query: Lane, ended: Ended) -> Actions:
         """The date query is over (answered or not): stamp with what came, and finish."""
         self._date_query = None
-        if code == 0:
-            self.book.learn_date(transfer)
+        if ended.ending is Ending.DONE:
+            self.book.learn_date(query)
         if self.state is DownloadState.DATING:
             return self._finish()
         return []
@@ -583,16 +621,16 @@ class FileMachine:
         self.state = DownloadState.FAILED
         actions: Actions = []
         if self._date_query is not None:
-            actions.append(act.Retire(self._date_query))
+            actions.append(act.Retire(self._date_query.id))
             self._date_query = None
         book = self.book
-        wrong = isinstance(error, (ChecksumMismatchError, RemoteFileChangedError, StartOver))
+        wrong = isinstance(error, (ChecksumMismatchError, RemoteFileChangedError))
         keep = self.keeps_journal and book.ledger is not None and book.probe is not None
         keep = keep and not wrong
         if keep:
-            book.flush_all()  # the journal names what reached the file
+            book.record_all()  # the journal names what reached the file
         book.stop_all()
         return [*actions, *self._retired(), act.Stop(error, keep, book.probe)]
 
     def _retired(self) -> Actions:
-        return [act.Retire(transfer) for transfer in self.book.take_retired()]
+        return [act.Retire(lane.id) for lane in self.book.take_retired()]

@@ -3,26 +3,25 @@ when resuming, the missing spans), the active and retired transfers over the
 range ledger, how far they have come, what their FTP answers teach, and the
 moves that rebalance them.
 
-``RangeBook`` makes transfers and decides which range each one gets; it does
-no network or scheduling work itself. Its methods raise ``StorageError`` when
-flushing a transfer it stops fails; the download turns that into a failure.
+``RangeBook`` makes the lanes (``ranges.lane``) that transfers will run and
+decides which range each one gets; it does no I/O and reads no clock but the
+one it is given. What a lane has ``flushed`` is what it books as written: the
+driver writes a lane's buffer out before it tells the machine anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
+import itertools
 from collections import deque
 from collections.abc import Callable
 
 from .._config import DownloadOptions
-from .._exceptions import StorageError
 from .._policy import RebalancePolicy
-from ..engine.curlopts import RangeRequest, listing_argument
-from ..engine.sockets import SocketRegistry
-from ..engine.transfer import BudgetHooks, RangeTransfer, Writer
 from ..protocol.probe import ProbeResult, RangeExpectation, http_date
 from ..protocol.redirects import same_origin
+from ..protocol.request import RangeRequest, listing_argument
+from ..ranges.lane import Lane
 from ..ranges.ledger import RangeLedger
 from ..ranges.plan import ByteRange, plan_ranges
 from ..ranges.rebalance import Running, choose_quiet_tail, choose_replacement, choose_split
@@ -31,8 +30,6 @@ from ..schedule.profile import HostProfile
 __all__ = ["RangeBook"]
 
 _EOF_WEIGHT = 0.75  # measured on the far 16 x 24 MiB job (benchmarks/far.py): 0.6-0.85
-
-OnProbe = Callable[[RangeTransfer, ProbeResult], "int | None"]
 
 
 class RangeBook:
@@ -43,10 +40,8 @@ class RangeBook:
         url: str,
         is_ftp: bool,
         options: DownloadOptions,
-        budget: BudgetHooks | None,
         rebalance: RebalancePolicy,
-        sockets: SocketRegistry | None = None,
-        host: str = "",
+        clock: Callable[[], float],
         profile: HostProfile | None = None,
         is_sftp: bool = False,
     ) -> None:
@@ -58,8 +53,8 @@ class RangeBook:
         self.probe: ProbeResult | None = None
         self.ledger: RangeLedger | None = None  # None while the size is unknown
         self.queue: deque[ByteRange] = deque()  # planned ranges not started yet
-        self.active: list[RangeTransfer] = []
-        self.retired: list[RangeTransfer] = []  # stopped here; the Downloader removes them
+        self.active: list[Lane] = []
+        self.retired: list[Lane] = []  # stopped here; the driver ends their transfers
         self.target = 1  # connections this file should run on
         self.max_active = self.ranges = self.splits = self.reconnects = 0
         self.profile = profile or HostProfile()  # shared by the host's files
@@ -67,26 +62,21 @@ class RangeBook:
         # and counted by the Downloader as taken until the plan is applied.
         self.promised: int | None = None
         self.restored: tuple[ByteRange, ...] = ()  # resuming: spans a journal vouched for
-        self._budget = budget
-        self._socket_registry = sockets
-        self._host = host
+        self._clock = clock
+        self._ids = itertools.count(1)
         self._replacements: dict[ByteRange, int] = {}
 
-    # ------------------------------------------------------------ making transfers
+    # ------------------------------------------------------------ making lanes
 
     def first(
         self,
-        storage: Writer,
-        on_probe: OnProbe,
         start: int = 0,
         if_range: str | None = None,
         may_list: bool = False,
-        preconnect: Callable[[], int] | None = None,
         url: str | None = None,
-    ) -> RangeTransfer:
+    ) -> Lane:
         """The first request: from byte ``start`` (0 but when resuming) to the end.
         ``may_list``: a new file, whose FTP size and date may come from MLST;
-        ``preconnect``: how many connections to open for later ranges meanwhile;
         ``url``: where a redirect sent it (default: the file's URL)."""
         url = url or self.url
         method, listing = self._ftp_method(), None
@@ -102,32 +92,26 @@ class RangeBook:
             date_only=self.is_sftp,  # a stat first: every SFTP range has its end
             secrets=self._at_origin(url),
         )  # fmt: skip
-        transfer = RangeTransfer(
-            request,
-            storage,
-            self.options,
-            budget=self._budget,
-            on_probe=on_probe,
-            sockets=self._socket_registry,
-            host=self._host,
-            preconnect=preconnect,
-        )
-        return self._track(transfer)
+        return self._track(Lane(next(self._ids), request))
+
+    def find(self, lane_id: int) -> Lane | None:
+        """The running lane ``lane_id`` (None: it was stopped here already)."""
+        return next((lane for lane in self.active if lane.id == lane_id), None)
 
     def wants_more(self) -> bool:
         return bool(self.queue) or len(self.active) < self.target
 
-    def next(self, storage: Writer) -> RangeTransfer | None:
-        """A transfer for a free slot, or None if none is worth one now."""
+    def next(self) -> Lane | None:
+        """A lane for a free slot, or None if none is worth one now."""
         if self.queue:
             planned = self.queue.popleft()
-            return self._range(storage, planned, self._replacements.pop(planned, 0))
+            return self._range(planned, self._replacements.pop(planned, 0))
         if len(self.active) < self.target and self.ledger is not None and not self.is_sftp:
             # (An SFTP range cut short loses its session and its read-ahead.)
-            return self._split(storage)
+            return self._split()
         return None
 
-    def _range(self, storage: Writer, span: ByteRange, replacements: int = 0) -> RangeTransfer:
+    def _range(self, span: ByteRange, replacements: int = 0) -> Lane:
         probe = self.probe
         assert probe is not None
         # An FTP server always sends to the end of the file: the transfer stops
@@ -144,16 +128,7 @@ class RangeBook:
             secrets=self._at_origin(probe.effective_url),
         )
         expect = None if self.is_ftp else RangeExpectation.for_range(probe, span.start)
-        transfer = RangeTransfer(
-            request,
-            storage,
-            self.options,
-            expect=expect,
-            budget=self._budget,
-            replacements=replacements,
-            sockets=self._socket_registry,
-            host=self._host,
-        )
+        transfer = Lane(next(self._ids), request, expect=expect, replacements=replacements)
         transfer.end = span.end
         transfer.natural_end = probe.size if self.is_ftp else span.end
         if self.ledger is not None:
@@ -165,9 +140,9 @@ class RangeBook:
         only to the origin of the file's own URL (a redirect may lead away)."""
         return url == self.url or same_origin(url, self.url)
 
-    def _track(self, transfer: RangeTransfer) -> RangeTransfer:
+    def _track(self, transfer: Lane) -> Lane:
         self.profile.session_taken()
-        transfer.added_at = time.monotonic()
+        transfer.added_at = self._clock()
         self.active.append(transfer)
         self.max_active = max(self.max_active, len(self.active))
         self.ranges += 1
@@ -188,7 +163,7 @@ class RangeBook:
         shared = self.is_ftp and connections is not None and connections < self.options.parts
         return plan_ranges(size, max(1, count), min_part, _EOF_WEIGHT if shared else 1.0)
 
-    def apply(self, probe: ProbeResult, min_part: int, first: RangeTransfer) -> None:
+    def apply(self, probe: ProbeResult, min_part: int, first: Lane) -> None:
         """Plan the file the probe describes; ``first`` already fetches from byte 0
         (to the end, when the size is unknown).
 
@@ -215,7 +190,7 @@ class RangeBook:
             plan = plan[1:]
         self.queue.extend(plan)
 
-    def _apply_restored(self, first: RangeTransfer) -> None:
+    def _apply_restored(self, first: Lane) -> None:
         """Resuming: the journal's durable bytes are done; ``first`` takes the
         missing span it starts in, the other missing spans queue (free slots
         split them further)."""
@@ -254,10 +229,13 @@ class RangeBook:
             if ledger is not None and ledger.holding(transfer) is not None:
                 ledger.record_written(transfer, transfer.flushed)
 
-    def note_setup(self, transfer: RangeTransfer) -> None:
-        """Put ``transfer``'s wait for its first byte into the host's profile."""
+    def note_setup(self, transfer: Lane) -> None:
+        """Put ``transfer``'s wait for its first byte into the host's profile
+        (once the driver knows whether it opened a connection)."""
+        if transfer.fresh_connection is None:
+            return
         transfer.setup_noted = True
-        fresh = transfer.opened_connection()
+        fresh = transfer.fresh_connection
         if fresh:
             self.profile.no_idle_sessions()  # none waited after all: recount from here
         self.profile.observe_setup(transfer.first_byte_at - transfer.added_at, fresh=fresh)
@@ -278,9 +256,9 @@ class RangeBook:
     def _ftp_method(self) -> str:
         return self.profile.ftp.file_method(self.options.ftp_file_method)
 
-    def learn_dialect(self, transfer: RangeTransfer) -> None:
+    def learn_dialect(self, transfer: Lane) -> None:
         """What ``transfer``'s answers tell of the server's FTP dialect."""
-        if self.is_ftp and transfer.error is None:
+        if self.is_ftp and transfer.error is None and not transfer.answered_aside:
             request = transfer.request
             self.profile.ftp.observe(
                 transfer.replies,
@@ -288,16 +266,14 @@ class RangeBook:
                 listed=request.listing is not None,
             )
 
-    def date_query(self, storage: Writer) -> RangeTransfer:
+    def date_query(self) -> Lane:
         """The file's date (MDTM) and no data, on a cached session (the DATING state)."""
         request = RangeRequest(
             self.url, 0, None, True, ftp_method=self._ftp_method(), date_only=True
         )
-        return RangeTransfer(
-            request, storage, self.options, sockets=self._socket_registry, host=self._host
-        )
+        return Lane(next(self._ids), request)
 
-    def learn_date(self, transfer: RangeTransfer) -> None:
+    def learn_date(self, transfer: Lane) -> None:
         """A date that came after the plan (MDTM after the data, or on a later
         range, where MLST gave none) goes into the probe: stamp and journal."""
         probe, mtime = self.probe, transfer.replies.mtime
@@ -306,11 +282,11 @@ class RangeBook:
         elif self.is_ftp and probe is not None and probe.last_modified is None and mtime:
             self.probe = dataclasses.replace(probe, last_modified=http_date(mtime))
 
-    def _learn_sftp_date(self, transfer: RangeTransfer) -> None:
-        """An SFTP file's date from each range's own stat (readable after its
+    def _learn_sftp_date(self, transfer: Lane) -> None:
+        """An SFTP file's date from each range's own stat (read after its
         end): one that differs from the first stat's means the file changed
         under us; the first date, if that stat had none, stamps the file."""
-        probe, mtime = self.probe, transfer.sftp_mtime()
+        probe, mtime = self.probe, transfer.stat_mtime
         if probe is None or probe.size is None or mtime is None:
             return
         if probe.last_modified is None:
@@ -336,10 +312,10 @@ class RangeBook:
             and (t.head_checked or not started_only)
         ]
 
-    def _split(self, storage: Writer) -> RangeTransfer | None:
+    def _split(self) -> Lane | None:
         """Cut the range that would finish last, or take a quiet tail over whole."""
         assert self.ledger is not None
-        now = time.monotonic()
+        now = self._clock()
         views = self._views(now, started_only=False)
         setup = self.profile.split_cost
         settled_before = now - self.rebalance.warmup
@@ -350,7 +326,7 @@ class RangeBook:
             rest = self.ledger.cut(victim, cut)
             assert rest is not None
             self.splits += 1
-            return self._range(storage, rest)
+            return self._range(rest)
         quiet = choose_quiet_tail([v for v in views if v.first_byte_at], now, setup, self.rebalance)
         if quiet is None:
             return None
@@ -358,7 +334,7 @@ class RangeBook:
         if rest is None:
             return None
         self.splits += 1
-        return self._range(storage, rest)
+        return self._range(rest)
 
     def replace_slow(self, now: float) -> None:
         """Drop a connection far slower than the others at once; its remaining
@@ -377,10 +353,9 @@ class RangeBook:
             self._replacements[rest] = slowest.replacements + 1
             self.reconnects += 1
 
-    def stop(self, transfer: RangeTransfer) -> ByteRange | None:
-        """Stop ``transfer`` at its current byte; its unwritten rest becomes
-        pending and is returned. Raises StorageError if its buffer cannot be written."""
-        transfer.flush()
+    def stop(self, transfer: Lane) -> ByteRange | None:
+        """Stop ``transfer`` where it has written to; its unwritten rest
+        becomes pending and is returned."""
         self.active.remove(transfer)
         self.retired.append(transfer)
         if self.ledger is None:
@@ -388,7 +363,7 @@ class RangeBook:
         self.ledger.record_written(transfer, transfer.flushed)
         return self.ledger.release(transfer)
 
-    def lost(self, transfer: RangeTransfer) -> ByteRange | None:
+    def lost(self, transfer: Lane) -> ByteRange | None:
         """``transfer`` failed after writing up to ``flushed``: its unwritten
         rest becomes pending and is returned (None if it held none)."""
         self.active.remove(transfer)
@@ -402,13 +377,13 @@ class RangeBook:
         ledger.record_written(transfer, transfer.flushed)
         return ledger.release(transfer)
 
-    def redirected(self, transfer: RangeTransfer) -> None:
+    def redirected(self, transfer: Lane) -> None:
         """The first request was answered with a redirect: it fetched no
         range of the file (and is not counted as one)."""
         self.active.remove(transfer)
         self.ranges -= 1
 
-    def stalled(self, now: float, quiet_for: float) -> list[RangeTransfer]:
+    def stalled(self, now: float, quiet_for: float) -> list[Lane]:
         """Running transfers that have received nothing for ``quiet_for``
         seconds (since their last byte, or since they were added)."""
         found = []
@@ -419,18 +394,17 @@ class RangeBook:
                 found.append(transfer)
         return found
 
-    def flush_all(self) -> None:
-        """Write every running transfer's buffer and note it in the ledger
-        (before a stop that keeps the file for a later run)."""
+    def record_all(self) -> None:
+        """Note what every running lane has written in the ledger (before a
+        stop that keeps the file for a later run)."""
+        ledger = self.ledger
+        if ledger is None:
+            return
         for transfer in self.active:
-            try:
-                transfer.flush()
-            except StorageError:
-                continue
-            if self.ledger is not None and self.ledger.holding(transfer) is not None:
-                self.ledger.record_written(transfer, transfer.flushed)
+            if ledger.holding(transfer) is not None:
+                ledger.record_written(transfer, transfer.flushed)
 
-    def take_retired(self) -> list[RangeTransfer]:
+    def take_retired(self) -> list[Lane]:
         """The transfers stopped since the last call, for libcurl to drop."""
         retired, self.retired = self.retired, []
         return retired
@@ -440,7 +414,7 @@ class RangeBook:
         self.active.clear()
         self.queue.clear()
 
-    def finished(self, transfer: RangeTransfer) -> None:
+    def finished(self, transfer: Lane) -> None:
         """``transfer`` ended by itself after writing all it had (flushed)."""
         self.active.remove(transfer)
         if self.ledger is None:  # a stream of unknown size: now we know it

@@ -1,13 +1,10 @@
-"""A file download's states, and the two signals that end a first request
-early (raised inside the write callback, read by the state machine)."""
+"""A file download's states."""
 
 from __future__ import annotations
 
 import enum
 
-from .._exceptions import DownloadError
-
-__all__ = ["AlreadyThere", "DownloadState", "StartOver"]
+__all__ = ["DownloadState"]
 
 
 class DownloadState(enum.Enum):
@@ -22,11 +19,3 @@ class DownloadState(enum.Enum):
     @property
     def is_over(self) -> bool:
         return self in (DownloadState.FINISHED, DownloadState.FAILED)
-
-
-class StartOver(DownloadError):
-    """The first answer is not the file the resume journal describes."""
-
-
-class AlreadyThere(DownloadError):
-    """The destination already holds the remote file: nothing to download."""

@@ -27,22 +27,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from .._exceptions import DownloadError
 from .headers import FtpReplies
 
-__all__ = ["FILE_METHODS", "NOT_UNDERSTOOD", "FtpDialect", "ListingUnusable", "Support"]
+__all__ = ["FILE_METHODS", "NOT_UNDERSTOOD", "FtpDialect", "Support"]
 
 FILE_METHODS = ("auto", "nocwd", "singlecwd", "multicwd")
 NOT_UNDERSTOOD = frozenset({500, 501, 502, 504})  # RFC 959: the command, not the file
-
-
-class ListingUnusable(DownloadError):
-    """MLST was refused (``refused``) or gave no size and date of a plain
-    file: the file is asked again with MDTM and SIZE."""
-
-    def __init__(self, message: str, *, url: str, refused: bool) -> None:
-        super().__init__(message, url=url)
-        self.refused = refused
 
 
 class Support(enum.Enum):

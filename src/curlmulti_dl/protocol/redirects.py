@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, urljoin, urlsplit
 
-from .._exceptions import DownloadError, InsecureRedirectError, ProtocolError, ServerError
+from .._exceptions import InsecureRedirectError, ProtocolError, ServerError
 from .._redact import redact_url
 from .headers import ResponseHead
 from .urls import DEFAULT_PORTS
@@ -32,7 +32,6 @@ from .urls import DEFAULT_PORTS
 __all__ = [
     "REDIRECT_STATUSES",
     "RedirectChain",
-    "Redirected",
     "location_of",
     "redirect_target",
     "same_origin",
@@ -44,15 +43,6 @@ REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
 _FOLLOWED = ("http", "https")
 # Printable ASCII a URL may hold as it is; the rest (space, non-ASCII) is escaped.
 _URL_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
-
-
-class Redirected(DownloadError):
-    """A signal, not a failure: the answer was a redirect to ``location``
-    (raised where the answer is checked, followed by the one that asked)."""
-
-    def __init__(self, location: str, *, url: str = "") -> None:
-        super().__init__("redirected", url=url)
-        self.location = location
 
 
 def location_of(head: ResponseHead) -> str | None:
