@@ -345,5 +345,5 @@ def test_bad_urls(tmp_path: Path, arun, url: str, error: type[Exception]) -> Non
 
 
 def test_bad_parts(http_server: Server, tmp_path: Path, arun) -> None:
-    with pytest.raises(curlmulti_dl.DownloadError, match="parts"):
+    with pytest.raises(ValueError, match="parts"):  # a bad argument, before any I/O
         arun(curlmulti_dl.fetch(http_server.url("one.bin"), tmp_path, parts=0))
