@@ -373,6 +373,17 @@ class World:
 
     # ---------------------------------------------------------- events
 
+    def play(self, kind: str, pick: int, amount: int) -> None:
+        """One drawn event: a slot, bytes, a failure, a refusal, time passing."""
+        if kind == "grant":
+            self.grant()
+        elif kind == "data":
+            self.data(pick, amount)
+        elif kind in ("fail", "refuse"):
+            self.fail(pick, refusal=kind == "refuse")
+        else:
+            self.tick(amount / 1000)
+
     def grant(self) -> None:
         if self.m.wants_connection():
             self.perform(self.m.slot_granted())
@@ -472,15 +483,8 @@ def test_any_sequence_of_events_writes_each_byte_exactly_once(
     )  # fmt: skip
     m.file_opened(None)
     world = World(m, clock, size, probe(size))
-    for kind, pick, amount in events:
-        if kind == "grant":
-            world.grant()
-        elif kind == "data":
-            world.data(pick, amount)
-        elif kind in ("fail", "refuse"):
-            world.fail(pick, refusal=kind == "refuse")
-        else:
-            world.tick(amount / 1000)
+    for event in events:
+        world.play(*event)
     world.finish()
     assert world.early == []
     assert world.resolved, m.state
@@ -504,15 +508,8 @@ def test_no_action_follows_the_end_and_no_retry_comes_early(
     )  # fmt: skip
     m.file_opened(None)
     world = World(m, clock, size, probe(size))
-    for kind, pick, amount in events:
-        if kind == "grant":
-            world.grant()
-        elif kind == "data":
-            world.data(pick, amount)
-        elif kind in ("fail", "refuse"):
-            world.fail(pick, refusal=kind == "refuse")
-        else:
-            world.tick(amount / 1000)
+    for event in events:
+        world.play(*event)
         if world.over:
             # Everything the file might still hear once it is over.
             for lane in list(world.running.values()):
