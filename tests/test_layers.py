@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"leases"},  # above the scheduler and sockets its ConnectionLeases drives
     {"job"},
     {"_batch", "_batchitems", "_expansion"},
-    {"_downloader", "_api", "_listings", "_keywords"},
+    {"_downloader", "_dispatch", "_api", "_listings", "_keywords"},
     {"dask"},
     {"cli", "__init__", "__main__"},
 ]

@@ -1,24 +1,21 @@
 """``Downloader``: one CurlMulti, its connection slots, and the files it runs.
 
-The Downloader is where decisions meet the bridge: the ``Scheduler`` decides
-which downloads get free slots, each file's state machine decides which range
-a new transfer takes, and the Downloader starts the transfers slots are
-granted to and takes the stopped ones off libcurl. ``_pump`` never re-enters
-itself; anything that frees a slot while it runs makes it go round once more.
+The Downloader is the face: it checks options, rewrites s3:// URLs, prepares
+each file's destination and makes its ``FileDownload``, makes batches and
+lists directories (``_listings``). Running the files (slots, transfers, the
+tick, leases) is its ``Dispatcher``'s (``_dispatch``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import time
-from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from typing import TYPE_CHECKING
 
 from ._batch import Batch, Item
 from ._config import FileOptions
-from ._exceptions import DownloaderClosedError, DownloadError
+from ._dispatch import Dispatcher
 from ._expansion import Expansion
 from ._keywords import DEFAULT_LOOP_BUDGET, BatchFileOptions, Options, check_options
 from ._listings import Listings
@@ -26,52 +23,22 @@ from ._policy import RebalancePolicy
 from ._progress import DownloadResult, ProgressCallback
 from .engine.curlopts import configure_multi
 from .engine.multi import CurlBridge
-from .engine.runtime import Loop, TimerHandle, running_loop
+from .engine.runtime import Loop, running_loop
 from .engine.s3access import s3_request
 from .engine.sockets import SocketRegistry
-from .engine.transfer import BudgetHooks, RangeTransfer
+from .engine.transfer import BudgetHooks
 from .files.destination import Dest
 from .files.target import prepare_target
-from .job.driver import DownloadState, FileDownload
-from .job.transfers import Transfers
-from .leases.connections import ConnectionLeases, lease_error
+from .job.driver import FileDownload
 from .protocol.listing import Entry
 from .protocol.urls import normalize_url, parse_origin
-from .schedule.profile import HostProfile
 from .schedule.rates import PacedBudget, RateGate
-from .schedule.scheduler import Rank, Scheduler
-from .schedule.sharing import connections_to_open_ahead, share_of_free_slots, unplanned_on
+from .schedule.scheduler import Scheduler
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # (typing's from Python 3.11)
 
 __all__ = ["DEFAULT_LOOP_BUDGET", "Downloader"]
-
-
-_TICK = 0.1  # seconds between looks at running downloads (progress, rebalancing)
-
-
-class _Events:
-    """What a file tells (and asks) its Downloader (``JobEvents``), kept off
-    the Downloader's public names."""
-
-    def __init__(self, downloader: Downloader) -> None:
-        self._downloader = downloader
-
-    def probe_ready(self, job: FileDownload, lane_id: int) -> None:
-        self._downloader._probe_ready(job, lane_id)
-
-    def retry_ready(self, job: FileDownload) -> None:
-        self._downloader._retry_ready(job)
-
-    def host_refused(self, job: FileDownload, pause: float) -> None:
-        self._downloader._host_refused(job, pause)
-
-    def connections_to_open_ahead(self, job: FileDownload) -> int:
-        return self._downloader._connections_to_open_ahead(job)
-
-    def share_of_free_slots(self, job: FileDownload) -> int:
-        return self._downloader._share_of_free_slots(job)
 
 
 class Downloader:
@@ -124,30 +91,18 @@ class Downloader:
         )
         self._bridge: CurlBridge | None = None
         self.sockets = SocketRegistry()
-        self._leasing = (
-            ConnectionLeases(connection_leases, max_host_connections, self.scheduler,
-                             self.sockets, changed=self._pump, failed=self._lease_failed)
-            if connection_leases is not None
-            else None
-        )  # fmt: skip
         if self._rate_gate is not None:
             self.sockets.receive_buffer = self._rate_gate.receive_window(max_host_connections)
-        self._profiles: dict[str, HostProfile] = {}  # what each host's set-ups cost
         self._loop: Loop | None = None  # asyncio's running loop, or engine.runtime.TrioLoop
-        self._jobs: set[FileDownload] = set()
-        # Files that got a connection: what the tick and the sharing of slots
-        # look at (files still in line cost nothing per event).
-        self._started: dict[FileDownload, None] = {}
-        self._files_per_host: Counter[str] = Counter()
-        self._tick_handle: TimerHandle | None = None
-        self._pumping = False
-        self._pump_again = False
         self._closed = False
-        self._transfers = Transfers(self.scheduler, self._close_grace, self._transfer_ended)
-        self._events = _Events(self)
+        self._dispatcher = dispatcher = Dispatcher(
+            self.scheduler, self.sockets, connection_leases, max_host_connections,
+            self.limit_recovery,
+        )  # fmt: skip
         self._listings = Listings(
-            self.scheduler, self.sockets, self._profiles, self._leasing, self._pump
+            self.scheduler, self.sockets, dispatcher.profiles, dispatcher.leasing, dispatcher.pump
         )
+        dispatcher.listers_waiting = self._listings.waiting
 
     # --------------------------------------------------------------- lifecycle
 
@@ -162,21 +117,17 @@ class Downloader:
         """Stop every download still running (each raises
         ``DownloaderClosedError``) and release the multi handle."""
         self._closed = True
-        for job in list(self._jobs):
-            job.fail(DownloaderClosedError("the Downloader was closed", url=job.url))
-            self._settle(job)
+        self._dispatcher.close()
         await self._listings.aclose()
-        if self._tick_handle is not None:
-            self._tick_handle.cancel()
-            self._tick_handle = None
         if self._bridge is not None:
             # Cut the kept connections first: libcurl would end each cached FTP
             # session with a QUIT and wait for its answer, blocking the loop.
             self.sockets.shutdown_all()
             self._bridge.close()
             self._bridge = None
-        if self._leasing is not None:
-            await self._leasing.aclose()
+        leasing = self._dispatcher.leasing
+        if leasing is not None:
+            await leasing.aclose()
         self.sockets.close()
 
     def open_connections(self) -> dict[str, int]:
@@ -200,9 +151,10 @@ class Downloader:
             self._loop = loop
             bridge = CurlBridge(loop, self.loop_budget)
             configure_multi(bridge.setopt, self.max_connections, self.max_host_connections)
-            if self._leasing is not None:  # idle kept connections it may cut
+            if self._dispatcher.leasing is not None:  # idle kept connections it may cut
                 bridge.on_kept_connection = self.sockets.served
-            self._bridge = self._transfers.bridge = bridge
+            self._bridge = bridge
+            self._dispatcher.attach(bridge, loop)
         elif loop is not self._loop:
             raise RuntimeError("a Downloader is bound to the event loop it started on")
         return self._bridge
@@ -247,32 +199,16 @@ class Downloader:
             target.options,
             progress,
             loop=bridge.loop,
-            events=self._events,
+            events=self._dispatcher,
             budget=budget,
             storage=target.stream,
             rebalance=self.rebalance,
             notice=target.notice,
             sockets=self.sockets,
-            profile=self._profiles.setdefault(origin.host_key, HostProfile()),
+            profile=self._dispatcher.profile(origin.host_key),
             local_copy=target.local_copy,
         )
-        self._jobs.add(job)
-        self._files_per_host[job.host_key] += 1
-        try:
-            self.scheduler.want(job)
-            self._pump()
-            self._ensure_tick()
-            return await job.future
-        finally:
-            if not job.future.done() or not job.state.is_over:
-                job.fail(None)  # cancelled by our caller
-            self._settle(job)
-            self._jobs.discard(job)
-            self._started.pop(job, None)
-            self._files_per_host[job.host_key] -= 1
-            if not self._files_per_host[job.host_key]:
-                del self._files_per_host[job.host_key]
-                self.sockets.warm.close(job.host_key)  # no range of its host will want them
+        return await self._dispatcher.run(job)
 
     def fetch_many(
         self,
@@ -358,161 +294,3 @@ class Downloader:
         async with contextlib.aclosing(pages):
             async for page in pages:
                 yield page
-
-    # ------------------------------------------------------------ slots
-
-    def _share_of_free_slots(self, job: FileDownload) -> int:
-        return share_of_free_slots(job, self._started, self.scheduler)
-
-    def _connections_to_open_ahead(self, job: FileDownload) -> int:
-        return connections_to_open_ahead(job, self._jobs, self.scheduler, self.sockets.warm.count)
-
-    def _pump(self, now: float | None = None) -> None:
-        """Start a transfer on every slot the scheduler grants; leased, ask
-        for the leases the files want (and, given ``now``, from the tick,
-        give back those spare long enough)."""
-        if self._pumping:
-            self._pump_again = True  # whoever pumps now goes round once more
-            return
-        self._pumping = True
-        try:
-            self._pump_again = True
-            while self._pump_again:
-                self._pump_again = False
-                for job in self.scheduler.grants(time.monotonic()):
-                    self._start_one(job)
-        finally:
-            self._pumping = False
-        if self._leasing is not None and self._loop is not None:
-            wanted = self._connections_wanted()
-            self._leasing.ask(self._loop, wanted)
-            if now is not None:
-                self._leasing.give_back_spare(
-                    self._loop, wanted, now, self._busy_sockets, self._close_grace
-                )
-            self._ensure_tick()
-
-    # ------------------------------------------------------------ leases
-
-    def _connections_wanted(self) -> Counter[str]:
-        """Per host: connections in use, plus those its files and listings want."""
-        wanted: Counter[str] = Counter()
-        for key in self.scheduler.hosts():
-            wanted[key] = self.scheduler.slots_taken(key) + self.scheduler.new_waiting(key)
-        for job in self._started:
-            wanted[job.host_key] += job.more_connections_wanted
-        wanted.update(self._listings.waiting)
-        return wanted
-
-    def _busy_sockets(self, key: str) -> set[int] | None:
-        """libcurl's descriptors of the transfers running to ``key``; None if
-        one is not known: a listing holds a slot, or a transfer has no
-        connection yet (libcurl may be about to reuse an idle one)."""
-        busy = set()
-        for borrower in self.scheduler.host(key).statistics().borrowers:
-            if not isinstance(borrower, RangeTransfer):
-                return None
-            if borrower.closed:
-                continue  # a lingering slot, its connection gone
-            fd = borrower.socket()
-            if fd is None:
-                return None
-            busy.add(fd)
-        return busy
-
-    def _lease_failed(self, key: str, error: BaseException) -> None:
-        """A lease of ``key`` could not be had: with none held, its downloads
-        fail (with some, they go on within them; the next request may work)."""
-        assert self._leasing is not None
-        self.scheduler.wake(key)  # a listing waiting for a slot fails too
-        if self._leasing.book.held(key):
-            return
-        for job in list(self._jobs):
-            if job.host_key == key and not job.is_over:
-                job.fail(lease_error(job.url, error))
-                self._settle(job)
-
-    def _start_one(self, job: FileDownload) -> None:
-        bridge = self._bridge
-        transfer = None
-        split = job.rank[0] == Rank.SPLIT
-        if bridge is not None and not (
-            split and unplanned_on(job.host_key, self._started, self.scheduler)
-        ):
-            # A split waits while files of its host are still to be planned:
-            # their shares of the free slots are theirs.
-            transfer = job.start_transfer()
-        if transfer is None:
-            # Nothing worth a connection now (events bring it back): the slot
-            # goes to the next in line, so go round once more.
-            self.scheduler.forget(job)
-            self._pump_again = True
-            self._settle(job, rewant=False)
-            return
-        self._pump_again = True
-        self._started[job] = None
-        if not self._transfers.start(job, transfer):  # cannot happen: grants counted
-            job.fail(DownloadError("internal error: no slot for a granted transfer", url=job.url))
-        self._settle(job)
-
-    # ------------------------------------------------------------ events
-
-    def _probe_ready(self, job: FileDownload, lane_id: int) -> None:
-        job.apply_probe(lane_id)
-        self._settle(job)
-        self._pump()
-
-    def _host_refused(self, job: FileDownload, pause: float) -> None:
-        self.scheduler.hold(job.host_key, time.monotonic(), pause)
-
-    def _retry_ready(self, job: FileDownload) -> None:
-        self._settle(job)
-        self._pump()
-        self._ensure_tick()
-
-    def _transfer_ended(self, job: FileDownload) -> None:
-        self._settle(job)
-        self._pump()
-
-    def _close_grace(self, key: str) -> float:
-        """How long a connection closed mid-body still counts at the server:
-        its FIN is half a round trip away, and the server sees it at its next
-        read or write. About one set-up's time, within 50-500 ms."""
-        profile = self._profiles.get(key)
-        setup = profile.fresh_setup if profile is not None else None
-        return min(0.5, 0.05 + (setup or 0.0))
-
-    def _settle(self, job: FileDownload, *, rewant: bool = True) -> None:
-        """Carry out what ``job`` decided: end the transfers it stopped, and
-        put it in line for a slot if it wants one."""
-        self._transfers.end_retired(job)
-        if job.state.is_over:
-            self.scheduler.forget(job)
-        elif rewant and job.wants_connection():
-            self.scheduler.want(job)
-
-    # ------------------------------------------------------------ the tick
-
-    def _ensure_tick(self) -> None:
-        if (
-            self._tick_handle is None
-            and self._loop is not None
-            and (self._jobs or (self._leasing is not None and self._leasing.holds_any()))
-        ):
-            self._tick_handle = self._loop.call_later(_TICK, self._tick)
-
-    def _tick(self) -> None:
-        """One timer for every running download (an idle Downloader has none,
-        unless it holds leases still to give back)."""
-        self._tick_handle = None
-        now = time.monotonic()
-        self.scheduler.recover(now, self.limit_recovery)
-        for job in list(self._started):
-            if job.state is not DownloadState.QUEUED:  # no progress before a slot
-                job.tick(now)
-                self._settle(job)
-        self.sockets.warm.cool(
-            {job.host_key for job in self._started if not job.planned and not job.is_over}
-        )
-        self._pump(now)
-        self._ensure_tick()
