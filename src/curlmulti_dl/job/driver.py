@@ -3,13 +3,13 @@
 It owns what acts: the future its caller awaits, the back-off timers, the
 file on disk (NAME.part or a stream), its resume journal, the digest check
 off the loop, the progress callback, and the transfer (easy handle and
-write buffer) that runs each of the machine's lanes. The ``Downloader``
+write buffer) that runs each of the machine's lanes. The ``Dispatcher``
 hands it slots (``start_transfer``), tells it when a transfer ends
 (``transfer_done``) and ticks it; it writes its transfers' buffers out,
 forwards the event to its ``FileMachine`` and performs the actions that
-come back. Transfers to end wait in ``retired``, which the Downloader's
+come back. Transfers to end wait in ``retired``, which the Dispatcher's
 ``Transfers`` empties after every call (it ends each transfer once), so
-nothing here calls the Downloader while it decides.
+nothing here calls the Dispatcher while it decides.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ __all__ = ["DownloadState", "FileDownload", "JobEvents"]
 
 
 class JobEvents(Protocol):
-    """What a file tells (and asks) its Downloader."""
+    """What a file tells (and asks) its Downloader's ``Dispatcher``."""
 
     def probe_ready(self, job: FileDownload, lane_id: int) -> None:
         """The first answer arrived (called soon after, never inside libcurl)."""
@@ -125,7 +125,7 @@ class FileDownload:
         self.destination = destination
         self.progress = progress
         self.future: LoopFuture[DownloadResult] = loop.create_future()
-        self.retired: list[RangeTransfer] = []  # for the Downloader to end
+        self.retired: list[RangeTransfer] = []  # for the Dispatcher to end
         self._loop = loop
         self._events = events
         self._budget = budget
