@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import curlmulti_dl
 from curlmulti_dl.engine.transfer import RangeTransfer
+from curlmulti_dl.job.driver import FileDownload
 from curlmulti_dl.protocol.urls import parse_origin
 from curlmulti_dl.schedule.scheduler import Scheduler
 
@@ -199,3 +200,19 @@ def test_refused_connections_are_ended_once(
     data.assert_same(name, result.path)
     assert server_stats(http_server)["refused"] > refused
     ledger.assert_each_ended_once()
+
+
+def test_a_bug_at_a_transfers_end_fails_the_file_and_still_ends_it_once(
+    http_server: Server, data: DataFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arun
+) -> None:
+    name = data.add("ends/bug.bin", 300_000)
+    ledger = Ledger(monkeypatch)
+
+    def broken(job: FileDownload, transfer: RangeTransfer) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(FileDownload, "transfer_ended", broken)
+    with pytest.raises(curlmulti_dl.DownloadError, match=r"internal error.*a bug"):
+        arun(curlmulti_dl.fetch(http_server.url(name), tmp_path, parts=1))
+    ledger.assert_each_ended_once()
+    assert list(tmp_path.iterdir()) == []  # nothing of the file is left

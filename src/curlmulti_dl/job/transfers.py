@@ -82,19 +82,26 @@ class Transfers:
         """libcurl ended ``transfer`` with ``code``: what its handle knows is
         read, it is ended, then its file decides what follows."""
         now = time.monotonic()
-        job.transfer_ended(transfer)
         lane = transfer.lane
+        ending = ending_of(code)
+        try:
+            job.transfer_ended(transfer)
+        except Exception as exc:  # a bug must fail the download, never hang it
+            broken: Exception | None = exc
+        else:
+            broken = None
         # A write callback's refusal (a range cut short, a full disk) closes
         # the connection mid-body: the server has yet to notice.
-        ending = ending_of(code)
         self._end(job, transfer, mid_body=ending is Ending.CUT, on_libcurl=False)
         scheduler = self._scheduler
-        if lane.served(ending):
-            scheduler.served(job.host_key, now)
         try:
+            if broken is not None:
+                raise broken
+            if lane.served(ending):
+                scheduler.served(job.host_key, now)
             serving = scheduler.serving(job.host_key, now)
             job.transfer_done(lane, code, message, host_serving=serving)
-        except Exception as exc:  # a bug must fail the download, never hang it
+        except Exception as exc:
             job.internal_error(exc)
         self._after(job)
 
