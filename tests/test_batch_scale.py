@@ -5,6 +5,7 @@ memory does not grow with the items, and the event loop stays on time."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import resource
 import socket
@@ -14,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import curlmulti_dl
+
+from .conftest import DataFiles, Server
 
 
 def open_descriptors() -> int:
@@ -85,3 +88,37 @@ def test_100000_items_queued_cost_the_lookahead_only(tmp_path: Path, arun) -> No
     lateness.sort()
     assert lateness[int(len(lateness) * 0.99)] < 0.05, lateness[-5:]
     assert not list(tmp_path.iterdir())  # no NAME.part for the files stopped
+
+
+def test_a_finished_file_is_freed_at_once_not_by_the_garbage_collector(
+    http_server: Server, data: DataFiles, tmp_path: Path
+) -> None:
+    # A reference cycle per file (a file's machine holding its driver, say)
+    # leaves every finished file to the collector: measured, 29,590 objects
+    # and 18% more time for 500 files of 1 MiB. The Downloader's own cycles
+    # are a few dozen objects, whatever the number of files.
+    names = [data.add(f"freed/f{n}.bin", 20_000 + n) for n in range(40)]
+
+    def left_to_the_collector(count: int, out: Path) -> int:
+        async def run() -> list[curlmulti_dl.DownloadResult]:
+            urls = [http_server.url(n) for n in names[:count]]
+            async with curlmulti_dl.Downloader() as dl, dl.fetch_many(urls, out) as batch:
+                return [result async for result in batch]
+
+        gc.collect()
+        gc.disable()
+        try:
+            results = asyncio.run(run())
+            cycles = gc.collect()
+        finally:
+            gc.enable()
+        for result in results:
+            data.assert_same(f"freed/{result.path.name}", result.path)
+        return cycles
+
+    left_to_the_collector(5, tmp_path / "warm")  # what is made once (modules, caches) is made
+    few, many = (
+        left_to_the_collector(10, tmp_path / "few"),
+        left_to_the_collector(40, tmp_path / "many"),
+    )
+    assert many <= few + 10, f"{few} objects for 10 files, {many} for 40"

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import functools
 import time
+import weakref
+from collections.abc import Callable
 from typing import Protocol
 
 from .._config import DownloadOptions
@@ -68,6 +70,20 @@ class JobEvents(Protocol):
         asked inside libcurl's write callback)."""
 
 
+def _weakly(method: Callable[[], int]) -> Callable[[], int]:
+    """``method`` without a reference to its object: a file's machine asks
+    it, and a cycle would leave every finished file to the garbage collector
+    (measured: 29,590 objects and 18% more time for 500 files)."""
+    ref = weakref.WeakMethod(method)
+
+    def call() -> int:
+        bound = ref()
+        assert bound is not None  # (the driver outlives its machine's use)
+        return bound()
+
+    return call
+
+
 class _Nowhere:
     """Where a request without a body writes (nothing of the file)."""
 
@@ -114,7 +130,7 @@ class FileDownload:
             destination.path,
             options,
             book,
-            share=self._share,
+            share=_weakly(self._share),
             streamed=storage is not None,
             local_copy=local_copy,
             notice=notice,
