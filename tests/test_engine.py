@@ -212,3 +212,53 @@ def test_fsync_syncs_the_directory_after_the_rename(
     assert synced[0] == (str(tmp_path / "big.bin.part"), False)  # the data, before the rename
     assert synced[-1] == (str(tmp_path), True)  # the directory entry, after it
     assert FILES["big.bin"] == result.size
+
+
+class Calls:
+    """The system calls of one kind a test cares about, counted (and made)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+        self.made: list[tuple[str, str]] = []
+        for name in names:
+            real = getattr(os, name)
+
+            def counted(*args: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
+                self.made.append((_name, str(args[0])))
+                return _real(*args, **kw)
+
+            monkeypatch.setattr(f"curlmulti_dl.files.storage.os.{name}", counted)
+
+
+def test_a_new_part_reads_removes_and_empties_no_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A NAME.part made by this run with no journal beside it: nothing to read,
+    # remove or empty (a small file costs none of those system calls).
+    calls = Calls(monkeypatch, "unlink", "ftruncate")
+    part = PartFile(resolve_destination("http://h/x", tmp_path / "new.bin"), "http://h/x",
+                    keep_existing=True)  # fmt: skip
+    assert part.read_journal() is None
+    part.start_over()
+    part.write_at(memoryview(b"abc"), 0)
+    part.commit(3, fsync=False)
+    assert calls.made == []
+    assert (tmp_path / "new.bin").read_bytes() == b"abc"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.bin"]
+
+
+def test_a_part_with_bytes_is_emptied_and_its_journal_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    destination = resolve_destination("http://h/x", tmp_path / "old.bin")
+    part = PartFile(destination, "http://h/x", keep_existing=True)
+    part.write_at(memoryview(b"old bytes"), 0)
+    part.sync_then_journal(part.fd, b"not a journal")
+    part.keep()  # left for a later run
+    calls = Calls(monkeypatch, "unlink", "ftruncate")
+    again = PartFile(destination, "http://h/x", keep_existing=True)
+    assert again.read_journal() == b"not a journal"
+    again.start_over()  # (what a journal that does not decode leads to)
+    assert [name for name, _ in calls.made] == ["ftruncate", "unlink", "unlink"]
+    assert os.fstat(again.fd).st_size == 0
+    assert not (tmp_path / "old.bin.part.journal").exists()
+    again.discard()

@@ -185,7 +185,7 @@ class Downloader:
         bridge = self._ensure_bridge()
         url, opts = s3_request(url, opts)
         url = normalize_url(url)
-        origin = parse_origin(url)
+        origin = parse_origin(url, normalized=True)
         if self._rate_gate is not None:
             opts = opts.with_changes(buffer_size=self._rate_gate.chunk_size(opts.buffer_size))
         target = await prepare_target(url, dest, opts)

@@ -84,8 +84,11 @@ class RangeTransfer:
         self.storage = storage
         self._classic_from = options.ftp_min_part_size
         self._on_probe = on_probe
-        self._cap = options.write_buffer_size
-        self._buf = bytearray(self._cap)
+        # The buffer is made at the first byte, no larger than what is left
+        # of the range then: a 1 KiB file does not allocate 1 MiB.
+        self._most = options.write_buffer_size
+        self._cap = 0
+        self._buf = _NO_BUFFER
         self._view = memoryview(self._buf)
         self._fill = 0
         self._closed = False
@@ -119,6 +122,7 @@ class RangeTransfer:
             lane.first_byte_at = time.monotonic()
             if not lane.head_checked and not self.check_head():
                 return _ABORT
+            self._make_buffer()
         size = len(chunk)
         pos = lane.pos
         end = lane.end
@@ -157,6 +161,13 @@ class RangeTransfer:
             lane.reached_end = True
             return _ABORT
         return None
+
+    def _make_buffer(self) -> None:
+        lane = self.lane
+        left = self._most if lane.end is None else lane.end - lane.pos
+        self._cap = max(1, min(self._most, left))
+        self._buf = bytearray(self._cap)
+        self._view = memoryview(self._buf)
 
     def _on_ftp_reply(self, line: bytes) -> int | None:
         """The first FTP transfer is planned at its SIZE answer: RETR and the
@@ -273,9 +284,13 @@ class RangeTransfer:
         self._view.release()
         # Finished transfers may be kept for statistics: without this every
         # split would keep 1 MiB alive and memory would grow with file size.
-        self._buf = bytearray()
+        self._buf = _NO_BUFFER
         self._view = memoryview(self._buf)
         self._fill = 0
+        self._cap = 0
+
+
+_NO_BUFFER = bytearray()
 
 
 def _discard(data: bytes | memoryview) -> None:

@@ -92,6 +92,11 @@ class PartFile:
         self.fd = -1
         self._identity: tuple[int, int] = (0, 0)
         self._xattr_marked = True  # else an empty journal of ours marks NAME.part
+        # A NAME.part made by this run, with no journal beside it, has no
+        # journal to read or remove and nothing to empty until one is written:
+        # a small file costs none of those system calls.
+        self._journal_seen = True
+        self._empty = False
         for _attempt in range(5):
             if self._open_once():
                 return
@@ -141,6 +146,7 @@ class PartFile:
                 url=self.url,
             )
         self.fd = fd
+        self._empty = created
         if not self.keep_existing:
             self.start_over()
         return True
@@ -155,7 +161,10 @@ class PartFile:
         except OSError:
             marked = False
             self._xattr_marked = False
-        if os.path.lexists(self.journal_path):  # (one lstat when there is none)
+        self._journal_seen = os.path.lexists(self.journal_path)  # (one lstat when there is none)
+        if not created:
+            self._journal_seen = True  # (its temporary journal may be left from a crash)
+        if self._journal_seen:
             journal = self.read_journal()
             if journal is not None and decode(journal) is not None:
                 return None
@@ -170,18 +179,21 @@ class PartFile:
         Where the file system keeps no extended attributes, an empty journal
         takes the mark's place: a run killed before its first journal leaves
         a ``NAME.part`` the next run knows as ours."""
-        try:
-            os.ftruncate(self.fd, 0)
-        except OSError as exc:
-            self.discard()
-            raise storage_error(exc, "truncate", self.part_path, self.url) from None
+        if not self._empty:
+            try:
+                os.ftruncate(self.fd, 0)
+            except OSError as exc:
+                self.discard()
+                raise storage_error(exc, "truncate", self.part_path, self.url) from None
+            self._empty = True
         self._remove_journal()
         if not self._xattr_marked:
+            self._journal_seen = True
             with contextlib.suppress(OSError):  # (then the next run refuses it: said)
                 replace_journal(self.journal_path, encode(JournalState("", 0, None, None, ())))
 
     def read_journal(self) -> bytes | None:
-        return read_journal(self.journal_path)
+        return read_journal(self.journal_path) if self._journal_seen else None
 
     def sync_then_journal(self, data_fd: int, journal: bytes) -> None:
         """Make the bytes written so far durable, then (only then) replace the
@@ -191,6 +203,7 @@ class PartFile:
             if self.fd < 0:
                 return
             os.fdatasync(data_fd)
+            self._journal_seen = True
             replace_journal(self.journal_path, journal)
 
     def keep(self) -> None:
@@ -198,7 +211,9 @@ class PartFile:
         self._close()
 
     def _remove_journal(self) -> None:
-        remove_journal(self.journal_path)
+        if self._journal_seen:
+            remove_journal(self.journal_path)
+            self._journal_seen = False
 
     def _open_existing(self, flags: int) -> int:
         path = self.part_path
@@ -237,6 +252,7 @@ class PartFile:
         file system cannot allocate ahead (no zero-filling emulation)."""
         if size <= 0:
             return
+        self._empty = False
         if _fallocate is not None and _fallocate(self.fd, 0, 0, size) == 0:
             return
         err = ctypes.get_errno() if _fallocate is not None else errno.EOPNOTSUPP
@@ -251,6 +267,7 @@ class PartFile:
 
     def write_at(self, data: memoryview, offset: int) -> None:
         """Write all of ``data`` at ``offset``."""
+        self._empty = False
         try:
             while data:
                 written = os.pwrite(self.fd, data, offset)

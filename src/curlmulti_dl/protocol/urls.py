@@ -117,14 +117,16 @@ def _printable(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-def parse_origin(url: str, *, directory: bool = False) -> Origin:
+def parse_origin(url: str, *, directory: bool = False, normalized: bool = False) -> Origin:
     """Check that ``url`` is one we can download (``directory``: list) and
-    return its origin.
+    return its origin. ``normalized``: ``url`` comes from ``normalize_url``
+    (which is not done twice).
 
     >>> parse_origin("https://example.org/a.nc").host_key
     'example.org:443'
     """
-    url = normalize_url(url)
+    if not normalized:
+        url = normalize_url(url)
     parts = urlsplit(url)
     scheme = parts.scheme
     names_directory = parts.path.endswith("/") or parts.path in ("", "/")
