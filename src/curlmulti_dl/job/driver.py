@@ -25,7 +25,7 @@ from .._eventloop import Loop, LoopFuture, TimerHandle
 from .._exceptions import DownloadError, StorageError
 from .._policy import RebalancePolicy
 from .._progress import DownloadResult, ProgressCallback
-from ..engine.curl_errors import ending_of, error_from_curl
+from ..engine.curl_errors import error_from_curl
 from ..engine.sockets import SocketRegistry
 from ..engine.transfer import BudgetHooks, RangeTransfer
 from ..files.destination import Destination
@@ -271,9 +271,10 @@ class FileDownload:
             except StorageError as exc:
                 lane.error = exc
 
-    def transfer_done(self, lane: Lane, code: int, message: str, *, host_serving: bool) -> None:
-        """``lane``'s transfer ended with libcurl ``code`` (and was closed)."""
-        ending = ending_of(code)
+    def transfer_done(
+        self, lane: Lane, ending: Ending, code: int, message: str, *, host_serving: bool
+    ) -> None:
+        """``lane``'s transfer ended (libcurl's ``code``, as ``ending``) and was closed."""
         error = None if ending is Ending.DONE else error_from_curl(code, message, self.url)
         if self._written_out():
             self._perform(self.machine.transfer_done(Ended(lane.id, ending, error, host_serving)))

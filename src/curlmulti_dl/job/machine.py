@@ -180,11 +180,6 @@ class FileMachine:
             notice=self.notice,
         )
 
-    def lanes(self) -> list[Lane]:
-        """The lanes whose transfers run now (the date query's included)."""
-        active = list(self.book.active)
-        return active if self._date_query is None else [*active, self._date_query]
-
     def _elapsed(self) -> float:
         return self._clock() - self.started_at if self.started_at else 0.0
 

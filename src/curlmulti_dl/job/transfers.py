@@ -50,13 +50,6 @@ class Transfers:
         self._close_grace = close_grace
         self._after = after
         self._running: dict[RangeTransfer, FileDownload] = {}
-        self.ended = 0  # transfers ended so far (each once)
-
-    def __len__(self) -> int:
-        return len(self._running)
-
-    def __contains__(self, transfer: object) -> bool:
-        return transfer in self._running
 
     def start(self, job: FileDownload, transfer: RangeTransfer) -> bool:
         """Hand ``transfer`` to libcurl on one of the host's slots; False if
@@ -100,7 +93,7 @@ class Transfers:
             if lane.served(ending):
                 scheduler.served(job.host_key, now)
             serving = scheduler.serving(job.host_key, now)
-            job.transfer_done(lane, code, message, host_serving=serving)
+            job.transfer_done(lane, ending, code, message, host_serving=serving)
         except Exception as exc:
             job.internal_error(exc)
         self._after(job)
@@ -117,4 +110,3 @@ class Transfers:
         linger = self._close_grace(job.host_key) if mid_body else 0.0
         self._scheduler.release(job, transfer, linger=linger, now=time.monotonic())
         transfer.close()
-        self.ended += 1
