@@ -628,3 +628,22 @@ def test_an_unknown_lane_is_ignored(ending: Ending) -> None:
     m.file_opened(None)
     started(m.slot_granted())
     assert m.transfer_done(Ended(99, ending, None)) == []
+
+
+def test_a_file_too_small_to_split_does_not_ask_for_the_hosts_free_slots() -> None:
+    asked = []
+
+    def share() -> int:
+        asked.append(1)
+        return 4
+
+    for size, expected in ((64 * KiB, []), (1024 * KiB, [1])):
+        asked.clear()
+        opts = DownloadOptions(parts=4, min_part_size=128 * KiB)
+        book = RangeBook(URL, False, opts, RebalancePolicy(), Clock())
+        m = FileMachine(URL, parse_origin(URL), Path("f.bin"), opts, book, share=share)
+        m.file_opened(None)
+        lane = started(m.slot_granted())
+        answer(m, lane, probe(size))
+        assert asked == expected
+        assert lane.end == (size if not expected else 256 * KiB)

@@ -243,9 +243,13 @@ class FileMachine:
             return book.missing_end(lane.start, probe.size)
         if probe.size is None or not probe.ranged:
             return probe.size
-        promised = self._share()
+        min_part = self._min_part()[0]
+        # The host's free slots are asked (a look over its files) only for
+        # a file large enough to be split: most files of a batch are not.
+        splits = len(book.plan(probe.size, min_part)) > 1
+        promised = self._share() if splits else 1
         book.promised = promised
-        plan = book.plan(probe.size, self._min_part()[0], promised)
+        plan = book.plan(probe.size, min_part, promised)
         return plan[0].end if plan else probe.size
 
     def plan(self, lane_id: int) -> Actions:
