@@ -164,7 +164,10 @@ class RangeTransfer:
 
     def _make_buffer(self) -> None:
         lane = self.lane
-        left = self._most if lane.end is None else lane.end - lane.pos
+        if lane.request.date_only:
+            left = 0  # what comes is no byte of the file (FTP's MDTM and SIZE answers)
+        else:
+            left = self._most if lane.end is None else lane.end - lane.pos
         self._cap = max(1, min(self._most, left))
         self._buf = bytearray(self._cap)
         self._view = memoryview(self._buf)
